@@ -1,0 +1,33 @@
+# Herald's two set-up commands: `make demo` and `make test`. Each installs what it needs, idempotently.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+NODE_STAMP := node_modules/.package-lock.json
+
+help:
+	@echo "make demo   run Herald on its embedded default (file source, two backends, a real Envoy)"
+	@echo "make test   install what is needed and run the whole test suite"
+	@echo "make kube   build kube-apiserver, etcd, kube-controller-manager and kubectl (cached)"
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(NODE_STAMP) envoy
+
+envoy:
+	@bash scripts/setup-envoy.sh
+
+build: $(NODE_STAMP)
+	npx tsc -p tsconfig.json
+
+kube:
+	@bash tools/kube/build.sh
+
+demo: deps build
+	node dist/src/cli/main.js demo
+
+test: deps build kube
+	@bash scripts/run-tests.sh
+
+.PHONY: help deps envoy build kube demo test

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every compiled test file with node's test runner. TEST_FILTER narrows the set by path substring.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t files < <(find dist/test -name '*.test.js' | sort | grep -- "${TEST_FILTER:-}")
+if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
+exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
