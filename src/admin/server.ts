@@ -1,0 +1,66 @@
+/**
+ * The loopback admin HTTP API: /healthz (the process answers), /readyz (every source synced and serving),
+ * /proxies (per-stream xDS state), /services (the merged model), /metrics (Prometheus text).
+ * Read-only: it changes nothing in Herald.
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { log } from '../log/log';
+import { renderMetrics } from './metrics';
+import type { ProxyInfo } from '../xds/server';
+import type { Mesh } from '../model/types';
+
+export interface AdminState {
+  ready(): boolean;
+  proxies(): ProxyInfo[];
+  mesh(): Mesh;
+}
+
+export class AdminServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly state: AdminState) {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+  }
+
+  listen(address: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, address, () => resolve((this.server.address() as AddressInfo).port));
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const json = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body, null, 2) + '\n');
+    };
+    try {
+      if (req.method !== 'GET') return json(405, { error: 'read-only API: use GET' });
+      switch (url.pathname) {
+        case '/healthz':
+          return json(200, { ok: true });
+        case '/readyz':
+          return this.state.ready() ? json(200, { ready: true }) : json(503, { ready: false, reason: 'sources not synced yet' });
+        case '/proxies':
+          return json(200, { proxies: this.state.proxies() });
+        case '/services':
+          return json(200, { services: [...this.state.mesh().services.values()] });
+        case '/metrics':
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+          return void res.end(renderMetrics());
+        default:
+          return json(404, { error: `no such path ${url.pathname}`, paths: ['/healthz', '/readyz', '/proxies', '/services', '/metrics'] });
+      }
+    } catch (err) {
+      log('error', 'admin request failed', { path: url.pathname, error: (err as Error).message });
+      json(500, { error: 'internal error' });
+    }
+  }
+}

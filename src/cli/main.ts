@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/**
+ * The `herald` command. Subcommands: serve, demo, version. Each prints its own --help.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/config';
+import { startHerald } from '../main';
+import { log } from '../log/log';
+
+const USAGE = `usage: herald <command> [options]
+
+commands:
+  serve --config FILE    run the control plane with a herald.yaml
+  demo [--seconds N]     run Herald on its embedded default with two backends and a real Envoy
+  version                print the version
+`;
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help || !values.config) {
+    process.stdout.write('usage: herald serve --config herald.yaml\n');
+    process.exitCode = values.help ? 0 : 2;
+    return;
+  }
+  const herald = await startHerald(loadConfig(values.config));
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'signal received; stopping', { signal });
+    void herald.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'serve':
+      return serve(rest);
+    case 'demo':
+      return (await import('./demo')).demo(rest);
+    case 'version':
+      process.stdout.write(`herald ${require('../../../package.json').version}\n`);
+      return;
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`herald: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((err: Error) => {
+    process.stderr.write(`herald: ${err.message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,225 @@
+/**
+ * The xDS resource cache: every resource version is encoded to protobuf bytes exactly once, and those bytes
+ * (as a google.protobuf.Any and as a Delta `Resource`) are what every stream sends.
+ *
+ * Resources live in views: streams that must see the same configuration (same proxy flavour and zone) share a
+ * view and so share bytes. Within a view each resource has its own version, so an endpoint change touches one
+ * ClusterLoadAssignment and wakes only the streams subscribed to it.
+ *
+ * Ownership: only `apply` mutates the cache, synchronously; listeners run after a batch is committed and see a
+ * consistent view (every Cluster's dependents, e.g. its ClusterLoadAssignment, are present).
+ */
+import { messageType } from './protos';
+import { encodeAny, encodeDeltaResource } from './wire';
+import { KIND_ORDER, RESOURCE_TYPES, type ResourceKind, type ResourceRef } from './resource-types';
+
+export interface CachedResource {
+  readonly kind: ResourceKind;
+  readonly name: string;
+  /** Opaque, compared for equality only; carries the process prefix so a restart never reuses one. */
+  readonly version: string;
+  /** The resource as google.protobuf.Any bytes. */
+  readonly any: Buffer;
+  /** The resource as envoy.service.discovery.v3.Resource bytes (name, version, Any). */
+  readonly delta: Buffer;
+  /** Resources a client must be sent again after it receives this one (a changed Cluster's endpoints). */
+  readonly dependents: readonly ResourceRef[];
+}
+
+/** A resource as translators produce it: a plain object in protobufjs `fromObject` form (camelCase fields). */
+export interface ResourceInput {
+  readonly name: string;
+  readonly message: Record<string, unknown>;
+  readonly dependents?: readonly ResourceRef[];
+}
+
+/** One kind's part of a batch. With `replace`, resources of that kind absent from `upsert` are removed. */
+export interface KindUpdate {
+  readonly kind: ResourceKind;
+  readonly upsert?: readonly ResourceInput[];
+  readonly remove?: readonly string[];
+  readonly replace?: boolean;
+}
+
+export interface CacheChange {
+  readonly view: string;
+  readonly kind: ResourceKind;
+  /** Names whose version changed or that were removed. */
+  readonly names: readonly string[];
+}
+
+export interface ApplyResult {
+  readonly changes: readonly CacheChange[];
+  /** Resources rejected by validation, with a path-prefixed reason; they keep their previous version. */
+  readonly rejected: readonly string[];
+}
+
+type ViewStore = Map<ResourceKind, Map<string, CachedResource>>;
+
+export type CacheListener = (changes: readonly CacheChange[]) => void;
+
+/** A process-unique version prefix: time plus randomness, so a restarted Herald never repeats one. */
+export function newVersionPrefix(): string {
+  return `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export class XdsCache {
+  private readonly views = new Map<string, ViewStore>();
+  private readonly listeners = new Set<CacheListener>();
+  private seq = 0;
+  private isReady = false;
+  private readonly empty: ReadonlyMap<string, CachedResource> = new Map();
+
+  constructor(readonly prefix: string = newVersionPrefix()) {}
+
+  /** True once every source has synced and the first snapshot is in; nothing is served before. */
+  get ready(): boolean {
+    return this.isReady;
+  }
+
+  /** Marks the cache ready and wakes every listener (streams waiting for their first response). */
+  markReady(): void {
+    if (this.isReady) return;
+    this.isReady = true;
+    const changes: CacheChange[] = [];
+    for (const view of this.views.keys()) for (const kind of KIND_ORDER) changes.push({ view, kind, names: [] });
+    this.emit(changes);
+  }
+
+  hasView(view: string): boolean {
+    return this.views.has(view);
+  }
+
+  viewNames(): string[] {
+    return [...this.views.keys()];
+  }
+
+  /** The resources of one kind in a view. The returned map is live but must not be mutated by callers. */
+  resources(view: string, kind: ResourceKind): ReadonlyMap<string, CachedResource> {
+    return this.views.get(view)?.get(kind) ?? this.empty;
+  }
+
+  /** A new version string, unique in this process. */
+  nextVersion(): string {
+    return `${this.prefix}-${++this.seq}`;
+  }
+
+  /** Listeners are called synchronously after each committed batch that changed something. */
+  subscribe(listener: CacheListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Applies a batch to one view atomically. Each resource is validated and encoded; a resource that fails
+   * keeps its previous version (or stays absent). If the result would break consistency (a resource whose
+   * dependents are missing), that resource is rejected too. Returns what changed and what was rejected.
+   */
+  apply(view: string, batch: readonly KindUpdate[]): ApplyResult {
+    const current: ViewStore = this.views.get(view) ?? new Map();
+    // Copy-on-write per kind: an endpoint-only batch copies the endpoint map and nothing else.
+    const staged: ViewStore = new Map(current);
+    const writable = (kind: ResourceKind): Map<string, CachedResource> => {
+      let m = staged.get(kind);
+      if (m === undefined || m === current.get(kind)) staged.set(kind, (m = new Map(m ?? [])));
+      return m;
+    };
+    const rejected: string[] = [];
+    const touched: Array<[ResourceKind, string]> = [];
+    let removedAny = false;
+
+    for (const update of batch) {
+      const store = writable(update.kind);
+      const keep = new Set<string>();
+      for (const input of update.upsert ?? []) {
+        keep.add(input.name);
+        const encoded = this.encode(update.kind, input);
+        if (typeof encoded === 'string') {
+          rejected.push(encoded);
+          continue;
+        }
+        const prev = store.get(input.name);
+        if (prev && prev.any.equals(encoded.any) && sameRefs(prev.dependents, encoded.dependents)) continue;
+        const version = this.nextVersion();
+        store.set(input.name, {
+          kind: update.kind,
+          name: input.name,
+          version,
+          any: encoded.any,
+          delta: encodeDeltaResource(input.name, version, encoded.any),
+          dependents: encoded.dependents,
+        });
+        touched.push([update.kind, input.name]);
+      }
+      const removals = update.replace ? [...store.keys()].filter((n) => !keep.has(n)) : (update.remove ?? []);
+      for (const name of removals) {
+        if (store.delete(name)) {
+          touched.push([update.kind, name]);
+          removedAny = true;
+        }
+      }
+    }
+
+    // Consistency: a resource whose dependents are absent is rolled back to its previous state (or left out).
+    const has = (r: ResourceRef) => staged.get(r.kind)?.has(r.name) ?? false;
+    const suspects: CachedResource[] = [];
+    if (removedAny) {
+      for (const kind of KIND_ORDER) for (const res of staged.get(kind)?.values() ?? []) if (res.dependents.length) suspects.push(res);
+    } else {
+      for (const [kind, name] of touched) {
+        const res = staged.get(kind)?.get(name);
+        if (res && res.dependents.length) suspects.push(res);
+      }
+    }
+    for (const res of suspects) {
+      const missing = res.dependents.filter((d) => !has(d));
+      if (missing.length === 0) continue;
+      rejected.push(`${res.kind}[${res.name}]: depends on missing ${missing.map((m) => `${m.kind}[${m.name}]`).join(', ')}`);
+      const prev = current.get(res.kind)?.get(res.name);
+      if (prev && prev.dependents.every(has)) writable(res.kind).set(res.name, prev);
+      else writable(res.kind).delete(res.name);
+      touched.push([res.kind, res.name]);
+    }
+
+    this.views.set(view, staged);
+    const byKind = new Map<ResourceKind, Set<string>>();
+    for (const [kind, name] of touched) {
+      if (staged.get(kind)?.get(name) === current.get(kind)?.get(name)) continue;
+      let s = byKind.get(kind);
+      if (!s) byKind.set(kind, (s = new Set()));
+      s.add(name);
+    }
+    const changes: CacheChange[] = KIND_ORDER.filter((k) => byKind.has(k)).map((kind) => ({ view, kind, names: [...byKind.get(kind)!] }));
+    if (changes.length > 0) this.emit(changes);
+    return { changes, rejected };
+  }
+
+  /** Removes a view no stream uses any more. */
+  dropView(view: string): void {
+    this.views.delete(view);
+  }
+
+  private emit(changes: readonly CacheChange[]): void {
+    for (const l of this.listeners) l(changes);
+  }
+
+  private encode(kind: ResourceKind, input: ResourceInput): { any: Buffer; dependents: readonly ResourceRef[] } | string {
+    const desc = RESOURCE_TYPES[kind];
+    const where = `${kind}[${input.name}]`;
+    if (!input.name) return `${where}: empty name`;
+    if (input.message[desc.nameField] !== input.name) return `${where}: ${desc.nameField} must equal the resource name`;
+    try {
+      const type = messageType(desc.message);
+      const msg = type.fromObject(input.message);
+      const problem = type.verify(msg);
+      if (problem) return `${where}: ${problem}`;
+      return { any: encodeAny(desc.typeUrl, type.encode(msg).finish()), dependents: input.dependents ?? [] };
+    } catch (err) {
+      return `${where}: ${(err as Error).message}`;
+    }
+  }
+}
+
+function sameRefs(a: readonly ResourceRef[], b: readonly ResourceRef[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.kind === b[i]!.kind && r.name === b[i]!.name);
+}

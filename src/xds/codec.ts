@@ -1,0 +1,136 @@
+/**
+ * Decoding of DiscoveryRequest / DeltaDiscoveryRequest into the protocol-neutral XdsRequest, and encoding of
+ * an Outgoing response into the protocol's envelope. Decoding never throws: malformed bytes become an error.
+ */
+import type * as protobuf from 'protobufjs';
+import { messageType } from './protos';
+import { RESOURCE_TYPES } from './resource-types';
+import type { Outgoing, XdsRequest } from './stream-state';
+import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire';
+
+/** The parts of envoy.config.core.v3.Node Herald uses. */
+export interface NodeInfo {
+  readonly id: string;
+  readonly cluster: string;
+  readonly zone: string;
+  readonly region: string;
+  readonly userAgent: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+export type Decoded = { readonly request: XdsRequest; readonly node?: NodeInfo } | { readonly error: string };
+
+export interface Codec {
+  readonly protocol: 'sotw' | 'delta';
+  decode(bytes: Buffer): Decoded;
+  encode(out: Outgoing): Buffer;
+}
+
+interface RawNode {
+  id?: string;
+  cluster?: string;
+  locality?: { zone?: string; region?: string };
+  userAgentName?: string;
+  metadata?: unknown;
+}
+
+function nodeInfo(raw: RawNode | null | undefined, toObject: (m: unknown) => Record<string, unknown>): NodeInfo | undefined {
+  if (!raw) return undefined;
+  let metadata: Record<string, unknown> = {};
+  try {
+    metadata = raw.metadata ? toObject(raw.metadata) : {};
+  } catch {
+    metadata = {};
+  }
+  return {
+    id: raw.id ?? '',
+    cluster: raw.cluster ?? '',
+    zone: raw.locality?.zone ?? '',
+    region: raw.locality?.region ?? '',
+    userAgent: raw.userAgentName ?? '',
+    metadata,
+  };
+}
+
+function structToObject(struct: protobuf.Type): (m: unknown) => Record<string, unknown> {
+  return (m) => struct.toObject(m as protobuf.Message, { defaults: false }) as Record<string, unknown>;
+}
+
+function errorDetail(raw: { code?: number; message?: string } | null | undefined): XdsRequest['errorDetail'] {
+  return raw ? { code: raw.code ?? 0, message: raw.message ?? '' } : undefined;
+}
+
+function decodeWith<T>(type: protobuf.Type, bytes: Buffer, map: (msg: T) => Decoded): Decoded {
+  let msg: T;
+  try {
+    msg = type.decode(bytes) as unknown as T;
+  } catch (err) {
+    return { error: `malformed ${type.name}: ${(err as Error).message}` };
+  }
+  return map(msg);
+}
+
+export function sotwCodec(): Codec {
+  const type = messageType('envoy.service.discovery.v3.DiscoveryRequest');
+  const struct = structToObject(messageType('google.protobuf.Struct'));
+  return {
+    protocol: 'sotw',
+    decode: (bytes) =>
+      decodeWith<{ typeUrl: string; responseNonce: string; resourceNames: string[]; errorDetail?: { code?: number; message?: string }; node?: RawNode }>(
+        type,
+        bytes,
+        (m) => ({
+          request: {
+            typeUrl: m.typeUrl,
+            nonce: m.responseNonce,
+            resourceNames: m.resourceNames,
+            ...(m.errorDetail ? { errorDetail: errorDetail(m.errorDetail) } : {}),
+          },
+          ...(m.node ? { node: nodeInfo(m.node, struct) } : {}),
+        }),
+      ),
+    encode: (out) =>
+      encodeDiscoveryResponse({
+        versionInfo: out.version,
+        resources: out.resources.map((r) => r.any),
+        typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
+        nonce: out.nonce,
+      }),
+  };
+}
+
+export function deltaCodec(): Codec {
+  const type = messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+  const struct = structToObject(messageType('google.protobuf.Struct'));
+  return {
+    protocol: 'delta',
+    decode: (bytes) =>
+      decodeWith<{
+        typeUrl: string;
+        responseNonce: string;
+        resourceNamesSubscribe: string[];
+        resourceNamesUnsubscribe: string[];
+        initialResourceVersions: Record<string, string>;
+        errorDetail?: { code?: number; message?: string };
+        node?: RawNode;
+      }>(type, bytes, (m) => ({
+        request: {
+          typeUrl: m.typeUrl,
+          nonce: m.responseNonce,
+          subscribe: m.resourceNamesSubscribe,
+          unsubscribe: m.resourceNamesUnsubscribe,
+          initialVersions: m.initialResourceVersions,
+          ...(m.errorDetail ? { errorDetail: errorDetail(m.errorDetail) } : {}),
+        },
+        ...(m.node ? { node: nodeInfo(m.node, struct) } : {}),
+      })),
+    encode: (out) =>
+      encodeDeltaDiscoveryResponse({
+        systemVersionInfo: out.version,
+        resources: out.resources.map((r) => r.delta),
+        removed: out.removed,
+        typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
+        nonce: out.nonce,
+      }),
+  };
+}

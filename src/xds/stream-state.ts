@@ -1,0 +1,266 @@
+/**
+ * The protocol-neutral state of one xDS stream: per resource type, what the client subscribed to, what it
+ * holds, which response awaits its ACK, and its last NACK. SotW and Delta share all of it; they differ only by
+ * the declared traits below. Pure and synchronous: the gRPC adapters feed it requests and cache changes and
+ * write whatever `nextResponse` returns.
+ *
+ * Ownership: a StreamState belongs to its stream's adapter; nothing else mutates it. Snapshots for /proxies are
+ * copies.
+ */
+import type { CachedResource } from './cache';
+import { KIND_ORDER, RESOURCE_TYPES, kindOf, type ResourceKind } from './resource-types';
+
+export interface ProtocolTraits {
+  readonly name: 'sotw' | 'delta';
+  /** A request lists the whole subscription (SotW) rather than changes to it (Delta). */
+  readonly namesAreFullSet: boolean;
+  /** Responses can name removed resources (Delta's removed_resources). */
+  readonly explicitRemovals: boolean;
+  /** A request whose nonce is stale is ignored whole (SotW); otherwise its subscription changes still apply. */
+  readonly staleNonceIgnoresSubscription: boolean;
+}
+
+export const SOTW: ProtocolTraits = { name: 'sotw', namesAreFullSet: true, explicitRemovals: false, staleNonceIgnoresSubscription: true };
+export const DELTA: ProtocolTraits = { name: 'delta', namesAreFullSet: false, explicitRemovals: true, staleNonceIgnoresSubscription: false };
+
+/** A DiscoveryRequest or DeltaDiscoveryRequest reduced to what the state machine needs. */
+export interface XdsRequest {
+  readonly typeUrl: string;
+  /** The nonce of the response this request answers; '' for a first request or a pure subscription change. */
+  readonly nonce: string;
+  /** Present on a NACK. */
+  readonly errorDetail?: { readonly code: number; readonly message: string };
+  /** SotW: the full list of names. */
+  readonly resourceNames?: readonly string[];
+  /** Delta: changes to the subscription, and on the first request what the client already holds. */
+  readonly subscribe?: readonly string[];
+  readonly unsubscribe?: readonly string[];
+  readonly initialVersions?: Readonly<Record<string, string>>;
+}
+
+export type RequestOutcome =
+  | { readonly kind: ResourceKind; readonly ack?: string; readonly nack?: { readonly version: string; readonly message: string } }
+  | { readonly ignored: string; readonly kind?: ResourceKind };
+
+export interface Outgoing {
+  readonly kind: ResourceKind;
+  readonly nonce: string;
+  readonly version: string;
+  readonly resources: readonly CachedResource[];
+  readonly removed: readonly string[];
+}
+
+/** What the client holds of one resource: a version, or ABSENT once told the resource does not exist. */
+const ABSENT = '';
+const WILDCARD = '*';
+
+class TypeState {
+  /** True once the type has been requested at all. */
+  requested = false;
+  wildcard = false;
+  readonly names = new Set<string>();
+  readonly held = new Map<string, string>();
+  pending: { nonce: string; version: string; sentAt: number } | undefined;
+  sentVersion = '';
+  ackedVersion = '';
+  lastNack: { version: string; message: string; at: number } | undefined;
+  acks = 0;
+  nacks = 0;
+
+  subscribed(name: string): boolean {
+    return this.wildcard || this.names.has(name);
+  }
+}
+
+export interface TypeSnapshot {
+  readonly subscribed: readonly string[];
+  readonly wildcard: boolean;
+  readonly held: number;
+  readonly lastSentVersion: string;
+  readonly lastAckedVersion: string;
+  readonly waitingForAckMs?: number;
+  readonly lastNack?: { readonly version: string; readonly message: string; readonly at: string };
+  readonly acks: number;
+  readonly nacks: number;
+}
+
+export class StreamState {
+  private readonly types = new Map<ResourceKind, TypeState>();
+  private nonceSeq = 0;
+
+  /**
+   * @param resources the view's current resources of a kind (read at each call; never mutated here)
+   * @param nextVersion a fresh, process-unique version string
+   */
+  constructor(
+    readonly traits: ProtocolTraits,
+    private readonly resources: (kind: ResourceKind) => ReadonlyMap<string, CachedResource>,
+    private readonly nextVersion: () => string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Applies one request. Never throws on bad input: the outcome says what was ignored and why. */
+  handleRequest(req: XdsRequest): RequestOutcome {
+    const kind = kindOf(req.typeUrl);
+    if (!kind) return { ignored: `unknown type_url ${JSON.stringify(req.typeUrl)}` };
+    const t = this.state(kind);
+    const stale = req.nonce !== '' && req.nonce !== t.pending?.nonce;
+    if (stale && this.traits.staleNonceIgnoresSubscription) {
+      return { kind, ignored: `stale nonce ${JSON.stringify(req.nonce)} (expected ${JSON.stringify(t.pending?.nonce ?? '')})` };
+    }
+    this.applySubscription(t, req);
+    if (stale || req.nonce === '') return { kind };
+    const answered = t.pending!;
+    t.pending = undefined;
+    if (req.errorDetail) {
+      t.nacks++;
+      t.lastNack = { version: answered.version, message: req.errorDetail.message, at: this.now() };
+      // The client keeps its previous config; `held` still records what was sent, so the rejected versions are not
+      // re-sent in a loop. A new version of a resource is sent as soon as one exists.
+      return { kind, nack: { version: answered.version, message: req.errorDetail.message } };
+    }
+    t.acks++;
+    t.ackedVersion = answered.version;
+    return { kind, ack: answered.version };
+  }
+
+  /**
+   * The next response for `kind`, or undefined when there is nothing new or a response still awaits its ACK.
+   * Calling it records the response as sent (pending ACK) and what the client now holds.
+   * @param ready false until the cache holds a complete snapshot; nothing is sent before.
+   */
+  nextResponse(kind: ResourceKind, ready: boolean): Outgoing | undefined {
+    const t = this.types.get(kind);
+    if (!ready || !t || !t.requested || t.pending) return undefined;
+    const all = this.resources(kind);
+    const upserts: CachedResource[] = [];
+    const removed: string[] = [];
+    const candidates = t.wildcard ? new Set([...all.keys(), ...t.names]) : t.names;
+    for (const name of candidates) {
+      const res = all.get(name);
+      if (res) {
+        if (t.held.get(name) !== res.version) upserts.push(res);
+      } else if (t.held.get(name) !== ABSENT && (t.held.has(name) || this.traits.explicitRemovals)) {
+        removed.push(name);
+      }
+    }
+    for (const name of t.held.keys()) if (!candidates.has(name) && !removed.includes(name)) removed.push(name);
+
+    const fullState = RESOURCE_TYPES[kind].sotwFullState && !this.traits.explicitRemovals;
+    // Removals reach the client as omissions (SotW full state) or removed_resources (Delta). SotW EDS/RDS cannot
+    // express them: the client stops asking when the Cluster or Listener that needed them goes.
+    const removalsVisible = removed.length > 0 && (fullState || this.traits.explicitRemovals);
+    // A first answer, even empty, lets a wildcard client finish initialising; an empty SotW EDS/RDS answer
+    // would only be NACKed, so those wait for their first resource.
+    const firstAnswer = t.sentVersion === '' && (fullState || (this.traits.explicitRemovals && t.wildcard));
+    if (upserts.length === 0 && !removalsVisible && !firstAnswer) {
+      for (const name of removed) t.held.delete(name);
+      return undefined;
+    }
+
+    let resources: CachedResource[] = upserts;
+    if (fullState) {
+      resources = [...candidates].map((n) => all.get(n)).filter((r): r is CachedResource => r !== undefined);
+    }
+    resources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const name of removed) {
+      if (t.names.has(name) && this.traits.explicitRemovals) t.held.set(name, ABSENT);
+      else t.held.delete(name);
+    }
+    for (const r of resources) t.held.set(r.name, r.version);
+    this.forceDependents(resources);
+
+    const out: Outgoing = {
+      kind,
+      nonce: String(++this.nonceSeq),
+      version: this.nextVersion(),
+      resources,
+      removed: this.traits.explicitRemovals ? removed.sort() : [],
+    };
+    t.pending = { nonce: out.nonce, version: out.version, sentAt: this.now() };
+    t.sentVersion = out.version;
+    return out;
+  }
+
+  /** Whether a change to `names` of `kind` concerns this stream at all (cheap pre-check for fan-out). */
+  interestedIn(kind: ResourceKind, names: readonly string[]): boolean {
+    const t = this.types.get(kind);
+    if (!t || !t.requested) return false;
+    return t.wildcard || names.some((n) => t.names.has(n) || t.held.has(n));
+  }
+
+  /** The kinds whose response has been waiting for an ACK longer than `ms`. */
+  overdue(ms: number): ResourceKind[] {
+    const limit = this.now() - ms;
+    return KIND_ORDER.filter((k) => {
+      const p = this.types.get(k)?.pending;
+      return p !== undefined && p.sentAt < limit;
+    });
+  }
+
+  snapshot(): Partial<Record<ResourceKind, TypeSnapshot>> {
+    const out: Partial<Record<ResourceKind, TypeSnapshot>> = {};
+    for (const kind of KIND_ORDER) {
+      const t = this.types.get(kind);
+      if (!t) continue;
+      out[kind] = {
+        subscribed: [...(t.wildcard ? [WILDCARD] : []), ...[...t.names].sort()],
+        wildcard: t.wildcard,
+        held: [...t.held.values()].filter((v) => v !== ABSENT).length,
+        lastSentVersion: t.sentVersion,
+        lastAckedVersion: t.ackedVersion,
+        ...(t.pending ? { waitingForAckMs: this.now() - t.pending.sentAt } : {}),
+        ...(t.lastNack ? { lastNack: { ...t.lastNack, at: new Date(t.lastNack.at).toISOString() } } : {}),
+        acks: t.acks,
+        nacks: t.nacks,
+      };
+    }
+    return out;
+  }
+
+  private state(kind: ResourceKind): TypeState {
+    let t = this.types.get(kind);
+    if (!t) this.types.set(kind, (t = new TypeState()));
+    return t;
+  }
+
+  private applySubscription(t: TypeState, req: XdsRequest): void {
+    const firstRequest = !t.requested;
+    t.requested = true;
+    const before = new Set(t.names);
+    const wasWildcard = t.wildcard;
+    if (this.traits.namesAreFullSet) {
+      const names = req.resourceNames ?? [];
+      // Legacy wildcard: a first request naming nothing subscribes to everything, and stays so while it names
+      // nothing. Once names were given, an empty list means "nothing".
+      if (firstRequest) t.wildcard = names.length === 0;
+      else if (names.length > 0) t.wildcard = false;
+      if (names.includes(WILDCARD)) t.wildcard = true;
+      t.names.clear();
+      for (const n of names) if (n !== WILDCARD) t.names.add(n);
+    } else {
+      const sub = req.subscribe ?? [];
+      if (firstRequest && sub.length === 0) t.wildcard = true;
+      for (const n of sub) {
+        if (n === WILDCARD) t.wildcard = true;
+        else t.names.add(n);
+      }
+      for (const n of req.unsubscribe ?? []) {
+        if (n === WILDCARD) t.wildcard = false;
+        else t.names.delete(n);
+      }
+      if (firstRequest) for (const [n, v] of Object.entries(req.initialVersions ?? {})) t.held.set(n, v);
+    }
+    // A name the client dropped is forgotten, so subscribing again sends it afresh.
+    for (const n of t.held.keys()) {
+      if (!t.subscribed(n) && (before.has(n) || wasWildcard)) t.held.delete(n);
+    }
+  }
+
+  /** After a resource is sent, its dependents (a Cluster's endpoints) must be sent again even if unchanged. */
+  private forceDependents(sent: readonly CachedResource[]): void {
+    for (const r of sent) {
+      for (const d of r.dependents) this.types.get(d.kind)?.held.delete(d.name);
+    }
+  }
+}
