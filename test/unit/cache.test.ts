@@ -1,0 +1,74 @@
+/** XdsCache: encode once, stable versions, per-resource change sets, validation and consistency. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { XdsCache, type CacheChange, type ResourceInput } from '../../src/xds/cache';
+
+function cla(name: string, port: number): ResourceInput {
+  return { name, message: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } } }] }] } };
+}
+function cluster(name: string): ResourceInput {
+  return { name, message: { name, type: 'EDS', edsClusterConfig: { edsConfig: { ads: {} } } }, dependents: [{ kind: 'endpoint', name }] };
+}
+
+test('identical content keeps its version and bytes; a change bumps only that resource', () => {
+  const c = new XdsCache('p');
+  const seen: CacheChange[][] = [];
+  c.subscribe((ch) => seen.push([...ch]));
+  c.apply('v', [{ kind: 'endpoint', upsert: [cla('a', 1), cla('b', 2)] }]);
+  const a1 = c.resources('v', 'endpoint').get('a')!;
+  const b1 = c.resources('v', 'endpoint').get('b')!;
+  const r = c.apply('v', [{ kind: 'endpoint', upsert: [cla('a', 1), cla('b', 3)] }]);
+  assert.deepEqual(r.changes, [{ view: 'v', kind: 'endpoint', names: ['b'] }]);
+  assert.equal(c.resources('v', 'endpoint').get('a'), a1, 'unchanged resource is the same object');
+  assert.notEqual(c.resources('v', 'endpoint').get('b')!.version, b1.version);
+  assert.ok(a1.version.startsWith('p-'), 'versions carry the process prefix');
+  assert.equal(seen.length, 2);
+  assert.equal(c.apply('v', [{ kind: 'endpoint', upsert: [cla('a', 1)] }]).changes.length, 0, 'no-op batch emits nothing');
+});
+
+test('the version prefix differs between cache instances (a restarted process)', () => {
+  assert.notEqual(new XdsCache().prefix, new XdsCache().prefix);
+});
+
+test('replace removes what the batch does not name', () => {
+  const c = new XdsCache('p');
+  c.apply('v', [{ kind: 'endpoint', upsert: [cla('a', 1), cla('b', 2)] }]);
+  const r = c.apply('v', [{ kind: 'endpoint', replace: true, upsert: [cla('a', 1)] }]);
+  assert.deepEqual([...c.resources('v', 'endpoint').keys()], ['a']);
+  assert.deepEqual(r.changes, [{ view: 'v', kind: 'endpoint', names: ['b'] }]);
+});
+
+test('a resource that fails validation is rejected with a path and the previous version stays', () => {
+  const c = new XdsCache('p');
+  c.apply('v', [{ kind: 'endpoint', upsert: [cla('a', 1)] }]);
+  const before = c.resources('v', 'endpoint').get('a');
+  const bad: ResourceInput = { name: 'a', message: { clusterName: 'a', endpoints: 'not-a-list' } };
+  const r = c.apply('v', [{ kind: 'endpoint', upsert: [bad] }]);
+  assert.equal(r.rejected.length, 1);
+  assert.match(r.rejected[0]!, /^endpoint\[a\]: /);
+  assert.equal(c.resources('v', 'endpoint').get('a'), before);
+  const misnamed = c.apply('v', [{ kind: 'endpoint', upsert: [{ name: 'x', message: { clusterName: 'y' } }] }]);
+  assert.match(misnamed.rejected[0]!, /clusterName must equal the resource name/);
+});
+
+test('consistency: a cluster without its endpoints is not published', () => {
+  const c = new XdsCache('p');
+  const r = c.apply('v', [{ kind: 'cluster', upsert: [cluster('a')] }]);
+  assert.match(r.rejected[0]!, /cluster\[a\]: depends on missing endpoint\[a\]/);
+  assert.equal(c.resources('v', 'cluster').size, 0);
+  c.apply('v', [
+    { kind: 'endpoint', upsert: [cla('a', 1)] },
+    { kind: 'cluster', upsert: [cluster('a')] },
+  ]);
+  assert.equal(c.resources('v', 'cluster').size, 1);
+  const removal = c.apply('v', [{ kind: 'endpoint', remove: ['a'] }]);
+  assert.equal(removal.rejected.length, 1, 'removing endpoints a cluster needs rolls the cluster back... ');
+  assert.equal(c.resources('v', 'cluster').size, 0, '...out, since it has no previous consistent state');
+});
+
+test('views are independent', () => {
+  const c = new XdsCache('p');
+  c.apply('v1', [{ kind: 'endpoint', upsert: [cla('a', 1)] }]);
+  assert.equal(c.resources('v2', 'endpoint').size, 0);
+  assert.deepEqual(c.viewNames(), ['v1']);
+});

@@ -1,0 +1,317 @@
+/**
+ * The stream state machine, table-driven: each case runs against SotW, Delta or both, with real encoded
+ * resources from an XdsCache.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { XdsCache, type ResourceInput } from '../../src/xds/cache';
+import { DELTA, SOTW, StreamState, type Outgoing, type ProtocolTraits, type XdsRequest } from '../../src/xds/stream-state';
+import { RESOURCE_TYPES, type ResourceKind } from '../../src/xds/resource-types';
+
+const VIEW = 'v';
+const url = (k: ResourceKind) => RESOURCE_TYPES[k].typeUrl;
+
+function cluster(name: string, timeoutS = 1): ResourceInput {
+  return {
+    name,
+    message: { name, type: 'EDS', edsClusterConfig: { edsConfig: { ads: {} }, serviceName: name }, connectTimeout: { seconds: timeoutS } },
+    dependents: [{ kind: 'endpoint', name }],
+  };
+}
+function cla(name: string, ports: number[]): ResourceInput {
+  return {
+    name,
+    message: {
+      clusterName: name,
+      endpoints: [{ lbEndpoints: ports.map((p) => ({ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: p } } } })) }],
+    },
+  };
+}
+
+class Harness {
+  readonly cache = new XdsCache('test');
+  readonly state: StreamState;
+  ready = true;
+  constructor(readonly traits: ProtocolTraits) {
+    this.state = new StreamState(traits, (k) => this.cache.resources(VIEW, k), () => this.cache.nextVersion());
+  }
+  put(clusters: Record<string, number[]>): void {
+    const names = Object.keys(clusters);
+    this.cache.apply(VIEW, [
+      { kind: 'endpoint', replace: true, upsert: names.map((n) => cla(n, clusters[n]!)) },
+      { kind: 'cluster', replace: true, upsert: names.map((n) => cluster(n)) },
+    ]);
+  }
+  /** A subscription request in the protocol's own terms: SotW names are the full set, Delta names are a diff. */
+  /** SotW requests repeat the whole subscription, ACKs included (as Envoy does). */
+  private readonly sotwNames = new Map<ResourceKind, string[]>();
+  subscribe(kind: ResourceKind, names: string[], extra: Partial<XdsRequest> = {}) {
+    this.sotwNames.set(kind, names);
+    const req: XdsRequest = this.traits.namesAreFullSet
+      ? { typeUrl: url(kind), nonce: '', resourceNames: names, ...extra }
+      : { typeUrl: url(kind), nonce: '', subscribe: names, ...extra };
+    return this.state.handleRequest(req);
+  }
+  ack(out: Outgoing, names?: string[]) {
+    if (names) this.sotwNames.set(out.kind, names);
+    const sotw = this.traits.namesAreFullSet ? { resourceNames: this.sotwNames.get(out.kind) ?? [] } : {};
+    return this.state.handleRequest({ typeUrl: url(out.kind), nonce: out.nonce, ...sotw });
+  }
+  nack(out: Outgoing, message: string) {
+    const sotw = this.traits.namesAreFullSet ? { resourceNames: this.sotwNames.get(out.kind) ?? [] } : {};
+    return this.state.handleRequest({ typeUrl: url(out.kind), nonce: out.nonce, errorDetail: { code: 3, message }, ...sotw });
+  }
+  next(kind: ResourceKind): Outgoing | undefined {
+    return this.state.nextResponse(kind, this.ready);
+  }
+  names(out: Outgoing | undefined): string[] {
+    return out ? out.resources.map((r) => r.name) : [];
+  }
+}
+
+interface Case {
+  readonly protocols: readonly ProtocolTraits[];
+  run(h: Harness): void;
+}
+
+const BOTH = [SOTW, DELTA];
+
+const cases: Record<string, Case> = {
+  'wildcard CDS first request gets every cluster': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('cluster', []);
+      assert.deepEqual(h.names(h.next('cluster')), ['a', 'b']);
+    },
+  },
+  'nothing is sent before the cache is ready': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1] });
+      h.ready = false;
+      h.subscribe('cluster', []);
+      assert.equal(h.next('cluster'), undefined);
+      h.ready = true;
+      assert.deepEqual(h.names(h.next('cluster')), ['a']);
+    },
+  },
+  'empty wildcard answer lets the client finish initialising': {
+    protocols: BOTH,
+    run(h) {
+      h.subscribe('cluster', []);
+      const out = h.next('cluster');
+      assert.ok(out);
+      assert.equal(out.resources.length, 0);
+    },
+  },
+  'ACK records the acked version and unblocks the next response': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('cluster', []);
+      const first = h.next('cluster')!;
+      h.put({ a: [1], b: [2] });
+      assert.equal(h.next('cluster'), undefined, 'one response in flight per type');
+      const outcome = h.ack(first);
+      assert.deepEqual(outcome, { kind: 'cluster', ack: first.version });
+      const second = h.next('cluster')!;
+      assert.ok(second);
+      assert.ok(h.names(second).includes('b'));
+      assert.equal(h.state.snapshot().cluster!.lastAckedVersion, first.version);
+    },
+  },
+  'changes made while a response awaits its ACK coalesce into one response': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('endpoint', ['a']);
+      const first = h.next('endpoint')!;
+      h.put({ a: [2] });
+      h.put({ a: [3] });
+      h.put({ a: [4] });
+      h.ack(first);
+      const second = h.next('endpoint')!;
+      assert.equal(second.resources.length, 1);
+      assert.equal(second.resources[0]!.version, h.cache.resources(VIEW, 'endpoint').get('a')!.version);
+      h.ack(second);
+      assert.equal(h.next('endpoint'), undefined);
+    },
+  },
+  'NACK is recorded and the rejected version is not re-sent in a loop': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('cluster', []);
+      const out = h.next('cluster')!;
+      const outcome = h.nack(out, 'bad cluster');
+      assert.deepEqual(outcome, { kind: 'cluster', nack: { version: out.version, message: 'bad cluster' } });
+      assert.equal(h.next('cluster'), undefined);
+      const snap = h.state.snapshot().cluster!;
+      assert.equal(snap.lastNack?.message, 'bad cluster');
+      assert.equal(snap.lastAckedVersion, '');
+      assert.equal(snap.nacks, 1);
+      h.cache.apply(VIEW, [{ kind: 'cluster', upsert: [cluster('a', 2)] }]);
+      assert.deepEqual(h.names(h.next('cluster')), ['a'], 'a new version goes out');
+    },
+  },
+  'SotW ignores a request with a stale nonce, subscription included': {
+    protocols: [SOTW],
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('endpoint', ['a']);
+      const out = h.next('endpoint')!;
+      const outcome = h.state.handleRequest({ typeUrl: url('endpoint'), nonce: 'not-' + out.nonce, resourceNames: ['a', 'b'] });
+      assert.ok('ignored' in outcome && /stale nonce/.test(outcome.ignored));
+      assert.deepEqual(h.state.snapshot().endpoint!.subscribed, ['a']);
+    },
+  },
+  'Delta applies subscription changes even with a stale nonce': {
+    protocols: [DELTA],
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('endpoint', ['a']);
+      const out = h.next('endpoint')!;
+      h.state.handleRequest({ typeUrl: url('endpoint'), nonce: 'old', subscribe: ['b'] });
+      assert.deepEqual(h.state.snapshot().endpoint!.subscribed, ['a', 'b']);
+      h.ack(out);
+      assert.deepEqual(h.names(h.next('endpoint')), ['b']);
+    },
+  },
+  'unknown type URL is ignored with a reason': {
+    protocols: BOTH,
+    run(h) {
+      const outcome = h.state.handleRequest({ typeUrl: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret', nonce: '' });
+      assert.ok('ignored' in outcome && /unknown type_url/.test(outcome.ignored));
+    },
+  },
+  'named EDS subscription gets only the named assignments': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2], c: [3] });
+      h.subscribe('endpoint', ['a', 'c']);
+      assert.deepEqual(h.names(h.next('endpoint')), ['a', 'c']);
+    },
+  },
+  'an endpoint change wakes only streams subscribed to it': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('endpoint', ['a']);
+      assert.equal(h.state.interestedIn('endpoint', ['b']), false);
+      assert.equal(h.state.interestedIn('endpoint', ['a']), true);
+    },
+  },
+  'a changed Cluster makes its unchanged ClusterLoadAssignment go out again': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('cluster', []);
+      h.subscribe('endpoint', ['a']);
+      h.ack(h.next('cluster')!);
+      h.ack(h.next('endpoint')!);
+      h.cache.apply(VIEW, [{ kind: 'cluster', upsert: [cluster('a', 5)] }]);
+      const c = h.next('cluster')!;
+      assert.deepEqual(h.names(c), ['a']);
+      const e = h.next('endpoint');
+      assert.deepEqual(h.names(e), ['a'], 'the endpoints follow the cluster even though they did not change');
+    },
+  },
+  'a removed cluster: SotW omits it from the full state, Delta names it in removed_resources': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('cluster', []);
+      h.ack(h.next('cluster')!);
+      h.put({ a: [1] });
+      const out = h.next('cluster')!;
+      if (h.traits === SOTW) {
+        assert.deepEqual(h.names(out), ['a']);
+        assert.deepEqual(out.removed, []);
+      } else {
+        assert.deepEqual(h.names(out), []);
+        assert.deepEqual(out.removed, ['b']);
+      }
+    },
+  },
+  'Delta answers a subscription to a missing resource as removed, once': {
+    protocols: [DELTA],
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('endpoint', ['zzz']);
+      const out = h.next('endpoint')!;
+      assert.deepEqual(out.removed, ['zzz']);
+      h.ack(out);
+      assert.equal(h.next('endpoint'), undefined);
+      h.put({ a: [1], zzz: [9] });
+      assert.deepEqual(h.names(h.next('endpoint')), ['zzz'], 'it goes out once it exists');
+    },
+  },
+  'Delta initial_resource_versions: current versions are not re-sent, others are': {
+    protocols: [DELTA],
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      const va = h.cache.resources(VIEW, 'endpoint').get('a')!.version;
+      h.subscribe('endpoint', ['a', 'b'], { initialVersions: { a: va, b: 'from-a-previous-process' } });
+      assert.deepEqual(h.names(h.next('endpoint')), ['b']);
+    },
+  },
+  'Delta reconnect with a resource that no longer exists gets it removed': {
+    protocols: [DELTA],
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('cluster', [], { initialVersions: { gone: 'old-1' } });
+      const out = h.next('cluster')!;
+      assert.deepEqual(h.names(out), ['a']);
+      assert.deepEqual(out.removed, ['gone']);
+    },
+  },
+  'SotW: an empty list after named ones unsubscribes everything (not wildcard)': {
+    protocols: [SOTW],
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('endpoint', ['a']);
+      const out = h.next('endpoint')!;
+      h.ack(out, []);
+      const snap = h.state.snapshot().endpoint!;
+      assert.equal(snap.wildcard, false);
+      assert.deepEqual(snap.subscribed, []);
+      assert.equal(snap.held, 0);
+    },
+  },
+  'SotW EDS does not send an empty first answer (Envoy would reject it)': {
+    protocols: [SOTW],
+    run(h) {
+      h.subscribe('endpoint', ['not-yet']);
+      assert.equal(h.next('endpoint'), undefined);
+    },
+  },
+  'Delta unsubscribe then resubscribe sends the resource again': {
+    protocols: [DELTA],
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('endpoint', ['a']);
+      h.ack(h.next('endpoint')!);
+      h.state.handleRequest({ typeUrl: url('endpoint'), nonce: '', unsubscribe: ['a'] });
+      assert.equal(h.next('endpoint'), undefined);
+      h.state.handleRequest({ typeUrl: url('endpoint'), nonce: '', subscribe: ['a'] });
+      assert.deepEqual(h.names(h.next('endpoint')), ['a']);
+    },
+  },
+  'a response left unacknowledged is reported overdue': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('cluster', []);
+      h.next('cluster');
+      assert.deepEqual(h.state.overdue(-1), ['cluster']);
+      assert.deepEqual(h.state.overdue(60_000), []);
+    },
+  },
+};
+
+for (const [name, c] of Object.entries(cases)) {
+  for (const traits of c.protocols) {
+    test(`${name} [${traits.name}]`, () => c.run(new Harness(traits)));
+  }
+}
