@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(find dist/test -name '*.test.js' | sort | grep -- "${TEST_FILTER:-}")
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
+export HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-warn}"
 exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
