@@ -52,8 +52,25 @@ function nodeInfo(raw: RawNode | null | undefined, toObject: (m: unknown) => Rec
   };
 }
 
+/** google.protobuf.Struct (as protobufjs decodes it) → a plain JSON value. */
+function plainValue(v: any): unknown {
+  if (!v || typeof v !== 'object') return undefined;
+  if ('stringValue' in v) return v.stringValue;
+  if ('numberValue' in v) return v.numberValue;
+  if ('boolValue' in v) return v.boolValue;
+  if ('structValue' in v) return plainStruct(v.structValue);
+  if ('listValue' in v) return (v.listValue?.values ?? []).map(plainValue);
+  return null;
+}
+
+function plainStruct(s: any): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = plainValue(v);
+  return out;
+}
+
 function structToObject(struct: protobuf.Type): (m: unknown) => Record<string, unknown> {
-  return (m) => struct.toObject(m as protobuf.Message, { defaults: false }) as Record<string, unknown>;
+  return (m) => plainStruct(struct.toObject(m as protobuf.Message, { defaults: false, oneofs: false }));
 }
 
 function errorDetail(raw: { code?: number; message?: string } | null | undefined): XdsRequest['errorDetail'] {
