@@ -72,12 +72,15 @@ export interface ControlPlane {
   logFile(component: Component): string;
   /** Runs the built kubectl with --kubeconfig; `input` goes to its stdin (for `apply -f -`). Never throws on exit codes. */
   kubectl(args: string[], input?: string): Promise<KubectlResult>;
-  /** SIGTERM the apiserver and wait until it has exited; etcd and the controller manager keep running. */
-  stopApiserver(): Promise<void>;
+  /**
+   * SIGTERM the apiserver, SIGKILL it after `graceMs` (default 3000; 0 kills at once, like a crash) and
+   * wait until it has exited; etcd and the controller manager keep running.
+   */
+  stopApiserver(graceMs?: number): Promise<void>;
   /** Start the apiserver again on the same port and data; resolves when /readyz is ok. */
   startApiserver(): Promise<void>;
-  /** stopApiserver() then startApiserver(): every watch ends, clients reconnect to the same URL. */
-  restartApiserver(): Promise<void>;
+  /** stopApiserver(graceMs) then startApiserver(): every watch ends, clients reconnect to the same URL. */
+  restartApiserver(graceMs?: number): Promise<void>;
   /**
    * Compact etcd up to its current revision and return that revision. Watches served by etcd from an
    * older revision then answer 410 Gone; with the watch cache on, the apiserver answers 410 only for a
@@ -88,7 +91,13 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-const GRACE_MS = 5_000;
+/** Grace before SIGKILL when the whole control plane stops. */
+const STOP_GRACE_MS = 1_000;
+/**
+ * Default grace of stopApiserver(): kube-apiserver stops listening at once on SIGTERM but then waits
+ * for open connections (watches of the controller manager) for longer than tests want to wait.
+ */
+const APISERVER_GRACE_MS = 3_000;
 
 /** Starts etcd, kube-apiserver and kube-controller-manager; resolves when the apiserver is ready. */
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -103,9 +112,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await procs.kcm?.stop(GRACE_MS);
-    await procs.apiserver?.stop(GRACE_MS);
-    await procs.etcd?.stop(GRACE_MS);
+    // Nothing is kept, so nothing needs a long goodbye: a short grace lets the logs flush.
+    await Promise.all([procs.kcm?.stop(STOP_GRACE_MS), procs.apiserver?.stop(STOP_GRACE_MS)]);
+    await procs.etcd?.stop(STOP_GRACE_MS);
     client?.close();
     if (!keepData) rmSync(dataDir, { recursive: true, force: true });
   };
@@ -161,8 +170,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       });
     }
 
-    const stopApiserver = async (): Promise<void> => {
-      await procs.apiserver?.stop(GRACE_MS);
+    const stopApiserver = async (graceMs = APISERVER_GRACE_MS): Promise<void> => {
+      if (graceMs <= 0) await procs.apiserver?.kill();
+      else await procs.apiserver?.stop(graceMs);
       procs.apiserver = undefined;
     };
     const startApiserver = async (): Promise<void> => {
@@ -191,8 +201,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       kubectl: (args, input) => runKubectl(kubeconfigPath, args, input),
       stopApiserver,
       startApiserver,
-      async restartApiserver() {
-        await stopApiserver();
+      async restartApiserver(graceMs?: number) {
+        await stopApiserver(graceMs);
         await startApiserver();
       },
       compactEtcd: () => compactEtcd(etcdCfg),
