@@ -40,7 +40,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'serve':
       return serve(rest);
     case 'demo':
-      return (await import('./demo')).demo(rest);
+      return (await import('../demo/demo')).demo(rest);
     case 'version':
       process.stdout.write(`herald ${require('../../../package.json').version}\n`);
       return;
