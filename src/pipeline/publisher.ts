@@ -15,7 +15,7 @@ import type { ViewProvider } from '../xds/server';
 import type { Mesh } from '../model/types';
 import type { ClusterPolicy } from '../model/policy';
 import { translateEndpointUpdate, translateMesh } from '../translate/index';
-import { parseViewKey, viewKey, type ProxyView } from '../translate/view';
+import { NODE_META, parseViewKey, viewFromNode, viewKey } from '../translate/view';
 
 const mPublishes = counter('herald_publishes_total', 'Mesh updates published, by path (endpoints or full)');
 const mRejected = counter('herald_resources_rejected_total', 'Generated resources rejected by validation');
@@ -30,8 +30,8 @@ export interface PublisherOptions {
 const EMPTY: Mesh = { services: new Map() };
 
 /** Node metadata keys a proxy may set in its bootstrap to shape its view. */
-export const NODE_META_EGRESS = 'HERALD_EGRESS';
-export const NODE_META_FLAVOR = 'HERALD_FLAVOR';
+export const NODE_META_EGRESS = NODE_META.egress;
+export const NODE_META_FLAVOR = NODE_META.flavor;
 
 export class Publisher implements ViewProvider {
   private mesh: Mesh = EMPTY;
@@ -45,11 +45,10 @@ export class Publisher implements ViewProvider {
     return this.mesh;
   }
 
+  /** The view key of a connecting proxy (translate/view.ts viewFromNode); bad node metadata is logged, not fatal. */
   viewFor(node: NodeInfo): string {
-    const declared = node.metadata[NODE_META_FLAVOR];
-    const grpc = declared === 'grpc' || (declared === undefined && /grpc/i.test(node.userAgent));
-    const egress = typeof node.metadata[NODE_META_EGRESS] === 'string' ? (node.metadata[NODE_META_EGRESS] as string) : this.options.defaultEgress;
-    const view: ProxyView = grpc ? { flavor: 'grpc', zone: node.zone, egress: '' } : { flavor: 'envoy', zone: node.zone, egress };
+    const { view, problems } = viewFromNode(node, this.options.defaultEgress);
+    if (problems.length > 0) log('warn', 'proxy node metadata partly ignored', { node: node.id, problems });
     return viewKey(view);
   }
 

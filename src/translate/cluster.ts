@@ -1,28 +1,45 @@
-/** Service → envoy.config.cluster.v3.Cluster, with the policy's health checking and outlier detection. */
+/**
+ * Service → envoy.config.cluster.v3.Cluster, with the policy's health checking and outlier detection; and the
+ * sidecar's `local_app` cluster (its own application on loopback) for views with an ingress.
+ */
 import type { ResourceInput } from '../xds/cache';
 import type { Service } from '../model/types';
-import { resolvePolicy, type ClusterPolicy } from '../model/policy';
-import { ADS_SOURCE, duration, typed } from './envoy-types';
-import type { ProxyView } from './view';
+import { DEFAULT_POLICY, resolvePolicy, type ClusterPolicy } from '../model/policy';
+import { ADS_SOURCE, duration, socketAddress, typed } from './envoy-types';
+import type { IngressView, ProxyView } from './view';
 
+/** The cluster (and ClusterLoadAssignment) name of a service: the service name itself. */
 export function clusterName(service: string): string {
   return service;
 }
 
-function healthChecks(p: ClusterPolicy['healthCheck']): Record<string, unknown>[] {
-  if (!p.enabled) return [];
+/**
+ * The sidecar's own application. Service names never contain `_`, so it cannot collide with a service.
+ */
+export const LOCAL_APP_CLUSTER = 'local_app';
+
+const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+function healthChecks(p: ClusterPolicy): Record<string, unknown>[] {
+  const hc = p.healthCheck;
+  if (!hc.enabled) return [];
   return [
     {
-      timeout: duration(p.timeoutMs),
-      interval: duration(p.intervalMs),
-      noTrafficInterval: duration(p.noTrafficIntervalMs),
-      healthyThreshold: { value: p.healthyThreshold },
-      unhealthyThreshold: { value: p.unhealthyThreshold },
-      httpHealthCheck: { path: p.path },
+      timeout: duration(hc.timeoutMs),
+      interval: duration(hc.intervalMs),
+      noTrafficInterval: duration(hc.noTrafficIntervalMs),
+      healthyThreshold: { value: hc.healthyThreshold },
+      unhealthyThreshold: { value: hc.unhealthyThreshold },
+      // An HTTP/2-only upstream (gRPC) would fail an HTTP/1.1 health check.
+      httpHealthCheck: { path: hc.path, ...(p.protocol === 'http2' ? { codecClientType: 'HTTP2' } : {}) },
     },
   ];
 }
 
+/**
+ * The service's cluster: endpoints by EDS over ADS. Active health checks go to sidecar views only (proxyless
+ * gRPC clients do not run them); everything else is the same for every view.
+ */
 export function translateCluster(service: Service, view: ProxyView, base?: ClusterPolicy): ResourceInput {
   const p = resolvePolicy(service.policy, base);
   const name = clusterName(service.name);
@@ -33,7 +50,7 @@ export function translateCluster(service: Service, view: ProxyView, base?: Clust
     edsClusterConfig: { edsConfig: ADS_SOURCE, serviceName: name },
     connectTimeout: duration(p.connectTimeoutMs),
     lbPolicy: 'ROUND_ROBIN',
-    healthChecks: view.flavor === 'envoy' ? healthChecks(p.healthCheck) : [],
+    healthChecks: view.flavor === 'envoy' ? healthChecks(p) : [],
     outlierDetection: {
       consecutive_5xx: { value: od.consecutive5xx },
       maxEjectionPercent: { value: od.maxEjectionPercent },
@@ -49,10 +66,29 @@ export function translateCluster(service: Service, view: ProxyView, base?: Clust
   };
   if (p.protocol === 'http2') {
     message.typedExtensionProtocolOptions = {
-      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': typed('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
-        explicitHttpConfig: { http2ProtocolOptions: {} },
-      }),
+      [HTTP_OPTIONS]: typed(HTTP_OPTIONS, { explicitHttpConfig: { http2ProtocolOptions: {} } }),
     };
   }
   return { name, message, dependents: [{ kind: 'endpoint', name }] };
+}
+
+/**
+ * `local_app`: STATIC, 127.0.0.1:<appPort>, speaking to the app in the protocol the caller used (HTTP/1.1 in,
+ * HTTP/1.1 out; HTTP/2 in, HTTP/2 out), so gRPC and plain HTTP apps both work without a per-app setting.
+ * No health checks: callers' health checks reach the app through the ingress listener.
+ */
+export function localAppCluster(ingress: IngressView, base: ClusterPolicy = DEFAULT_POLICY): ResourceInput {
+  const name = LOCAL_APP_CLUSTER;
+  return {
+    name,
+    message: {
+      name,
+      type: 'STATIC',
+      connectTimeout: duration(base.connectTimeoutMs),
+      loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: socketAddress('127.0.0.1', ingress.appPort) } }] }] },
+      typedExtensionProtocolOptions: {
+        [HTTP_OPTIONS]: typed(HTTP_OPTIONS, { useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} } }),
+      },
+    },
+  };
 }

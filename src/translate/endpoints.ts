@@ -1,14 +1,23 @@
 /**
  * Service → envoy.config.endpoint.v3.ClusterLoadAssignment. Endpoints are grouped into localities by zone,
  * each with a load_balancing_weight (proxyless gRPC requires one). Zone-aware services put the viewing proxy's
- * zone at priority 0 and every other zone at priority 1, so traffic stays in-zone while it is healthy.
+ * zone at priority 0 and every other zone at priority 1, so traffic stays in-zone while it is healthy; a proxy
+ * whose zone has no endpoints of the service sees everything at priority 0 (priorities never have gaps).
+ *
+ * Per endpoint: health_status from the model (HEALTHY, UNHEALTHY, DRAINING, UNKNOWN), its weight, and its
+ * labels as metadata under `herald`; `labels.canary: "true"` also sets Envoy's own canary flag
+ * (`envoy.lb` → `canary: true`), which splits the router's upstream stats into `canary.*`.
  */
 import type { ResourceInput } from '../xds/cache';
 import type { Endpoint, Service } from '../model/types';
+import { endpointKey } from '../model/types';
 import { resolvePolicy, type ClusterPolicy } from '../model/policy';
 import { socketAddress, stringStruct } from './envoy-types';
 import { clusterName } from './cluster';
 import type { ProxyView } from './view';
+
+/** The label that marks a canary endpoint, and the value that means yes. */
+export const CANARY_LABEL = 'canary';
 
 function lbEndpoint(e: Endpoint): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -16,7 +25,10 @@ function lbEndpoint(e: Endpoint): Record<string, unknown> {
     healthStatus: e.health,
     loadBalancingWeight: { value: e.weight },
   };
-  if (Object.keys(e.labels).length > 0) out.metadata = { filterMetadata: { herald: stringStruct(e.labels) } };
+  const filterMetadata: Record<string, unknown> = {};
+  if (e.labels[CANARY_LABEL] === 'true') filterMetadata['envoy.lb'] = { fields: { canary: { boolValue: true } } };
+  if (Object.keys(e.labels).length > 0) filterMetadata.herald = stringStruct(e.labels);
+  if (Object.keys(filterMetadata).length > 0) out.metadata = { filterMetadata };
   return out;
 }
 
@@ -26,7 +38,12 @@ export function translateEndpoints(service: Service, view: ProxyView, base?: Clu
   const localZonePresent = view.zone !== '' && service.endpoints.some((e) => e.zone === view.zone);
   const tiered = p.zoneAware && localZonePresent;
   const groups = new Map<string, Endpoint[]>();
+  const seen = new Set<string>();
   for (const e of service.endpoints) {
+    // The model keys endpoints by address:port; this keeps the no-duplicates rule even if a source slips.
+    const key = endpointKey(e);
+    if (seen.has(key)) continue;
+    seen.add(key);
     let g = groups.get(e.zone);
     if (!g) groups.set(e.zone, (g = []));
     g.push(e);
@@ -42,4 +59,32 @@ export function translateEndpoints(service: Service, view: ProxyView, base?: Clu
     };
   });
   return { name, message: { clusterName: name, endpoints } };
+}
+
+/**
+ * What proxyless gRPC clients (grpc-js-xds) NACK, checked on a ClusterLoadAssignment in `fromObject` form:
+ * a locality without a positive load_balancing_weight, a duplicate address, a gap in priorities. Returns the
+ * problems, path-prefixed; empty when the assignment is fine.
+ */
+export function assignmentProblems(message: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const where = `endpoint[${String(message.clusterName)}]`;
+  const localities = (message.endpoints ?? []) as Array<Record<string, any>>;
+  const seen = new Set<string>();
+  const priorities = new Set<number>();
+  localities.forEach((l, i) => {
+    if (!(l.loadBalancingWeight?.value > 0)) problems.push(`${where}.endpoints[${i}]: locality without a positive load_balancing_weight`);
+    priorities.add(l.priority ?? 0);
+    for (const [j, e] of ((l.lbEndpoints ?? []) as Array<Record<string, any>>).entries()) {
+      const a = e.endpoint?.address?.socketAddress;
+      const key = `${a?.address}:${a?.portValue}`;
+      if (seen.has(key)) problems.push(`${where}.endpoints[${i}].lbEndpoints[${j}]: duplicate address ${key}`);
+      seen.add(key);
+    }
+  });
+  const sorted = [...priorities].sort((a, b) => a - b);
+  sorted.forEach((p, i) => {
+    if (p !== i) problems.push(`${where}: priorities ${sorted.join(', ')} have a gap (must be 0..n without holes)`);
+  });
+  return [...new Set(problems)];
 }

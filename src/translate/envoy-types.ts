@@ -1,6 +1,11 @@
 /** Small builders for recurring Envoy message shapes in protobufjs `fromObject` form. */
 
-export const ADS_SOURCE = { ads: {}, resourceApiVersion: 'V3' } as const;
+/**
+ * A ConfigSource over ADS for what a resource depends on (a cluster's endpoints, a listener's routes), with
+ * `initial_fetch_timeout: 0`: Envoy waits for them instead of giving up after its default 15 s, so its /ready
+ * means "configured", and a warming cluster or listener never goes live half-configured.
+ */
+export const ADS_SOURCE = { ads: {}, resourceApiVersion: 'V3', initialFetchTimeout: { seconds: 0, nanos: 0 } } as const;
 
 export function duration(ms: number): { seconds: number; nanos: number } {
   return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };

@@ -1,15 +1,31 @@
 /**
- * Listeners and routes. A sidecar Envoy gets one egress listener that routes by Host / :authority to the
- * service's cluster; a proxyless gRPC client gets one API listener per service (its `xds:///name` target).
+ * Listeners and routes.
+ *
+ * A sidecar Envoy gets:
+ * - `egress` (OUTBOUND): the application's way out. HTTP/1.1 and HTTP/2 (codec AUTO, so h2c prior knowledge
+ *   works), routed by Host / :authority (port stripped) to the service's cluster through RDS route `egress`.
+ * - `ingress` (INBOUND), when its view has one: the way in to the local application (cluster `local_app`), with
+ *   Envoy's health_check filter in pass-through mode on the view's health path: a caller's active health check
+ *   is answered by the application itself, except once this Envoy is failing health checks (`/healthcheck/fail`,
+ *   which the pod's preStop calls), when the filter answers 503 at once and marks every response with
+ *   `x-envoy-immediate-health-check-fail` so callers' Envoys drop this host without waiting for a check.
+ * Both drain (drain_type DEFAULT): on `/drain_listeners?graceful` HTTP/1.1 responses get `connection: close`
+ * and HTTP/2 connections a GOAWAY, for `--drain-time-s`, before the listeners close.
+ *
+ * A proxyless gRPC client gets one API listener per service (its `xds:///name` target) and its route.
  */
 import type { ResourceInput } from '../xds/cache';
 import type { Mesh, Service } from '../model/types';
 import { resolvePolicy, type ClusterPolicy } from '../model/policy';
 import { ADS_SOURCE, HCM_TYPE, ROUTER_FILTER, duration, socketAddress, typed } from './envoy-types';
-import { clusterName } from './cluster';
-import type { ProxyView } from './view';
+import { LOCAL_APP_CLUSTER, clusterName } from './cluster';
+import { splitHostPort, type IngressView, type ProxyView } from './view';
 
 export const EGRESS = 'egress';
+export const INGRESS = 'ingress';
+
+const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
+const HEALTH_CHECK_TYPE = 'envoy.extensions.filters.http.health_check.v3.HealthCheck';
 
 function hcm(statPrefix: string, routeName: string): Record<string, unknown> {
   return typed(HCM_TYPE, {
@@ -32,9 +48,49 @@ function virtualHost(service: Service, base?: ClusterPolicy): Record<string, unk
   return { name: service.name, domains: [service.name], routes: [route(service, base)] };
 }
 
-function splitHostPort(hostPort: string): [string, number] {
-  const i = hostPort.lastIndexOf(':');
-  return [hostPort.slice(0, i).replace(/^\[|\]$/g, ''), Number(hostPort.slice(i + 1))];
+function bind(hostPort: string): Record<string, unknown> {
+  const hp = splitHostPort(hostPort);
+  if (!hp) throw new Error(`listener address ${JSON.stringify(hostPort)} is not host:port`);
+  return socketAddress(hp[0], hp[1]);
+}
+
+/** The ingress listener: everything to local_app, health checks passed through (see the file comment). */
+export function ingressListener(ingress: IngressView): ResourceInput {
+  const config = typed(HCM_TYPE, {
+    statPrefix: INGRESS,
+    codecType: 'AUTO',
+    routeConfig: {
+      name: INGRESS,
+      virtualHosts: [
+        {
+          name: LOCAL_APP_CLUSTER,
+          domains: ['*'],
+          // No route timeout: the caller's egress route (or its own deadline) bounds the request.
+          routes: [{ match: { prefix: '/' }, route: { cluster: LOCAL_APP_CLUSTER, timeout: duration(0) } }],
+        },
+      ],
+    },
+    httpFilters: [
+      {
+        name: 'envoy.filters.http.health_check',
+        typedConfig: typed(HEALTH_CHECK_TYPE, {
+          passThroughMode: { value: true },
+          headers: [{ name: ':path', stringMatch: { exact: ingress.healthPath } }],
+        }),
+      },
+      ROUTER_FILTER,
+    ],
+  });
+  return {
+    name: INGRESS,
+    message: {
+      name: INGRESS,
+      address: bind(ingress.listen),
+      trafficDirection: 'INBOUND',
+      drainType: 'DEFAULT',
+      filterChains: [{ filters: [{ name: HCM_FILTER, typedConfig: config }] }],
+    },
+  };
 }
 
 export function translateListeners(mesh: Mesh, view: ProxyView, base?: ClusterPolicy): { listeners: ResourceInput[]; routes: ResourceInput[] } {
@@ -49,19 +105,22 @@ export function translateListeners(mesh: Mesh, view: ProxyView, base?: ClusterPo
       routes: services.map((s) => ({ name: s.name, message: { name: s.name, virtualHosts: [virtualHost(s, base)] } })),
     };
   }
-  const [address, port] = splitHostPort(view.egress);
-  return {
-    listeners: [
-      {
+  const listeners: ResourceInput[] = [
+    {
+      name: EGRESS,
+      message: {
         name: EGRESS,
-        message: {
-          name: EGRESS,
-          address: socketAddress(address, port),
-          filterChains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: hcm(EGRESS, EGRESS) }] }],
-        },
-        dependents: [{ kind: 'route', name: EGRESS }],
+        address: bind(view.egress),
+        trafficDirection: 'OUTBOUND',
+        drainType: 'DEFAULT',
+        filterChains: [{ filters: [{ name: HCM_FILTER, typedConfig: hcm(EGRESS, EGRESS) }] }],
       },
-    ],
+      dependents: [{ kind: 'route', name: EGRESS }],
+    },
+  ];
+  if (view.ingress) listeners.push(ingressListener(view.ingress));
+  return {
+    listeners,
     routes: [{ name: EGRESS, message: { name: EGRESS, virtualHosts: services.map((s) => virtualHost(s, base)) } }],
   };
 }

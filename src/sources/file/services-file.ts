@@ -3,7 +3,7 @@
  *
  *   services:
  *     - name: web
- *       policy: { zoneAware: true }          # optional, see model/policy.ts
+ *       policy: { zoneAware: true }          # optional, validated by model/policy.ts validatePolicyOverrides
  *       endpoints:
  *         - { address: 127.0.0.1, port: 8081, zone: a, weight: 1, health: HEALTHY, labels: { canary: "true" } }
  *
@@ -12,7 +12,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { Endpoint, Health } from '../../model/types';
 import { compareEndpoints, endpointKey } from '../../model/types';
-import type { PolicyOverrides } from '../../model/policy';
+import { validatePolicyOverrides, type PolicyOverrides } from '../../model/policy';
 import type { SourceService, SourceSnapshot } from '../source';
 import { Problems, int, isIpLiteral, isObject, noUnknownKeys, str } from '../../config/validate';
 
@@ -70,8 +70,9 @@ export function parseServicesFile(text: string, source: string): ParseResult {
     });
     let policy: PolicyOverrides | undefined;
     if (raw.policy !== undefined) {
-      if (!isObject(raw.policy)) p.add(`${path}.policy`, 'must be a mapping');
-      else policy = raw.policy as PolicyOverrides;
+      const checked = validatePolicyOverrides(raw.policy, `${path}.policy`);
+      for (const problem of checked.problems) p.list.push(problem);
+      policy = checked.overrides;
     }
     out.set(name, { endpoints: endpoints.sort(compareEndpoints), ...(policy ? { policy } : {}) });
   });
