@@ -1,23 +1,31 @@
 /**
- * Wiring and ordered start/stop. Start: cache, publisher, xDS server, admin, then sources (serving begins once
- * every source has synced). Stop: sources, then admin and xDS (streams end), in reverse.
+ * Wiring and ordered start/stop. Start: cache, publisher, xDS server, admin, the embedded registry server (if
+ * configured), then sources (serving begins once every source has synced). Stop in reverse.
  */
+import * as fs from 'node:fs';
 import { log } from './log/log';
 import type { HeraldConfig, SourceConfig } from './config/config';
 import { XdsCache } from './xds/cache';
 import { XdsServer } from './xds/server';
 import { Publisher } from './pipeline/publisher';
+import { Intake } from './pipeline/intake';
 import { AdminServer } from './admin/server';
-import { mergeSources } from './model/merge';
-import type { Source, SourceSnapshot } from './sources/source';
+import type { Source } from './sources/source';
 import { FileSource } from './sources/file/file-source';
+import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
+import { connectKubernetes } from './sources/kubernetes/connect';
+import { RegistrySource } from './sources/registry/registry-source';
+import { RegistryServer } from './sources/registry/server';
 
 export interface Running {
   readonly xdsPort: number;
   readonly adminPort: number;
+  /** The embedded registry server's port, when configured. */
+  readonly registryPort?: number;
   readonly cache: XdsCache;
   readonly xds: XdsServer;
   readonly publisher: Publisher;
+  readonly intake: Intake;
   stop(): Promise<void>;
 }
 
@@ -25,7 +33,23 @@ function makeSource(c: SourceConfig): Source {
   switch (c.kind) {
     case 'file':
       return new FileSource({ name: c.name, path: c.path });
+    case 'kubernetes':
+      return new KubernetesSource({
+        name: c.name,
+        api: connectKubernetes(c.kubeconfig),
+        namespaces: c.namespaces,
+        serviceLabel: c.serviceLabel,
+        portName: c.portName,
+        discovery: c.discovery,
+        discoveryOverrides: c.discoveryOverrides,
+      });
+    case 'registry':
+      return new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds });
   }
+}
+
+export function readToken(file: string): string {
+  return file ? fs.readFileSync(file, 'utf8').trim() : '';
 }
 
 export async function startHerald(config: HeraldConfig): Promise<Running> {
@@ -33,37 +57,41 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
   const publisher = new Publisher(cache, { defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}` });
   const xds = new XdsServer(cache, publisher, { ackTimeoutMs: config.ackTimeoutMs });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);
-  const admin = new AdminServer({ ready: () => cache.ready, proxies: () => xds.proxies(), mesh: () => publisher.current });
+  const intake = new Intake({
+    sources: config.sources.map((s) => ({
+      name: s.name,
+      guard: { maxRemovalFraction: s.guard.maxRemovalPercent / 100, holdMs: s.guard.holdSeconds * 1000, confirmByReread: s.guard.confirmByReread },
+    })),
+    batching: config.batching,
+    publish: (mesh) => publisher.update(mesh),
+    onSynced: () => publisher.markSynced(),
+  });
+  const admin = new AdminServer({ ready: () => cache.ready, proxies: () => xds.proxies(), mesh: () => publisher.current, holds: () => intake.holds() });
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
-
-  const order = config.sources.map((s) => s.name);
-  const snapshots = new Map<string, SourceSnapshot>();
-  const synced = new Set<string>();
+  let registry: RegistryServer | undefined;
+  let registryPort: number | undefined;
+  if (config.registry) {
+    registry = new RegistryServer({ db: config.registry.db, token: readToken(config.registry.tokenFile), ttlSeconds: config.registry.ttlSeconds });
+    registryPort = await registry.listen(config.registry.address, config.registry.port);
+  }
   const sources = config.sources.map(makeSource);
-  const sink = {
-    update(source: string, snapshot: SourceSnapshot, isSynced: boolean) {
-      snapshots.set(source, snapshot);
-      if (isSynced) synced.add(source);
-      publisher.update(mergeSources(order, snapshots));
-      if (!cache.ready && synced.size === order.length) {
-        publisher.markSynced();
-        log('info', 'every source synced; serving', { sources: order });
-      }
-    },
-  };
-  for (const s of sources) await s.start(sink);
-  log('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, version: cache.prefix });
+  for (const s of sources) await s.start(intake);
+  log('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, registryPort, version: cache.prefix });
 
   let stopped: Promise<void> | undefined;
   return {
     xdsPort,
     adminPort,
+    ...(registryPort !== undefined ? { registryPort } : {}),
     cache,
     xds,
     publisher,
+    intake,
     stop: () =>
       (stopped ??= (async () => {
         for (const s of sources) await s.stop();
+        intake.stop();
+        await registry?.close();
         await admin.close();
         await xds.close();
         log('info', 'herald stopped');

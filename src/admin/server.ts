@@ -1,6 +1,7 @@
 /**
  * The loopback admin HTTP API: /healthz (the process answers), /readyz (every source synced and serving),
- * /proxies (per-stream xDS state), /services (the merged model), /metrics (Prometheus text).
+ * /proxies (per-stream xDS state), /services (the merged model), /holds (updates the guard is holding),
+ * /metrics (Prometheus text).
  * Read-only: it changes nothing in Herald.
  */
 import * as http from 'node:http';
@@ -14,6 +15,8 @@ export interface AdminState {
   ready(): boolean;
   proxies(): ProxyInfo[];
   mesh(): Mesh;
+  /** Services the guard is holding, per source. */
+  holds(): Record<string, Array<{ service: string; since: number }>>;
 }
 
 export class AdminServer {
@@ -52,11 +55,13 @@ export class AdminServer {
           return json(200, { proxies: this.state.proxies() });
         case '/services':
           return json(200, { services: [...this.state.mesh().services.values()] });
+        case '/holds':
+          return json(200, { holds: this.state.holds() });
         case '/metrics':
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
           return void res.end(renderMetrics());
         default:
-          return json(404, { error: `no such path ${url.pathname}`, paths: ['/healthz', '/readyz', '/proxies', '/services', '/metrics'] });
+          return json(404, { error: `no such path ${url.pathname}`, paths: ['/healthz', '/readyz', '/proxies', '/services', '/holds', '/metrics'] });
       }
     } catch (err) {
       log('error', 'admin request failed', { path: url.pathname, error: (err as Error).message });

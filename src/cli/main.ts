@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `herald` command. Subcommands: serve, demo, version. Each prints its own --help.
+ * The `herald` command. Subcommands: serve, demo, bootstrap, version. Each prints its own --help.
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config';
@@ -11,7 +11,10 @@ const USAGE = `usage: herald <command> [options]
 
 commands:
   serve --config FILE    run the control plane with a herald.yaml
+  registry --db FILE [--port N] [--address A] [--token-file F] [--ttl-seconds N]
+                         run Herald's registry server (the legacy v1 discovery API) alone
   demo [--seconds N]     run Herald on its embedded default with two backends and a real Envoy
+  bootstrap [options]    print a sidecar Envoy's bootstrap (JSON, or YAML with --yaml); see --help
   version                print the version
 `;
 
@@ -34,11 +37,42 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+async function registry(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      db: { type: 'string' },
+      port: { type: 'string', default: '18002' },
+      address: { type: 'string', default: '127.0.0.1' },
+      'token-file': { type: 'string', default: '' },
+      'ttl-seconds': { type: 'string', default: '600' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || !values.db) {
+    process.stdout.write('usage: herald registry --db FILE [--port 18002] [--address 127.0.0.1] [--token-file F] [--ttl-seconds 600]\n');
+    process.exitCode = values.help ? 0 : 2;
+    return;
+  }
+  const { RegistryServer } = await import('../sources/registry/server');
+  const { readToken } = await import('../main');
+  const server = new RegistryServer({ db: values.db, token: readToken(values['token-file']!), ttlSeconds: Number(values['ttl-seconds']) });
+  const port = await server.listen(values.address!, Number(values.port));
+  log('info', 'registry server started', { address: values.address, port, db: values.db, writes: values['token-file'] ? 'token' : 'refused' });
+  const stop = () => void server.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'serve':
       return serve(rest);
+    case 'bootstrap':
+      return (await import('./bootstrap')).bootstrap(rest);
+    case 'registry':
+      return registry(rest);
     case 'demo':
       return (await import('../demo/demo')).demo(rest);
     case 'version':

@@ -1,31 +1,55 @@
 /**
  * Merges the snapshots of all sources into one Mesh. Per service, the union of every source's endpoints keyed by
  * address:port. When two sources name the same address:port, the source listed first in the configuration wins
- * (its health, zone and weight are used); the endpoint records which source it came from. Policies merge the
- * same way, first source first.
+ * (its health, zone and weight are used); each endpoint records which source it came from. Policies merge the
+ * same way, first source first. A service can so move from VMs to pods host by host.
+ *
+ * The Merger remembers its inputs: a service whose source entries are all the same objects as last time keeps its
+ * Service object, so downstream stages can skip it by identity.
  */
-import type { SourceSnapshot } from '../sources/source';
-import { compareEndpoints, endpointKey, type Endpoint, type Mesh, type Service, type ServicePolicy } from './types';
+import type { SourceService, SourceSnapshot } from '../sources/source';
+import { compareEndpoints, endpointKey, type Endpoint, type Mesh, type Service } from './types';
 
-export function mergeSources(order: readonly string[], snapshots: ReadonlyMap<string, SourceSnapshot>): Mesh {
-  const endpoints = new Map<string, Map<string, Endpoint>>();
-  const policies = new Map<string, ServicePolicy>();
-  for (const source of order) {
-    const snap = snapshots.get(source);
-    if (!snap) continue;
-    for (const [name, svc] of snap) {
-      let eps = endpoints.get(name);
-      if (!eps) endpoints.set(name, (eps = new Map()));
-      for (const e of svc.endpoints) {
-        const k = endpointKey(e);
-        if (!eps.has(k)) eps.set(k, e);
+export class Merger {
+  private readonly memo = new Map<string, { inputs: (SourceService | undefined)[]; service: Service }>();
+
+  constructor(private readonly order: readonly string[]) {}
+
+  merge(snapshots: ReadonlyMap<string, SourceSnapshot>): Mesh {
+    const names = new Set<string>();
+    for (const source of this.order) for (const name of snapshots.get(source)?.keys() ?? []) names.add(name);
+    const services = new Map<string, Service>();
+    for (const name of [...names].sort()) {
+      const inputs = this.order.map((s) => snapshots.get(s)?.get(name));
+      const prev = this.memo.get(name);
+      if (prev && prev.inputs.length === inputs.length && prev.inputs.every((x, i) => x === inputs[i])) {
+        services.set(name, prev.service);
+        continue;
       }
-      if (svc.policy && !policies.has(name)) policies.set(name, svc.policy);
+      const service = mergeService(name, inputs);
+      this.memo.set(name, { inputs, service });
+      services.set(name, service);
     }
+    for (const name of this.memo.keys()) if (!names.has(name)) this.memo.delete(name);
+    return { services };
   }
-  const services = new Map<string, Service>();
-  for (const name of [...endpoints.keys()].sort()) {
-    services.set(name, { name, endpoints: [...endpoints.get(name)!.values()].sort(compareEndpoints), policy: policies.get(name) ?? {} });
+}
+
+function mergeService(name: string, inputs: readonly (SourceService | undefined)[]): Service {
+  const eps = new Map<string, Endpoint>();
+  let policy: SourceService['policy'];
+  for (const svc of inputs) {
+    if (!svc) continue;
+    for (const e of svc.endpoints) {
+      const k = endpointKey(e);
+      if (!eps.has(k)) eps.set(k, e);
+    }
+    policy ??= svc.policy;
   }
-  return { services };
+  return { name, endpoints: [...eps.values()].sort(compareEndpoints), policy: policy ?? {} };
+}
+
+/** One-shot merge (tests, tools). */
+export function mergeSources(order: readonly string[], snapshots: ReadonlyMap<string, SourceSnapshot>): Mesh {
+  return new Merger(order).merge(snapshots);
 }

@@ -12,12 +12,19 @@ export interface SourceService {
 /** Everything a source currently knows, keyed by service name. Immutable once emitted. */
 export type SourceSnapshot = ReadonlyMap<string, SourceService>;
 
+/** What a source says about one update. */
+export interface UpdateMeta {
+  /** The update comes from a full re-read of the input (a poll, a relist), not a single event. */
+  readonly fullRead?: boolean;
+}
+
 export interface SourceSink {
   /**
    * A source's new complete state. `synced` is true once the source has read its input fully at least once
-   * (Herald serves nothing until every source has synced).
+   * (Herald serves nothing until every source has synced). Services that did not change should keep their
+   * SourceService object, so downstream stages can skip them by identity.
    */
-  update(source: string, snapshot: SourceSnapshot, synced: boolean): void;
+  update(source: string, snapshot: SourceSnapshot, synced: boolean, meta?: UpdateMeta): void;
 }
 
 export interface Source {

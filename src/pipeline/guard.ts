@@ -1,0 +1,133 @@
+/**
+ * The guard: a source update that would remove more than a set share of a service's endpoints at once, or empty
+ * it, is held (the service keeps its last accepted endpoints) until it is confirmed, with a metric and a log
+ * line. Endpoints that were DRAINING are exempt: their removal is a normal scale-down.
+ *
+ * A hold is released when the source's latest state still shows the reduction after `holdMs` (a timeout), or
+ * earlier when the source re-reads its input fully (a relist) after the hold began and `confirmByReread` is on.
+ * Sources whose reads can be wrong in the same way twice (a registry answering empty lists during an outage)
+ * turn that off and rely on the timeout.
+ *
+ * Ownership: one Guard per source; it owns its accepted state and timers. `onRelease` is called (from a timer)
+ * when a hold times out, so the owner can re-run the pipeline.
+ */
+import { log } from '../log/log';
+import { counter, gauge } from '../admin/metrics';
+import { endpointKey } from '../model/types';
+import type { SourceService, SourceSnapshot, UpdateMeta } from '../sources/source';
+
+export interface GuardOptions {
+  /** Hold an update removing more than this share (0..1) of a service's non-draining endpoints. */
+  readonly maxRemovalFraction: number;
+  /** How long a suspicious update is held at most. 0 disables the guard. */
+  readonly holdMs: number;
+  readonly confirmByReread: boolean;
+}
+
+const mHeld = counter('herald_guard_holds_total', 'Suspicious source updates held, by source and service');
+const mReleased = counter('herald_guard_releases_total', 'Holds released, by source and reason (timeout, reread, recovered)');
+const mHolding = gauge('herald_guard_held_services', 'Services currently held, by source');
+
+interface Hold {
+  readonly since: number;
+  candidate: SourceService | undefined;
+}
+
+export class Guard {
+  private accepted = new Map<string, SourceService>();
+  private readonly holds = new Map<string, Hold>();
+  private latest: SourceSnapshot = new Map();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly source: string,
+    private readonly o: GuardOptions,
+    private readonly onRelease: () => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Services currently held, with when the hold began. */
+  held(): Array<{ service: string; since: number }> {
+    return [...this.holds].map(([service, h]) => ({ service, since: h.since }));
+  }
+
+  /** The snapshot to apply in place of `snapshot`: held services keep their last accepted endpoints. */
+  filter(snapshot: SourceSnapshot, meta: UpdateMeta = {}): SourceSnapshot {
+    this.latest = snapshot;
+    return this.evaluate(meta.fullRead === true);
+  }
+
+  /** The state to apply now (after a hold timed out): the latest snapshot, filtered again. */
+  current(): SourceSnapshot {
+    return this.evaluate(false);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private evaluate(reread: boolean): SourceSnapshot {
+    if (this.o.holdMs <= 0) return (this.accepted = new Map(this.latest));
+    const now = this.now();
+    const out = new Map<string, SourceService>();
+    const names = new Set([...this.accepted.keys(), ...this.latest.keys()]);
+    for (const name of names) {
+      const prev = this.accepted.get(name);
+      const next = this.latest.get(name);
+      const hold = this.holds.get(name);
+      if (!prev || !this.suspicious(prev, next)) {
+        if (hold) this.release(name, 'recovered');
+        if (next) out.set(name, next);
+        continue;
+      }
+      if (hold && now - hold.since >= this.o.holdMs) {
+        this.release(name, 'timeout');
+        if (next) out.set(name, next);
+        continue;
+      }
+      if (hold && reread && this.o.confirmByReread) {
+        this.release(name, 'reread');
+        if (next) out.set(name, next);
+        continue;
+      }
+      if (!hold) {
+        this.holds.set(name, { since: now, candidate: next });
+        mHeld.inc({ source: this.source, service: name });
+        log('warn', 'guard: holding a suspicious update', {
+          source: this.source,
+          service: name,
+          before: prev.endpoints.length,
+          after: next?.endpoints.length ?? 0,
+          holdMs: this.o.holdMs,
+        });
+      } else hold.candidate = next;
+      out.set(name, prev);
+    }
+    this.accepted = out;
+    mHolding.set(this.holds.size, { source: this.source });
+    this.schedule();
+    return out;
+  }
+
+  private suspicious(prev: SourceService, next: SourceService | undefined): boolean {
+    const nextKeys = new Set((next?.endpoints ?? []).map(endpointKey));
+    const live = prev.endpoints.filter((e) => e.health !== 'DRAINING');
+    const removed = live.filter((e) => !nextKeys.has(endpointKey(e))).length;
+    if (removed === 0) return false;
+    return nextKeys.size === 0 || removed / live.length > this.o.maxRemovalFraction;
+  }
+
+  private release(name: string, reason: string): void {
+    this.holds.delete(name);
+    mReleased.inc({ source: this.source, reason });
+    log('info', 'guard: hold released', { source: this.source, service: name, reason });
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    if (this.holds.size === 0) return;
+    const first = Math.min(...[...this.holds.values()].map((h) => h.since));
+    this.timer = setTimeout(() => this.onRelease(), Math.max(0, first + this.o.holdMs - this.now()) + 5);
+    this.timer.unref();
+  }
+}

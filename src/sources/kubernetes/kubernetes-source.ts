@@ -1,0 +1,232 @@
+/**
+ * The Kubernetes source: Pods indexed by a service label (the talk's design: one update per service, DRAINING the
+ * moment a pod gets its deletionTimestamp) or EndpointSlices, chosen globally and per service, plus a Node
+ * informer that gives each pod its zone.
+ *
+ * Ownership: the source owns its informers, its index (service → pod keys) and its per-service results. It emits
+ * a complete snapshot on every change; services that did not change keep their object identity, so the
+ * stages downstream can skip them.
+ */
+import { limited, log } from '../../log/log';
+import { counter } from '../../admin/metrics';
+import { compareEndpoints, endpointKey, type Endpoint } from '../../model/types';
+import type { Source, SourceService, SourceSink } from '../source';
+import { Informer, type Change, type KubeApi } from './informer';
+import { podEndpoint, podLite, samePod, ZONE_LABEL, type PodLite } from './pods';
+import { sameSlice, sliceEndpoints, sliceLite, type SliceLite, type SliceMode } from './slices';
+
+export type DiscoveryMode = 'pods' | SliceMode;
+
+export interface KubernetesSourceOptions {
+  readonly name: string;
+  readonly api: KubeApi;
+  /** Namespaces to watch; empty means all. */
+  readonly namespaces: readonly string[];
+  /** The pod label whose value names the service. */
+  readonly serviceLabel: string;
+  /** The container (or slice) port name that carries the service. */
+  readonly portName: string;
+  readonly discovery: DiscoveryMode;
+  /** Per-service discovery mode, overriding `discovery`. */
+  readonly discoveryOverrides: Readonly<Record<string, DiscoveryMode>>;
+  readonly watchTimeoutSeconds?: number;
+}
+
+const mSkipped = counter('herald_kube_pods_skipped_total', 'Pods left out of the mesh because they are malformed, by reason');
+
+interface NodeLite {
+  readonly zone: string;
+}
+
+export class KubernetesSource implements Source {
+  readonly name: string;
+  private readonly pods: Informer<PodLite>[] = [];
+  private readonly slices: Informer<SliceLite>[] = [];
+  private readonly nodes: Informer<NodeLite>;
+  private readonly podsByService = new Map<string, Set<string>>();
+  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly podStore = new Map<string, PodLite>();
+  private readonly sliceStore = new Map<string, SliceLite>();
+  private readonly wasReady = new Set<string>();
+  private readonly results = new Map<string, SourceService>();
+  private sink: SourceSink | undefined;
+  private started = false;
+
+  constructor(private readonly o: KubernetesSourceOptions) {
+    this.name = o.name;
+    const namespaces = o.namespaces.length > 0 ? o.namespaces : [''];
+    const base = (ns: string, res: string, group = '/api/v1') => (ns ? `${group}/namespaces/${ns}/${res}` : `${group}/${res}`);
+    const usesPods = o.discovery === 'pods' || Object.values(o.discoveryOverrides).includes('pods');
+    const usesSlices = o.discovery !== 'pods' || Object.values(o.discoveryOverrides).some((m) => m !== 'pods');
+    for (const ns of namespaces) {
+      if (usesPods) {
+        this.pods.push(
+          new Informer<PodLite>(o.api, {
+            name: `pods${ns ? `/${ns}` : ''}`,
+            path: base(ns, 'pods'),
+            labelSelector: o.serviceLabel,
+            transform: (raw) => podLite(raw, o.serviceLabel),
+            equal: samePod,
+            onChanges: (c, m) => this.onPods(c, m.relist),
+            ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+          }),
+        );
+      }
+      if (usesSlices) {
+        this.slices.push(
+          new Informer<SliceLite>(o.api, {
+            name: `endpointslices${ns ? `/${ns}` : ''}`,
+            path: base(ns, 'endpointslices', '/apis/discovery.k8s.io/v1'),
+            labelSelector: 'kubernetes.io/service-name',
+            transform: sliceLite,
+            equal: sameSlice,
+            onChanges: (c, m) => this.onSlices(c, m.relist),
+            ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+          }),
+        );
+      }
+    }
+    this.nodes = new Informer<NodeLite>(o.api, {
+      name: 'nodes',
+      path: '/api/v1/nodes',
+      transform: (raw) => ({ zone: raw?.metadata?.labels?.[ZONE_LABEL] ?? '' }),
+      equal: (a, b) => a.zone === b.zone,
+      onChanges: (c, m) => this.onNodes(c, m.relist),
+      ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+    });
+  }
+
+  async start(sink: SourceSink): Promise<void> {
+    this.sink = sink;
+    this.started = true;
+    if (this.pods.length > 0) this.nodes.start();
+    for (const i of [...this.pods, ...this.slices]) i.start();
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    await Promise.all([this.nodes, ...this.pods, ...this.slices].map((i) => i.stop()));
+  }
+
+  /** True once every informer has listed once. */
+  get synced(): boolean {
+    return (this.pods.length === 0 || this.nodes.hasSynced) && [...this.pods, ...this.slices].every((i) => i.hasSynced);
+  }
+
+  private modeOf(service: string): DiscoveryMode {
+    return this.o.discoveryOverrides[service] ?? this.o.discovery;
+  }
+
+  private onPods(changes: readonly Change<PodLite>[], relist: boolean): void {
+    const dirty = new Set<string>();
+    for (const c of changes) {
+      if (c.old) {
+        this.podsByService.get(c.old.service)?.delete(c.key);
+        dirty.add(c.old.service);
+      }
+      if (c.obj) {
+        let set = this.podsByService.get(c.obj.service);
+        if (!set) this.podsByService.set(c.obj.service, (set = new Set()));
+        set.add(c.key);
+        this.podStore.set(c.key, c.obj);
+        dirty.add(c.obj.service);
+      } else {
+        this.podStore.delete(c.key);
+        if (c.old) this.wasReady.delete(c.old.uid);
+      }
+    }
+    this.recompute(dirty, relist);
+  }
+
+  private onSlices(changes: readonly Change<SliceLite>[], relist: boolean): void {
+    const dirty = new Set<string>();
+    for (const c of changes) {
+      if (c.old) {
+        this.slicesByService.get(c.old.service)?.delete(c.key);
+        dirty.add(c.old.service);
+      }
+      if (c.obj) {
+        let set = this.slicesByService.get(c.obj.service);
+        if (!set) this.slicesByService.set(c.obj.service, (set = new Set()));
+        set.add(c.key);
+        this.sliceStore.set(c.key, c.obj);
+        dirty.add(c.obj.service);
+      } else this.sliceStore.delete(c.key);
+    }
+    this.recompute(dirty, relist);
+  }
+
+  private onNodes(changes: readonly Change<NodeLite>[], relist: boolean): void {
+    if (changes.length === 0 && !relist) return;
+    const nodes = new Set(changes.map((c) => c.key));
+    const dirty = new Set<string>();
+    for (const p of this.podStore.values()) if (nodes.has(p.nodeName)) dirty.add(p.service);
+    this.recompute(dirty, relist);
+  }
+
+  private podServiceEndpoints(service: string): Endpoint[] {
+    const byKey = new Map<string, { e: Endpoint; pod: PodLite }>();
+    const pods = [...(this.podsByService.get(service) ?? [])].map((k) => this.podStore.get(k)!).filter(Boolean);
+    // Oldest first, so on an address:port conflict (host networking) the pod that had it first keeps it.
+    pods.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.name < b.name ? -1 : 1));
+    for (const pod of pods) {
+      if (pod.ready && !pod.terminating) this.wasReady.add(pod.uid);
+      const zone = this.nodes.get(pod.nodeName)?.zone ?? '';
+      const r = podEndpoint(pod, { portName: this.o.portName, zone, wasReady: this.wasReady.has(pod.uid), source: this.name });
+      if ('skip' in r) {
+        mSkipped.inc({ reason: 'malformed' });
+        limited(`pod-skip:${pod.namespace}/${pod.name}`, 'warn', 'pod skipped', { source: this.name, problem: r.skip }, 60_000);
+        continue;
+      }
+      if ('absent' in r) continue;
+      const key = endpointKey(r.endpoint);
+      const holder = byKey.get(key);
+      if (holder) {
+        mSkipped.inc({ reason: 'address-conflict' });
+        limited(`pod-conflict:${pod.namespace}/${pod.name}`, 'warn', 'pod skipped: another pod of the service has the same address and port (host networking?)', {
+          source: this.name,
+          pod: `${pod.namespace}/${pod.name}`,
+          holder: `${holder.pod.namespace}/${holder.pod.name}`,
+          address: key,
+        }, 60_000);
+        continue;
+      }
+      byKey.set(key, { e: r.endpoint, pod });
+    }
+    return [...byKey.values()].map((x) => x.e);
+  }
+
+  private sliceServiceEndpoints(service: string, mode: SliceMode): Endpoint[] {
+    const slices = [...(this.slicesByService.get(service) ?? [])].map((k) => this.sliceStore.get(k)!).filter(Boolean);
+    slices.sort((a, b) => (a.name < b.name ? -1 : 1));
+    return sliceEndpoints(slices, { mode, portName: this.o.portName, source: this.name });
+  }
+
+  private recompute(dirty: ReadonlySet<string>, relist: boolean): void {
+    let changed = false;
+    for (const service of dirty) {
+      const mode = this.modeOf(service);
+      const endpoints = (mode === 'pods' ? this.podServiceEndpoints(service) : this.sliceServiceEndpoints(service, mode)).sort(compareEndpoints);
+      const prev = this.results.get(service);
+      if (endpoints.length === 0 && (mode === 'pods' ? !this.podsByService.get(service)?.size : !this.slicesByService.get(service)?.size)) {
+        if (prev) {
+          this.results.delete(service);
+          changed = true;
+        }
+        continue;
+      }
+      if (prev && sameEndpoints(prev.endpoints, endpoints)) continue;
+      this.results.set(service, { endpoints });
+      changed = true;
+    }
+    if (!this.started || !this.sink) return;
+    if (changed || relist) {
+      if (relist) log('debug', 'kubernetes relist applied', { source: this.name, services: this.results.size });
+      this.sink.update(this.name, new Map(this.results), this.synced, { fullRead: relist });
+    }
+  }
+}
+
+function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  return a.length === b.length && a.every((e, i) => JSON.stringify(e) === JSON.stringify(b[i]));
+}

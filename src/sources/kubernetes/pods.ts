@@ -1,0 +1,120 @@
+/**
+ * Pods as Herald sees them: the compact form cached by the informer (only the fields used), and the mapping of
+ * one pod to one endpoint. Pure functions; no I/O.
+ */
+import type { Endpoint, Health } from '../../model/types';
+
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+export const ANNOTATION_PREFIX = 'herald.io/';
+export const PORT_ANNOTATION = 'herald.io/port';
+export const WEIGHT_ANNOTATION = 'herald.io/weight';
+export const CANARY_ANNOTATION = 'herald.io/canary';
+
+export interface PodLite {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  /** The value of the configured service label. */
+  readonly service: string;
+  readonly podIP: string;
+  readonly hostNetwork: boolean;
+  readonly nodeName: string;
+  readonly ready: boolean;
+  readonly terminating: boolean;
+  readonly phase: string;
+  readonly created: string;
+  /** Named container ports, name → port, and every declared port in order. */
+  readonly ports: Readonly<Record<string, number>>;
+  readonly allPorts: readonly number[];
+  /** Only the herald.io/ annotations. */
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** The compact pod, or undefined for a pod outside the mesh (no service label). */
+export function podLite(raw: any, serviceLabel: string): PodLite | undefined {
+  const md = raw?.metadata ?? {};
+  const service = md.labels?.[serviceLabel];
+  if (typeof service !== 'string' || service === '') return undefined;
+  const ports: Record<string, number> = {};
+  const allPorts: number[] = [];
+  for (const c of raw.spec?.containers ?? []) {
+    for (const p of c.ports ?? []) {
+      if (typeof p.containerPort !== 'number') continue;
+      allPorts.push(p.containerPort);
+      if (p.name) ports[p.name] = p.containerPort;
+    }
+  }
+  const annotations: Record<string, string> = {};
+  for (const [k, v] of Object.entries(md.annotations ?? {})) if (k.startsWith(ANNOTATION_PREFIX)) annotations[k] = String(v);
+  const ready = (raw.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+  return {
+    namespace: md.namespace ?? '',
+    name: md.name ?? '',
+    uid: md.uid ?? '',
+    service,
+    podIP: raw.status?.podIP ?? '',
+    hostNetwork: raw.spec?.hostNetwork === true,
+    nodeName: raw.spec?.nodeName ?? '',
+    ready,
+    terminating: typeof md.deletionTimestamp === 'string' && md.deletionTimestamp !== '',
+    phase: raw.status?.phase ?? '',
+    created: md.creationTimestamp ?? '',
+    ports,
+    allPorts,
+    annotations,
+  };
+}
+
+export function samePod(a: PodLite, b: PodLite): boolean {
+  return (
+    a.uid === b.uid &&
+    a.service === b.service &&
+    a.podIP === b.podIP &&
+    a.hostNetwork === b.hostNetwork &&
+    a.nodeName === b.nodeName &&
+    a.ready === b.ready &&
+    a.terminating === b.terminating &&
+    a.phase === b.phase &&
+    JSON.stringify(a.ports) === JSON.stringify(b.ports) &&
+    a.allPorts.join(',') === b.allPorts.join(',') &&
+    JSON.stringify(a.annotations) === JSON.stringify(b.annotations)
+  );
+}
+
+export type PodEndpoint = { readonly endpoint: Endpoint } | { readonly skip: string } | { readonly absent: string };
+
+/**
+ * Maps a pod to its endpoint. Health: deletionTimestamp → DRAINING (at once, whatever readiness says);
+ * Ready → HEALTHY; not Ready after having been Ready (`wasReady`) → UNHEALTHY (kept, not routed); never Ready →
+ * absent (a starting pod must not count in Envoy's panic calculation). Port: the herald.io/port annotation (a
+ * number or a container port name), else the container port named `portName`, else the only declared port.
+ * `skip` means a malformed pod (logged and counted); `absent` a normal state (no IP yet, finished, not ready).
+ */
+export function podEndpoint(p: PodLite, o: { portName: string; zone: string; wasReady: boolean; source: string }): PodEndpoint {
+  const where = `pods[${p.namespace}/${p.name}]`;
+  if (p.phase === 'Succeeded' || p.phase === 'Failed') return { absent: `${where}: phase ${p.phase}` };
+  if (!p.podIP) return { absent: `${where}: no IP yet` };
+  let port: number | undefined;
+  const annotated = p.annotations[PORT_ANNOTATION];
+  if (annotated !== undefined) {
+    port = /^\d+$/.test(annotated) ? Number(annotated) : p.ports[annotated];
+    if (port === undefined || port < 1 || port > 65535) return { skip: `${where}.metadata.annotations[${PORT_ANNOTATION}]: ${JSON.stringify(annotated)} is neither a port number nor a named container port` };
+  } else {
+    port = p.ports[o.portName] ?? (p.allPorts.length === 1 ? p.allPorts[0] : undefined);
+    if (port === undefined) return { skip: `${where}.spec.containers: no container port named ${JSON.stringify(o.portName)}, no single port, and no ${PORT_ANNOTATION} annotation` };
+  }
+  let weight = 1;
+  const w = p.annotations[WEIGHT_ANNOTATION];
+  if (w !== undefined) {
+    if (!/^\d+$/.test(w) || Number(w) < 1 || Number(w) > 128) return { skip: `${where}.metadata.annotations[${WEIGHT_ANNOTATION}]: ${JSON.stringify(w)} must be an integer from 1 to 128` };
+    weight = Number(w);
+  }
+  let health: Health;
+  if (p.terminating) health = 'DRAINING';
+  else if (p.ready) health = 'HEALTHY';
+  else if (o.wasReady) health = 'UNHEALTHY';
+  else return { absent: `${where}: not ready yet` };
+  const labels: Record<string, string> = { pod: `${p.namespace}/${p.name}` };
+  if (p.annotations[CANARY_ANNOTATION] === 'true') labels.canary = 'true';
+  return { endpoint: { address: p.podIP, port, health, zone: o.zone, weight, source: o.source, labels } };
+}
