@@ -37,11 +37,14 @@ function send(res: http.ServerResponse, cfg: BackendConfig, status: number, body
  *   /__lab/status?code=503                         ordinary requests answer that status (code=0 clears)
  *   /__lab/delay?ms=2000                           ordinary requests wait that long first
  *   /__lab/reset                                   all switches off
- * and GET /__lab/state. Each answers the switch state as JSON.
+ * and GET /__lab/state (switches, terminating, in-flight count, and `hits`: ordinary requests answered
+ * per path, readiness requests included). Each answers the switch state as JSON.
  */
-function handleControl(url: URL, method: string, switches: FailureSwitches, lifecycle: Lifecycle): { status: number; body: unknown } {
+function handleControl(url: URL, method: string, switches: FailureSwitches, lifecycle: Lifecycle, hits: Map<string, number>): { status: number; body: unknown } {
   const action = url.pathname.slice('/__lab/'.length);
-  if (action === 'state') return { status: 200, body: { ...switches.snapshot(), terminating: lifecycle.terminating, inFlight: lifecycle.active } };
+  if (action === 'state') {
+    return { status: 200, body: { ...switches.snapshot(), terminating: lifecycle.terminating, inFlight: lifecycle.active, hits: Object.fromEntries(hits) } };
+  }
   if (method !== 'POST') return { status: 405, body: { error: 'use POST' } };
   try {
     switch (action) {
@@ -72,6 +75,8 @@ function handleControl(url: URL, method: string, switches: FailureSwitches, life
 }
 
 export function createHttpServer(cfg: BackendConfig, switches: FailureSwitches, lifecycle: Lifecycle): http.Server {
+  /** Requests per path (control requests excluded); owned by this server. */
+  const hits = new Map<string, number>();
   return http.createServer((req, res) => {
     lifecycle.begin();
     res.once('close', () => lifecycle.end());
@@ -79,9 +84,10 @@ export function createHttpServer(cfg: BackendConfig, switches: FailureSwitches, 
     const method = req.method ?? 'GET';
     req.resume(); // bodies are ignored
     if (url.pathname.startsWith('/__lab/')) {
-      const r = handleControl(url, method, switches, lifecycle);
+      const r = handleControl(url, method, switches, lifecycle, hits);
       return send(res, cfg, r.status, r.body);
     }
+    hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
     const sw = switches.snapshot();
     if (url.pathname === '/healthz' || url.pathname === '/readyz') {
       return send(res, cfg, sw.failReadiness ? 503 : 200, sw.failReadiness ? 'not ready' : 'ok');

@@ -82,9 +82,11 @@ export interface ControlPlane {
   /** stopApiserver(graceMs) then startApiserver(): every watch ends, clients reconnect to the same URL. */
   restartApiserver(graceMs?: number): Promise<void>;
   /**
-   * Compact etcd up to its current revision and return that revision. Watches served by etcd from an
-   * older revision then answer 410 Gone; with the watch cache on, the apiserver answers 410 only for a
-   * revision older than its cache window (e.g. any older revision after restartApiserver()).
+   * Compact etcd's history (see etcd.ts) and return the compaction revision. A watch that etcd serves
+   * from an older resourceVersion then answers 410 Gone: with watchCache false, any such watch. With
+   * the watch cache on (the default), the apiserver serves watches from its cache, which compaction
+   * does not shrink; there a watch answers 410 only for a resourceVersion older than the cache's
+   * window, and after restartApiserver() that is every resourceVersion from before the restart.
    */
   compactEtcd(): Promise<number>;
   /** Stop everything (controller manager, apiserver, etcd) and remove the data folder. Idempotent. */

@@ -55,13 +55,19 @@ async function etcdPost<T>(cfg: EtcdConfig, path: string, body: unknown): Promis
 }
 
 /**
- * Compacts etcd's history up to its current revision (physically) through etcd's JSON gateway and
- * returns that revision. Watches that ask etcd for an older revision then fail with "compacted".
+ * Compacts etcd's history physically and returns the compaction revision. Two writes to a key outside
+ * the apiserver's /registry prefix come first, so that every revision a client has seen is at least
+ * two below the compaction revision: a watch from it that etcd serves then fails with 410 Gone
+ * (a watch from exactly one below would fail with 500 instead, because the previous value of its
+ * first event is gone).
  */
 export async function compactEtcd(cfg: EtcdConfig): Promise<number> {
-  // "AA==" is key "\0": a range read of one key, only for the header's current revision.
-  const range = await etcdPost<{ header: { revision: string } }>(cfg, '/v3/kv/range', { key: 'AA==', limit: 1 });
-  const revision = Number(range.header.revision);
+  const key = Buffer.from('/herald-lab/compaction-marker').toString('base64');
+  let revision = 0;
+  for (const n of [1, 2]) {
+    const put = await etcdPost<{ header: { revision: string } }>(cfg, '/v3/kv/put', { key, value: Buffer.from(String(n)).toString('base64') });
+    revision = Number(put.header.revision);
+  }
   await etcdPost(cfg, '/v3/kv/compaction', { revision: String(revision), physical: true });
   return revision;
 }
