@@ -85,8 +85,10 @@ export function histogram(name: string, help: string): Histogram {
 }
 
 function fmt(labels: Labels, extra: Labels = {}): string {
-  const all = { ...labels, ...extra };
-  const parts = Object.keys(all).map((k) => `${k}=${JSON.stringify(all[k])}`);
+  const all: Record<string, string> = { ...labels, ...extra };
+  const parts = Object.keys(all)
+    .sort((a, b) => (a === 'le' ? 1 : b === 'le' ? -1 : a < b ? -1 : 1))
+    .map((k) => `${k}=${JSON.stringify(all[k])}`);
   return parts.length ? `{${parts.join(',')}}` : '';
 }
 

@@ -32,7 +32,7 @@ export interface KubernetesSourceOptions {
   readonly watchTimeoutSeconds?: number;
 }
 
-const mSkipped = counter('herald_kube_pods_skipped_total', 'Pods left out of the mesh because they are malformed, by reason');
+const mSkipped = counter('herald_kube_pods_skipped_total', 'Pods left out of the mesh, by reason (malformed, address-conflict, no-ip, not-ready, finished)');
 
 interface NodeLite {
   readonly zone: string;
@@ -178,7 +178,11 @@ export class KubernetesSource implements Source {
         limited(`pod-skip:${pod.namespace}/${pod.name}`, 'warn', 'pod skipped', { source: this.name, problem: r.skip }, 60_000);
         continue;
       }
-      if ('absent' in r) continue;
+      if ('absent' in r) {
+        mSkipped.inc({ reason: r.reason });
+        limited(`pod-absent:${r.reason}`, 'debug', 'pods not in the mesh yet', { source: this.name, example: r.absent }, 30_000);
+        continue;
+      }
       const key = endpointKey(r.endpoint);
       const holder = byKey.get(key);
       if (holder) {

@@ -81,7 +81,10 @@ export function samePod(a: PodLite, b: PodLite): boolean {
   );
 }
 
-export type PodEndpoint = { readonly endpoint: Endpoint } | { readonly skip: string } | { readonly absent: string };
+export type PodEndpoint =
+  | { readonly endpoint: Endpoint }
+  | { readonly skip: string }
+  | { readonly absent: string; readonly reason: 'no-ip' | 'not-ready' | 'finished' };
 
 /**
  * Maps a pod to its endpoint. Health: deletionTimestamp → DRAINING (at once, whatever readiness says);
@@ -92,8 +95,8 @@ export type PodEndpoint = { readonly endpoint: Endpoint } | { readonly skip: str
  */
 export function podEndpoint(p: PodLite, o: { portName: string; zone: string; wasReady: boolean; source: string }): PodEndpoint {
   const where = `pods[${p.namespace}/${p.name}]`;
-  if (p.phase === 'Succeeded' || p.phase === 'Failed') return { absent: `${where}: phase ${p.phase}` };
-  if (!p.podIP) return { absent: `${where}: no IP yet` };
+  if (p.phase === 'Succeeded' || p.phase === 'Failed') return { absent: `${where}: phase ${p.phase}`, reason: 'finished' };
+  if (!p.podIP) return { absent: `${where}: no IP yet`, reason: 'no-ip' };
   let port: number | undefined;
   const annotated = p.annotations[PORT_ANNOTATION];
   if (annotated !== undefined) {
@@ -113,7 +116,7 @@ export function podEndpoint(p: PodLite, o: { portName: string; zone: string; was
   if (p.terminating) health = 'DRAINING';
   else if (p.ready) health = 'HEALTHY';
   else if (o.wasReady) health = 'UNHEALTHY';
-  else return { absent: `${where}: not ready yet` };
+  else return { absent: `${where}: not ready yet`, reason: 'not-ready' };
   const labels: Record<string, string> = { pod: `${p.namespace}/${p.name}` };
   if (p.annotations[CANARY_ANNOTATION] === 'true') labels.canary = 'true';
   return { endpoint: { address: p.podIP, port, health, zone: o.zone, weight, source: o.source, labels } };
