@@ -2,13 +2,23 @@
  * Envoy bootstrap for a Herald-managed proxy: ADS (SotW or Delta) to Herald over gRPC, node identity and
  * locality, admin on loopback, and `initial_fetch_timeout: 0` on CDS and LDS so /ready turns 200 only once Envoy
  * is connected to Herald and configured.
+ *
+ * The node metadata carries what shapes the proxy's view in Herald (translate/view.ts NODE_META): its egress
+ * address and, for a sidecar in front of an application, its ingress address, the app's port and health path.
+ *
+ * With `readyPort`, a static listener on 0.0.0.0:<readyPort> answers GET /ready by asking the admin API, so a
+ * kubelet probe can reach readiness while the admin API itself stays on loopback. Envoy opens listeners only
+ * once initialised (with the timeouts above: connected to Herald and configured), so before that the probe's
+ * connection is refused, and after it the answer is the admin's own /ready.
  */
+import { NODE_META } from '../translate/view';
+
 export interface BootstrapOptions {
   readonly nodeId: string;
   readonly cluster: string;
   readonly zone?: string;
   readonly region?: string;
-  /** Herald's xDS address. */
+  /** Herald's xDS address: an IP literal (STATIC) or a DNS name (LOGICAL_DNS, e.g. a Kubernetes Service). */
   readonly xdsAddress: string;
   readonly xdsPort: number;
   readonly protocol: 'sotw' | 'delta';
@@ -16,15 +26,96 @@ export interface BootstrapOptions {
   readonly adminPort: number;
   /** Where this proxy's egress listener binds (sent to Herald as node metadata HERALD_EGRESS). */
   readonly egress?: string;
+  /** Where the ingress listener binds (HERALD_INGRESS); needs `appPort`. */
+  readonly ingress?: string;
+  /** The local application's port (HERALD_APP_PORT). */
+  readonly appPort?: number;
+  /** The health-check path the ingress passes to the app (HERALD_HEALTH_PATH). */
+  readonly healthPath?: string;
+  /** Port of the static readiness listener (GET /ready → admin /ready); none when absent. */
+  readonly readyPort?: number;
   /** 0 waits forever for the first config (the default here); Envoy's own default is 15 s. */
   readonly initialFetchTimeoutMs?: number;
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+function isIpLiteral(s: string): boolean {
+  return IPV4.test(s) || (s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s));
+}
+
+function staticCluster(name: string, address: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name,
+    type: isIpLiteral(address) ? 'STATIC' : 'LOGICAL_DNS',
+    connect_timeout: '1s',
+    ...extra,
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: port } } } }] }],
+    },
+  };
+}
+
+/** The readiness listener: GET /ready proxied to the admin API's /ready; anything else 404. */
+function readyListener(port: number): Record<string, unknown> {
+  return {
+    name: 'herald_ready',
+    address: { socket_address: { address: '0.0.0.0', port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: 'herald_ready',
+              route_config: {
+                name: 'herald_ready',
+                virtual_hosts: [
+                  {
+                    name: 'ready',
+                    domains: ['*'],
+                    routes: [
+                      { match: { path: '/ready', headers: [{ name: ':method', string_match: { exact: 'GET' } }] }, route: { cluster: 'envoy_admin' } },
+                      { match: { prefix: '/' }, direct_response: { status: 404 } },
+                    ],
+                  },
+                ],
+              },
+              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
 }
 
 export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
   const fetchTimeout = `${(o.initialFetchTimeoutMs ?? 0) / 1000}s`;
   const ads = { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: fetchTimeout };
   const metadata: Record<string, string> = {};
-  if (o.egress) metadata.HERALD_EGRESS = o.egress;
+  if (o.egress) metadata[NODE_META.egress] = o.egress;
+  if (o.ingress) metadata[NODE_META.ingress] = o.ingress;
+  if (o.appPort !== undefined) metadata[NODE_META.appPort] = String(o.appPort);
+  if (o.healthPath) metadata[NODE_META.healthPath] = o.healthPath;
+  const adminAddress = o.adminAddress ?? '127.0.0.1';
+  const clusters: Record<string, unknown>[] = [
+    staticCluster('herald_xds', o.xdsAddress, o.xdsPort, {
+      typed_extension_protocol_options: {
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+          '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+          explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '10s', timeout: '5s' } } },
+        },
+      },
+    }),
+  ];
+  const listeners: Record<string, unknown>[] = [];
+  if (o.readyPort) {
+    clusters.push(staticCluster('envoy_admin', adminAddress === '0.0.0.0' ? '127.0.0.1' : adminAddress, o.adminPort));
+    listeners.push(readyListener(o.readyPort));
+  }
   return {
     node: {
       id: o.nodeId,
@@ -32,7 +123,7 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
       locality: { ...(o.region ? { region: o.region } : {}), ...(o.zone ? { zone: o.zone } : {}) },
       metadata,
     },
-    admin: { address: { socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: o.adminPort } } },
+    admin: { address: { socket_address: { address: adminAddress, port_value: o.adminPort } } },
     dynamic_resources: {
       ads_config: {
         api_type: o.protocol === 'delta' ? 'DELTA_GRPC' : 'GRPC',
@@ -43,24 +134,6 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
       cds_config: ads,
       lds_config: ads,
     },
-    static_resources: {
-      clusters: [
-        {
-          name: 'herald_xds',
-          type: 'STATIC',
-          connect_timeout: '1s',
-          typed_extension_protocol_options: {
-            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '10s', timeout: '5s' } } },
-            },
-          },
-          load_assignment: {
-            cluster_name: 'herald_xds',
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xdsAddress, port_value: o.xdsPort } } } }] }],
-          },
-        },
-      ],
-    },
+    static_resources: { ...(listeners.length > 0 ? { listeners } : {}), clusters },
   };
 }

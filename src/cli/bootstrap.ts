@@ -1,0 +1,160 @@
+/**
+ * `herald bootstrap`: prints (or writes) the Envoy bootstrap of a sidecar, as JSON or YAML. Every setting comes
+ * from a flag or, failing that, the environment (so a Kubernetes init container can set it all with `env:` and
+ * the downward API), else a default. The result is src/envoy/bootstrap.ts's: ADS to Herald, admin on loopback,
+ * `initial_fetch_timeout: 0` (Envoy's /ready is 200 only once connected and configured), and the node metadata
+ * that shapes the proxy's view (egress, ingress, app port, health path).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { envoyBootstrap, type BootstrapOptions } from '../envoy/bootstrap';
+import { DEFAULT_HEALTH_PATH, splitHostPort } from '../translate/view';
+
+export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each option falls back to the environment variable shown)
+
+  --node-id ID          node id              HERALD_NODE_ID, else POD_NAME.POD_NAMESPACE, else the host name
+  --cluster NAME        node cluster         HERALD_CLUSTER, else "sidecar"
+  --zone ZONE           node locality zone   HERALD_ZONE (zone-aware routing keeps traffic in it)
+  --region REGION       node locality region HERALD_REGION
+  --xds HOST:PORT       Herald's xDS address HERALD_XDS, else 127.0.0.1:18000 (a DNS name is resolved by Envoy)
+  --protocol sotw|delta ADS flavour          HERALD_XDS_PROTOCOL, else sotw
+  --admin-port N        admin API on 127.0.0.1 HERALD_ADMIN_PORT, else 9901
+  --egress HOST:PORT    egress listener      HERALD_EGRESS, else 127.0.0.1:15001
+  --ingress HOST:PORT   ingress listener     HERALD_INGRESS (with --app-port: forward to the local app)
+  --app-port N          the app's port       HERALD_APP_PORT
+  --health-path PATH    health-check path    HERALD_HEALTH_PATH, else ${DEFAULT_HEALTH_PATH}
+  --ready-port N        readiness listener   HERALD_READY_PORT, else 15021 (GET /ready → admin /ready; 0: none)
+  --yaml                print YAML instead of JSON
+  --out FILE            write to FILE instead of standard output
+`;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const OPTIONS = {
+  'node-id': { type: 'string' },
+  cluster: { type: 'string' },
+  zone: { type: 'string' },
+  region: { type: 'string' },
+  xds: { type: 'string' },
+  protocol: { type: 'string' },
+  'admin-port': { type: 'string' },
+  egress: { type: 'string' },
+  ingress: { type: 'string' },
+  'app-port': { type: 'string' },
+  'health-path': { type: 'string' },
+  'ready-port': { type: 'string' },
+  yaml: { type: 'boolean' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type BootstrapCommand =
+  | { readonly help: true }
+  | { readonly help?: false; readonly bootstrap: Record<string, unknown>; readonly yaml: boolean; readonly out?: string }
+  | { readonly help?: false; readonly problems: string[] };
+
+/**
+ * Pure: flags and environment → the bootstrap, or every problem (`--app-port (HERALD_APP_PORT): ...`). Never
+ * throws, not even on unknown flags.
+ */
+export function bootstrapCommand(argv: readonly string[], env: Env, hostname: string = os.hostname()): BootstrapCommand {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    return { problems: [(err as Error).message] };
+  }
+  if (values.help) return { help: true };
+  const problems: string[] = [];
+  const pick = (flag: keyof typeof OPTIONS, envName: string): { value: string | undefined; where: string } => {
+    const v = values[flag];
+    if (typeof v === 'string') return { value: v, where: `--${flag}` };
+    const e = env[envName];
+    return { value: e === '' ? undefined : e, where: envName };
+  };
+  const port = (flag: keyof typeof OPTIONS, envName: string, fallback: number | undefined, min = 1): number | undefined => {
+    const { value, where } = pick(flag, envName);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > 65535) {
+      problems.push(`${where}: must be a port ${min}..65535 (got ${JSON.stringify(value)})`);
+      return fallback;
+    }
+    return n;
+  };
+  const hostPort = (flag: keyof typeof OPTIONS, envName: string, fallback?: string): string | undefined => {
+    const { value, where } = pick(flag, envName);
+    if (value === undefined) return fallback;
+    if (!splitHostPort(value)) {
+      problems.push(`${where}: must be host:port (got ${JSON.stringify(value)})`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const podName = env.POD_NAME;
+  const podNamespace = env.POD_NAMESPACE;
+  const nodeId = pick('node-id', 'HERALD_NODE_ID').value ?? (podName ? (podNamespace ? `${podName}.${podNamespace}` : podName) : hostname);
+  const cluster = pick('cluster', 'HERALD_CLUSTER').value ?? 'sidecar';
+  const zone = pick('zone', 'HERALD_ZONE').value;
+  const region = pick('region', 'HERALD_REGION').value;
+  const xds = hostPort('xds', 'HERALD_XDS', '127.0.0.1:18000')!;
+  const protocolPick = pick('protocol', 'HERALD_XDS_PROTOCOL');
+  const protocol = protocolPick.value ?? 'sotw';
+  if (protocol !== 'sotw' && protocol !== 'delta') problems.push(`${protocolPick.where}: must be sotw or delta (got ${JSON.stringify(protocol)})`);
+  const adminPort = port('admin-port', 'HERALD_ADMIN_PORT', 9901)!;
+  const egress = hostPort('egress', 'HERALD_EGRESS', '127.0.0.1:15001');
+  const ingress = hostPort('ingress', 'HERALD_INGRESS');
+  const appPort = port('app-port', 'HERALD_APP_PORT', undefined);
+  const healthPick = pick('health-path', 'HERALD_HEALTH_PATH');
+  if (healthPick.value !== undefined && !/^\/[\x21-\x7e]*$/.test(healthPick.value)) {
+    problems.push(`${healthPick.where}: must be an HTTP path starting with / (got ${JSON.stringify(healthPick.value)})`);
+  }
+  const readyPort = port('ready-port', 'HERALD_READY_PORT', 15021, 0);
+  const ingressGiven = pick('ingress', 'HERALD_INGRESS').value !== undefined;
+  const appPortGiven = pick('app-port', 'HERALD_APP_PORT').value !== undefined;
+  if (ingressGiven !== appPortGiven) problems.push('--ingress (HERALD_INGRESS) and --app-port (HERALD_APP_PORT): give both or neither');
+  if (healthPick.value !== undefined && !ingressGiven) problems.push('--health-path (HERALD_HEALTH_PATH): only meaningful with --ingress and --app-port');
+  if (readyPort && readyPort === adminPort) problems.push(`--admin-port and --ready-port: must differ (both ${adminPort})`);
+  if (problems.length > 0) return { problems };
+
+  const [xdsAddress, xdsPort] = splitHostPort(xds)!;
+  const options: BootstrapOptions = {
+    nodeId,
+    cluster,
+    ...(zone ? { zone } : {}),
+    ...(region ? { region } : {}),
+    xdsAddress,
+    xdsPort,
+    protocol: protocol as 'sotw' | 'delta',
+    adminAddress: '127.0.0.1',
+    adminPort,
+    ...(egress ? { egress } : {}),
+    ...(ingress && appPort ? { ingress, appPort, healthPath: healthPick.value ?? DEFAULT_HEALTH_PATH } : {}),
+    ...(readyPort ? { readyPort } : {}),
+  };
+  const out = values.out;
+  return { bootstrap: envoyBootstrap(options), yaml: values.yaml === true, ...(typeof out === 'string' ? { out } : {}) };
+}
+
+/** The subcommand: exit code 2 and every problem on bad input. */
+export async function bootstrap(argv: string[]): Promise<void> {
+  const cmd = bootstrapCommand(argv, process.env);
+  if ('help' in cmd && cmd.help) {
+    process.stdout.write(BOOTSTRAP_USAGE);
+    return;
+  }
+  if ('problems' in cmd) {
+    process.stderr.write(`herald bootstrap: ${cmd.problems.join('\n  ')}\n\n${BOOTSTRAP_USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const text = cmd.yaml ? stringify(cmd.bootstrap, { aliasDuplicateObjects: false }) : JSON.stringify(cmd.bootstrap, null, 2) + '\n';
+  if (cmd.out) {
+    const tmp = `${cmd.out}.tmp`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, cmd.out);
+  } else process.stdout.write(text);
+}

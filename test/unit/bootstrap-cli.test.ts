@@ -1,0 +1,77 @@
+/** `herald bootstrap`: flags and environment → an Envoy bootstrap, or every problem. (Real Envoy runs its output in test/e2e/sidecar-ready.test.ts.) */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bootstrapCommand } from '../../src/cli/bootstrap';
+
+function ok(argv: string[], env: Record<string, string> = {}): any {
+  const r = bootstrapCommand(argv, env, 'host-1');
+  assert.ok('bootstrap' in r, JSON.stringify(r));
+  return r.bootstrap;
+}
+
+test('bootstrap: defaults give a sidecar with loopback admin, SotW ADS and initial_fetch_timeout 0', () => {
+  const b = ok([]);
+  assert.equal(b.node.id, 'host-1');
+  assert.equal(b.node.cluster, 'sidecar');
+  assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001' });
+  assert.deepEqual(b.admin.address.socket_address, { address: '127.0.0.1', port_value: 9901 });
+  assert.equal(b.dynamic_resources.ads_config.api_type, 'GRPC');
+  assert.equal(b.dynamic_resources.cds_config.initial_fetch_timeout, '0s');
+  assert.equal(b.dynamic_resources.lds_config.initial_fetch_timeout, '0s');
+  const xds = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
+  assert.equal(xds.type, 'STATIC');
+  assert.deepEqual(xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: '127.0.0.1', port_value: 18000 });
+  assert.equal(b.static_resources.listeners[0].address.socket_address.port_value, 15021, 'readiness listener on by default');
+});
+
+test('bootstrap: the environment a Kubernetes pod gives (downward API), flags win over it', () => {
+  const env = {
+    POD_NAME: 'web-7d9f-abc',
+    POD_NAMESPACE: 'shop',
+    HERALD_ZONE: 'us-east-1a',
+    HERALD_REGION: 'us-east-1',
+    HERALD_XDS: 'herald-xds.herald-system.svc:18000',
+    HERALD_XDS_PROTOCOL: 'delta',
+    HERALD_INGRESS: '0.0.0.0:15006',
+    HERALD_APP_PORT: '8080',
+    HERALD_HEALTH_PATH: '/ready',
+    HERALD_CLUSTER: 'web',
+  };
+  const b = ok([], env);
+  assert.equal(b.node.id, 'web-7d9f-abc.shop');
+  assert.equal(b.node.cluster, 'web');
+  assert.deepEqual(b.node.locality, { region: 'us-east-1', zone: 'us-east-1a' });
+  assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001', HERALD_INGRESS: '0.0.0.0:15006', HERALD_APP_PORT: '8080', HERALD_HEALTH_PATH: '/ready' });
+  assert.equal(b.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
+  const xds = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
+  assert.equal(xds.type, 'LOGICAL_DNS', 'a Service name is resolved by Envoy');
+  const flagged = ok(['--node-id', 'n1', '--zone', 'b', '--protocol', 'sotw'], env);
+  assert.equal(flagged.node.id, 'n1');
+  assert.equal(flagged.node.locality.zone, 'b');
+  assert.equal(flagged.dynamic_resources.ads_config.api_type, 'GRPC');
+});
+
+test('bootstrap: --ready-port 0 leaves out the readiness listener and its admin cluster', () => {
+  const b = ok(['--ready-port', '0']);
+  assert.equal(b.static_resources.listeners, undefined);
+  assert.deepEqual(b.static_resources.clusters.map((c: any) => c.name), ['herald_xds']);
+});
+
+const bad: Record<string, { argv: string[]; env?: Record<string, string>; problem: RegExp }> = {
+  'unknown flag': { argv: ['--zonee', 'a'], problem: /zonee/ },
+  'bad protocol from env': { argv: [], env: { HERALD_XDS_PROTOCOL: 'grpc' }, problem: /^HERALD_XDS_PROTOCOL: must be sotw or delta/ },
+  'xds without port': { argv: ['--xds', 'herald'], problem: /^--xds: must be host:port/ },
+  'app port out of range': { argv: ['--ingress', '0.0.0.0:15006', '--app-port', '70000'], problem: /^--app-port: must be a port 1\.\.65535/ },
+  'ingress without app port': { argv: ['--ingress', '0.0.0.0:15006'], problem: /give both or neither/ },
+  'health path without ingress': { argv: ['--health-path', '/ready'], problem: /only meaningful with --ingress/ },
+  'health path without slash': { argv: ['--ingress', '0.0.0.0:15006', '--app-port', '8080', '--health-path', 'ready'], problem: /must be an HTTP path/ },
+  'ready port equals admin port': { argv: ['--ready-port', '9901'], problem: /must differ/ },
+};
+
+for (const [name, c] of Object.entries(bad)) {
+  test(`bootstrap rejects: ${name}`, () => {
+    const r = bootstrapCommand(c.argv, c.env ?? {}, 'h');
+    assert.ok('problems' in r, JSON.stringify(r).slice(0, 200));
+    if ('problems' in r) assert.ok(r.problems.some((p) => c.problem.test(p)), r.problems.join('\n'));
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * Golden files: test/golden/<case>.in.yaml (a view, an optional policy `defaults:` block, and services in the
+ * services-file format) → test/golden/<case>.out.yaml (every resource translateMesh produces for that view,
+ * encoded to protobuf and decoded back, as protobufjs toObject JSON, by kind in xDS order, names in translator
+ * order). `UPDATE_GOLDEN=1` rewrites the .out.yaml files instead of comparing; review the diff.
+ *
+ * Tests run from dist/, so the golden folder is found from the repository root, not from __dirname.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
+import { parseServicesFile } from '../../src/sources/file/services-file';
+import { mergeSources } from '../../src/model/merge';
+import { resolvePolicy, validatePolicyOverrides } from '../../src/model/policy';
+import { translateMesh } from '../../src/translate/index';
+import { assignmentProblems } from '../../src/translate/endpoints';
+import type { ProxyView } from '../../src/translate/view';
+import { messageType } from '../../src/xds/protos';
+import { KIND_ORDER, RESOURCE_TYPES } from '../../src/xds/resource-types';
+
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+}
+
+const GOLDEN = path.join(repoRoot(), 'test', 'golden');
+const UPDATE = process.env.UPDATE_GOLDEN === '1';
+
+/** '@type' first in every object, the rest in protobuf field order (toObject's order). */
+function typeFirst(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(typeFirst);
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  if ('@type' in o) out['@type'] = o['@type'];
+  for (const [k, x] of Object.entries(o)) if (k !== '@type') out[k] = typeFirst(x);
+  return out;
+}
+
+function render(inputText: string, where: string): { text: string; endpointMessages: Record<string, unknown>[] } {
+  const input = parseYaml(inputText) as { view: ProxyView; defaults?: unknown; services: unknown };
+  const parsed = parseServicesFile(stringify({ services: input.services }), 'golden');
+  if (!parsed.ok) throw new Error(`${where}: ${parsed.problems.join('; ')}`);
+  const defaults = validatePolicyOverrides(input.defaults, 'defaults');
+  if (defaults.problems.length > 0) throw new Error(`${where}: ${defaults.problems.join('; ')}`);
+  const mesh = mergeSources(['golden'], new Map([['golden', parsed.snapshot]]));
+  const updates = translateMesh(mesh, input.view, resolvePolicy(defaults.overrides));
+  const out: Record<string, unknown[]> = {};
+  const endpointMessages: Record<string, unknown>[] = [];
+  for (const kind of KIND_ORDER) {
+    const type = messageType(RESOURCE_TYPES[kind].message);
+    const list: unknown[] = [];
+    for (const u of updates.filter((x) => x.kind === kind)) {
+      for (const r of u.upsert ?? []) {
+        const msg = type.fromObject(r.message);
+        const problem = type.verify(msg);
+        if (problem) throw new Error(`${where}: ${kind}[${r.name}]: ${problem}`);
+        const decoded = type.decode(type.encode(msg).finish());
+        list.push(typeFirst(type.toObject(decoded, { json: true, enums: String, longs: Number })));
+        if (kind === 'endpoint') endpointMessages.push(r.message);
+      }
+    }
+    out[`${kind}s`] = list;
+  }
+  return { text: `# Generated from ${path.basename(where)} by test/unit/golden.test.ts; UPDATE_GOLDEN=1 rewrites it.\n${stringify(out, { aliasDuplicateObjects: false, lineWidth: 0 })}`, endpointMessages };
+}
+
+const cases = fs
+  .readdirSync(GOLDEN)
+  .filter((f) => f.endsWith('.in.yaml'))
+  .sort();
+
+test('golden cases exist', () => {
+  assert.ok(cases.length >= 8, `expected the golden cases in ${GOLDEN}, found ${cases.length}`);
+});
+
+for (const file of cases) {
+  const name = file.slice(0, -'.in.yaml'.length);
+  test(`golden: ${name}`, () => {
+    const inFile = path.join(GOLDEN, file);
+    const outFile = path.join(GOLDEN, `${name}.out.yaml`);
+    const { text, endpointMessages } = render(fs.readFileSync(inFile, 'utf8'), inFile);
+    for (const m of endpointMessages) assert.deepEqual(assignmentProblems(m), [], 'what grpc-js-xds would NACK');
+    if (UPDATE) {
+      fs.writeFileSync(outFile, text);
+      return;
+    }
+    assert.ok(fs.existsSync(outFile), `${outFile} is missing: run with UPDATE_GOLDEN=1 and review it`);
+    assert.equal(text, fs.readFileSync(outFile, 'utf8'), `${name}: translation differs from ${outFile} (UPDATE_GOLDEN=1 rewrites it; review the diff)`);
+  });
+}
+
+test('golden rendering is deterministic: the same input twice gives the same bytes', () => {
+  const inFile = path.join(GOLDEN, 'zone-aware-a.in.yaml');
+  const text = fs.readFileSync(inFile, 'utf8');
+  assert.equal(render(text, inFile).text, render(text, inFile).text);
+});
