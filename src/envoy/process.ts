@@ -39,6 +39,8 @@ export interface StartEnvoyOptions {
   readonly adminPort: number;
   readonly logLevel?: string;
   readonly componentLogLevel?: string;
+  /** More command-line flags, e.g. ['--drain-time-s', '2', '--drain-strategy', 'immediate']. */
+  readonly extraArgs?: readonly string[];
 }
 
 export async function startEnvoy(o: StartEnvoyOptions): Promise<EnvoyProcess> {
@@ -47,6 +49,7 @@ export async function startEnvoy(o: StartEnvoyOptions): Promise<EnvoyProcess> {
   fs.writeFileSync(file, JSON.stringify(o.bootstrap, null, 2));
   const args = ['-c', file, '--disable-hot-restart', '--concurrency', '1', '-l', o.logLevel ?? 'warning'];
   if (o.componentLogLevel) args.push('--component-log-level', o.componentLogLevel);
+  if (o.extraArgs) args.push(...o.extraArgs);
   const child: ChildProcess = spawn(envoyBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {

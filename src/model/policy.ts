@@ -276,6 +276,13 @@ export const POLICY_ANNOTATIONS: Readonly<Record<string, readonly [string] | rea
   'ignore-health-on-host-removal': ['ignoreHealthOnHostRemoval'],
 };
 
+/**
+ * `herald.io/` annotations that are not policy: they describe one endpoint and are read by the Kubernetes source
+ * (the endpoint's port, its weight, its canary flag). policyFromAnnotations skips them. A new endpoint-level
+ * annotation must be added here, or policyFromAnnotations reports it as unknown.
+ */
+export const ENDPOINT_ANNOTATIONS: readonly string[] = ['port', 'weight', 'canary'];
+
 const DURATION_UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses an annotation string into the raw value its field expects, or a problem message. */
@@ -304,7 +311,8 @@ function parseAnnotation(spec: FieldSpec, text: string): { value: unknown } | { 
 
 /**
  * Policy overrides from Kubernetes annotations (a pod's or a Service's). Only keys starting with `herald.io/`
- * are read; an unknown `herald.io/` key is a problem (a typo must not pass silently), other keys are ignored.
+ * are read, except the endpoint-level ENDPOINT_ANNOTATIONS; an unknown `herald.io/` key is a problem (a typo
+ * must not pass silently); other keys are ignored.
  * Problems are prefixed `<path>.annotations["herald.io/<name>"]`. Never throws.
  */
 export function policyFromAnnotations(annotations: Readonly<Record<string, string>>, path: string): PolicyResult {
@@ -314,6 +322,7 @@ export function policyFromAnnotations(annotations: Readonly<Record<string, strin
   for (const key of Object.keys(annotations).sort()) {
     if (!key.startsWith(ANNOTATION_PREFIX)) continue;
     const name = key.slice(ANNOTATION_PREFIX.length);
+    if (ENDPOINT_ANNOTATIONS.includes(name)) continue;
     const field = POLICY_ANNOTATIONS[name];
     if (!field) {
       problems.push(`${where(key)}: unknown Herald annotation (expected one of ${Object.keys(POLICY_ANNOTATIONS).map((n) => ANNOTATION_PREFIX + n).join(', ')})`);

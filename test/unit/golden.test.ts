@@ -19,16 +19,7 @@ import { assignmentProblems } from '../../src/translate/endpoints';
 import type { ProxyView } from '../../src/translate/view';
 import { messageType } from '../../src/xds/protos';
 import { KIND_ORDER, RESOURCE_TYPES } from '../../src/xds/resource-types';
-
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
-    dir = up;
-  }
-  return dir;
-}
+import { repoRoot } from '../support/repo';
 
 const GOLDEN = path.join(repoRoot(), 'test', 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';

@@ -89,6 +89,7 @@ const annotationCases: Record<string, { annotations: Record<string, string>; ove
     overrides: { healthCheck: { path: '/ready' }, outlierDetection: { maxEjectionPercent: 10 }, healthyPanicThresholdPercent: 25.5, ignoreNewHostsUntilFirstHc: false, retries: 2, zoneAware: true, protocol: 'http2' },
   },
   'other prefixes are ignored': { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}', 'example.com/retries': 'x' }, overrides: {} },
+  'endpoint annotations are not policy': { annotations: { 'herald.io/port': '15006', 'herald.io/weight': '3', 'herald.io/canary': 'true', 'herald.io/retries': '1' }, overrides: { retries: 1 } },
   'unknown herald annotation': { annotations: { 'herald.io/zone-awre': 'true' }, problem: 'pods[default/web-1].annotations["herald.io/zone-awre"]: unknown Herald annotation' },
   'duration without a unit': { annotations: { 'herald.io/health-check-timeout': '500' }, problem: 'pods[default/web-1].annotations["herald.io/health-check-timeout"]: must be a duration with a unit' },
   'zero duration': { annotations: { 'herald.io/health-check-timeout': '0s' }, problem: 'pods[default/web-1].annotations["herald.io/health-check-timeout"]: must be a whole number of milliseconds from 1' },
