@@ -16,6 +16,7 @@ import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
 import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
+import { loadPolicyFile, resolvePolicy } from './model/policy';
 
 export interface Running {
   readonly xdsPort: number;
@@ -53,8 +54,13 @@ export function readToken(file: string): string {
 }
 
 export async function startHerald(config: HeraldConfig): Promise<Running> {
+  const policies = config.policyFile ? loadPolicyFile(config.policyFile) : undefined;
+  if (policies && policies.problems.length > 0) throw new Error(`policy file ${config.policyFile}:\n  ${policies.problems.join('\n  ')}`);
   const cache = new XdsCache();
-  const publisher = new Publisher(cache, { defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}` });
+  const publisher = new Publisher(cache, {
+    defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
+    policy: resolvePolicy(policies?.defaults),
+  });
   const xds = new XdsServer(cache, publisher, { ackTimeoutMs: config.ackTimeoutMs });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);
   const intake = new Intake({
@@ -63,6 +69,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
       guard: { maxRemovalFraction: s.guard.maxRemovalPercent / 100, holdMs: s.guard.holdSeconds * 1000, confirmByReread: s.guard.confirmByReread },
     })),
     batching: config.batching,
+    ...(policies ? { policies: policies.policies } : {}),
     publish: (mesh) => publisher.update(mesh),
     onSynced: () => publisher.markSynced(),
   });

@@ -11,6 +11,7 @@
  *     - { kind: registry, name: vms, url: http://127.0.0.1:18002, services: [legacy-api] }
  *   registry: { address: 127.0.0.1, port: 18002, db: registry.sqlite, tokenFile: registry.token }
  *   batching: { delayMs: 100, maxDelayMs: 1000 }
+ *   policyFile: policies.yaml          # cluster defaults and per-service overrides (read at start)
  *
  * Every source may carry `guard: { maxRemovalPercent, holdSeconds, confirmByReread }`; defaults per kind below.
  */
@@ -80,6 +81,8 @@ export interface HeraldConfig {
   readonly sidecar: { readonly egress: Endpoint };
   readonly sources: readonly SourceConfig[];
   readonly registry?: RegistryServerConfig;
+  /** A policy file (model/policy.ts parsePolicyFile): defaults for every cluster and per-service overrides. */
+  readonly policyFile: string;
   readonly batching: { readonly delayMs: number; readonly maxDelayMs: number };
   /** Log a response that has waited this long for its ACK. */
   readonly ackTimeoutMs: number;
@@ -123,7 +126,8 @@ export function parseConfig(text: string, baseDir: string): HeraldConfig {
   }
   const p = new Problems();
   if (!isObject(doc)) throw new Error('config: (root): must be a mapping');
-  noUnknownKeys(doc, ['xds', 'admin', 'sidecar', 'sources', 'registry', 'batching', 'ackTimeoutMs'], '(root)', p);
+  noUnknownKeys(doc, ['xds', 'admin', 'sidecar', 'sources', 'registry', 'batching', 'policyFile', 'ackTimeoutMs'], '(root)', p);
+  const policyFile = doc.policyFile === undefined ? '' : path.resolve(baseDir, str(doc, 'policyFile', '(root)', p));
   const xds = endpoint(doc.xds, 'xds', p, DEFAULTS.xds);
   const admin = endpoint(doc.admin, 'admin', p, DEFAULTS.admin);
   let egress: Endpoint = DEFAULTS.egress;
@@ -175,7 +179,7 @@ export function parseConfig(text: string, baseDir: string): HeraldConfig {
     }
   }
   if (!p.ok) throw new Error(`config has ${p.list.length} problem(s):\n  ${p.list.join('\n  ')}`);
-  return { xds, admin, sidecar: { egress }, sources, ackTimeoutMs, batching, ...(registry ? { registry } : {}) };
+  return { xds, admin, sidecar: { egress }, sources, ackTimeoutMs, batching, policyFile, ...(registry ? { registry } : {}) };
 }
 
 function stringList(obj: Record<string, unknown>, key: string, path: string, p: Problems): string[] {

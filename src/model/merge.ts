@@ -2,18 +2,24 @@
  * Merges the snapshots of all sources into one Mesh. Per service, the union of every source's endpoints keyed by
  * address:port. When two sources name the same address:port, the source listed first in the configuration wins
  * (its health, zone and weight are used); each endpoint records which source it came from. Policies merge the
- * same way, first source first. A service can so move from VMs to pods host by host.
+ * same way, first source first, and the policy file's entry for the service wins over all of them. A service can
+ * so move from VMs to pods host by host.
  *
  * The Merger remembers its inputs: a service whose source entries are all the same objects as last time keeps its
  * Service object, so downstream stages can skip it by identity.
  */
 import type { SourceService, SourceSnapshot } from '../sources/source';
 import { compareEndpoints, endpointKey, type Endpoint, type Mesh, type Service } from './types';
+import { mergeOverrides, type PolicyOverrides } from './policy';
 
 export class Merger {
   private readonly memo = new Map<string, { inputs: (SourceService | undefined)[]; service: Service }>();
 
-  constructor(private readonly order: readonly string[]) {}
+  /** @param policies per-service overrides from the policy file; they win over what sources say. */
+  constructor(
+    private readonly order: readonly string[],
+    private readonly policies: ReadonlyMap<string, PolicyOverrides> = new Map(),
+  ) {}
 
   merge(snapshots: ReadonlyMap<string, SourceSnapshot>): Mesh {
     const names = new Set<string>();
@@ -26,7 +32,7 @@ export class Merger {
         services.set(name, prev.service);
         continue;
       }
-      const service = mergeService(name, inputs);
+      const service = mergeService(name, inputs, this.policies.get(name));
       this.memo.set(name, { inputs, service });
       services.set(name, service);
     }
@@ -35,7 +41,7 @@ export class Merger {
   }
 }
 
-function mergeService(name: string, inputs: readonly (SourceService | undefined)[]): Service {
+function mergeService(name: string, inputs: readonly (SourceService | undefined)[], filePolicy: PolicyOverrides | undefined): Service {
   const eps = new Map<string, Endpoint>();
   let policy: SourceService['policy'];
   for (const svc of inputs) {
@@ -46,7 +52,7 @@ function mergeService(name: string, inputs: readonly (SourceService | undefined)
     }
     policy ??= svc.policy;
   }
-  return { name, endpoints: [...eps.values()].sort(compareEndpoints), policy: policy ?? {} };
+  return { name, endpoints: [...eps.values()].sort(compareEndpoints), policy: filePolicy ? mergeOverrides(policy, filePolicy) : (policy ?? {}) };
 }
 
 /** One-shot merge (tests, tools). */

@@ -9,6 +9,7 @@
 import { log } from '../log/log';
 import { Merger } from '../model/merge';
 import type { Mesh } from '../model/types';
+import type { PolicyOverrides } from '../model/policy';
 import type { SourceSink, SourceSnapshot, UpdateMeta } from '../sources/source';
 import { Batcher, type BatcherOptions } from './batcher';
 import { Guard, type GuardOptions } from './guard';
@@ -17,6 +18,8 @@ export interface IntakeOptions {
   /** Source names in precedence order, with each one's guard settings. */
   readonly sources: ReadonlyArray<{ readonly name: string; readonly guard: GuardOptions }>;
   readonly batching: BatcherOptions;
+  /** Per-service policy overrides from the policy file. */
+  readonly policies?: ReadonlyMap<string, PolicyOverrides>;
   readonly publish: (mesh: Mesh) => void;
   /** Called once, after the first publish that follows every source's first sync. */
   readonly onSynced: () => void;
@@ -31,7 +34,7 @@ export class Intake implements SourceSink {
   private announced = false;
 
   constructor(private readonly o: IntakeOptions) {
-    this.merger = new Merger(o.sources.map((s) => s.name));
+    this.merger = new Merger(o.sources.map((s) => s.name), o.policies);
     this.batcher = new Batcher(o.batching, (mesh) => {
       o.publish(mesh);
       if (!this.announced && this.synced.size === o.sources.length) {

@@ -11,6 +11,7 @@ import { limited, log } from '../../log/log';
 import { counter } from '../../admin/metrics';
 import { compareEndpoints, endpointKey, type Endpoint } from '../../model/types';
 import type { Source, SourceService, SourceSink } from '../source';
+import { policyFromAnnotations, type PolicyOverrides } from '../../model/policy';
 import { Informer, type Change, type KubeApi } from './informer';
 import { podEndpoint, podLite, samePod, ZONE_LABEL, type PodLite } from './pods';
 import { sameSlice, sliceEndpoints, sliceLite, type SliceLite, type SliceMode } from './slices';
@@ -32,7 +33,7 @@ export interface KubernetesSourceOptions {
   readonly watchTimeoutSeconds?: number;
 }
 
-const mSkipped = counter('herald_kube_pods_skipped_total', 'Pods left out of the mesh, by reason (malformed, address-conflict, no-ip, not-ready, finished)');
+const mSkipped = counter('herald_kube_pods_skipped_total', 'Pods left out of the mesh (or their policy annotations), by reason (malformed, address-conflict, no-ip, not-ready, finished, bad-policy-annotation)');
 
 interface NodeLite {
   readonly zone: string;
@@ -164,6 +165,25 @@ export class KubernetesSource implements Source {
     this.recompute(dirty, relist);
   }
 
+  /**
+   * The service's policy from herald.io/ annotations of its newest pod (the newest pod template is the intended
+   * one during a rollout). Bad annotations are logged and counted; the valid ones still apply.
+   */
+  private podServicePolicy(service: string): PolicyOverrides | undefined {
+    let newest: PodLite | undefined;
+    for (const k of this.podsByService.get(service) ?? []) {
+      const p = this.podStore.get(k);
+      if (p && !p.terminating && (!newest || p.created > newest.created)) newest = p;
+    }
+    if (!newest || Object.keys(newest.annotations).length === 0) return undefined;
+    const r = policyFromAnnotations(newest.annotations, `pods[${newest.namespace}/${newest.name}].metadata.annotations`);
+    if (r.problems.length > 0) {
+      mSkipped.inc({ reason: 'bad-policy-annotation' });
+      limited(`pod-policy:${service}`, 'warn', 'pod policy annotations rejected', { source: this.name, problems: r.problems }, 60_000);
+    }
+    return Object.keys(r.overrides).length > 0 ? r.overrides : undefined;
+  }
+
   private podServiceEndpoints(service: string): Endpoint[] {
     const byKey = new Map<string, { e: Endpoint; pod: PodLite }>();
     const pods = [...(this.podsByService.get(service) ?? [])].map((k) => this.podStore.get(k)!).filter(Boolean);
@@ -219,8 +239,9 @@ export class KubernetesSource implements Source {
         }
         continue;
       }
-      if (prev && sameEndpoints(prev.endpoints, endpoints)) continue;
-      this.results.set(service, { endpoints });
+      const policy = mode === 'pods' ? this.podServicePolicy(service) : undefined;
+      if (prev && sameEndpoints(prev.endpoints, endpoints) && JSON.stringify(prev.policy) === JSON.stringify(policy)) continue;
+      this.results.set(service, { endpoints, ...(policy ? { policy } : {}) });
       changed = true;
     }
     if (!this.started || !this.sink) return;

@@ -3,12 +3,12 @@
  * one pod to one endpoint. Pure functions; no I/O.
  */
 import type { Endpoint, Health } from '../../model/types';
+import { ANNOTATION_PREFIX } from '../../model/policy';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
-export const ANNOTATION_PREFIX = 'herald.io/';
-export const PORT_ANNOTATION = 'herald.io/port';
-export const WEIGHT_ANNOTATION = 'herald.io/weight';
-export const CANARY_ANNOTATION = 'herald.io/canary';
+export const PORT_ANNOTATION = `${ANNOTATION_PREFIX}port`;
+export const WEIGHT_ANNOTATION = `${ANNOTATION_PREFIX}weight`;
+export const CANARY_ANNOTATION = `${ANNOTATION_PREFIX}canary`;
 
 export interface PodLite {
   readonly namespace: string;
