@@ -1,7 +1,7 @@
 /**
  * Child processes of the lab (etcd, kube-apiserver, pod backends, ...) that never outlive their parent.
  *
- * Each process runs in its own process group under a tiny bash guard. The guard's stdin is a pipe from
+ * Each process runs in its own process group under a tiny sh guard. The guard's stdin is a pipe from
  * this Node process that nobody writes to: when this process exits for any reason (normal exit, crash,
  * SIGKILL from a test runner), the pipe closes, the guard reads EOF and SIGKILLs its whole group. On a
  * normal exit an `exit` hook also SIGKILLs every group still registered, synchronously.
@@ -9,7 +9,8 @@
  * A ManagedProcess is owned by whoever spawned it; only that owner calls stop()/kill().
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { constants } from 'node:os';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 
 /** Live process groups of this Node process; the exit hook kills whatever is still here. */
 const liveGroups = new Set<number>();
@@ -23,6 +24,31 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * True while a process of group `pgid` is alive. Zombies do not count: a killed grandchild is reaped
+ * by init, which may take a second here. Reads /proc; elsewhere falls back to kill(-pgid, 0).
+ */
+function groupHasLiving(pgid: number): boolean {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return signalGroup(pgid, 0);
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so parse after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+  }
+  return false;
+}
+
 /** Sends a signal to a process group; false when the group no longer exists. */
 function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   try {
@@ -34,7 +60,8 @@ function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
 }
 
 /**
- * The guard: starts the command (stdin from /dev/null) in the background and a watchdog that SIGKILLs
+ * The guard, a POSIX sh script (dash on Debian; not bash, which sources ~/.bashrc when its stdin is a
+ * socket, as Node's stdin pipe is, and the environment looks like rsh's): starts the command (stdin from /dev/null) in the background and a watchdog that SIGKILLs
  * the whole group (`kill 0`) when the guard's stdin reaches EOF. SIGTERM and SIGINT sent to the guard
  * are forwarded to the command; the guard exits with the command's status (128+N after signal N) and
  * takes the watchdog with it.
@@ -43,15 +70,15 @@ const GUARD = [
   'exec 3<&0', // background jobs get /dev/null as stdin; keep the pipe on fd 3 for the watchdog
   '"$@" </dev/null 3<&- &',
   'child=$!',
-  "( trap '' TERM INT; read -r _ <&3; kill -KILL 0 ) &",
+  "( trap '' TERM INT; read -r _ <&3; kill -9 0 ) &",
   'watchdog=$!',
-  'trap \'kill -TERM "$child" 2>/dev/null\' TERM',
-  'trap \'kill -INT "$child" 2>/dev/null\' INT',
+  'trap \'kill -15 "$child" 2>/dev/null\' TERM',
+  'trap \'kill -2 "$child" 2>/dev/null\' INT',
   'while :; do',
   '  wait "$child"; code=$?',
   '  kill -0 "$child" 2>/dev/null || break',
   'done',
-  'kill -KILL "$watchdog" 2>/dev/null',
+  'kill -9 "$watchdog" 2>/dev/null',
   'exit "$code"',
 ].join('\n');
 
@@ -69,6 +96,15 @@ export interface SpawnOptions {
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
+}
+
+/**
+ * The command's exit status as a shell reports it: its exit code, or 128+N when signal N ended it
+ * (the guard passes 128+N on; a group SIGKILL ends the guard itself, which also means 137).
+ */
+export function exitStatus(e: ExitInfo): number {
+  if (e.code !== null) return e.code;
+  return 128 + (e.signal ? (constants.signals[e.signal] ?? 0) : 0);
 }
 
 /** One child process (and everything it started) in a process group of its own. */
@@ -102,7 +138,7 @@ export class ManagedProcess {
     installExitHook();
     const fd = openSync(opts.logFile, 'a');
     try {
-      const child = spawn('bash', ['-c', GUARD, 'lab-guard', opts.command, ...opts.args], {
+      const child = spawn('/bin/sh', ['-c', GUARD, 'lab-guard', opts.command, ...opts.args], {
         detached: true,
         stdio: ['pipe', fd, fd],
         env: opts.env ?? process.env,
@@ -124,9 +160,9 @@ export class ManagedProcess {
     return this.exitInfo;
   }
 
-  /** True while any process of the group is alive. */
+  /** True while any process of the group is alive (zombies excluded). */
   groupAlive(): boolean {
-    return signalGroup(this.pgid, 0);
+    return groupHasLiving(this.pgid);
   }
 
   /**

@@ -1,8 +1,10 @@
 /**
  * Pod IPs from a loopback range (default 127.1.0.0/16; Linux routes all of 127.0.0.0/8 to lo, so
- * every address in it can be bound). Addresses are handed out in rotation, so a freed address is
- * reused as late as possible (a connection to an old pod never reaches a new one by accident).
- * Addresses ending in .0 or .255 are skipped. The LabKubelet owns its Ipam.
+ * every address in it can be bound). Addresses are handed out in rotation from a random starting
+ * point, so a freed address is reused as late as possible (a connection to an old pod never reaches a
+ * new one by accident) and two labs on one machine rarely pick the same addresses (the PodWorker also
+ * checks that the ports are free). Addresses ending in .0 or .255 are skipped. The LabKubelet owns
+ * its Ipam.
  */
 export class Ipam {
   private readonly base: number;
@@ -10,14 +12,16 @@ export class Ipam {
   private cursor = 0;
   private readonly used = new Map<string, string>(); // ip -> owner
 
-  constructor(cidr = '127.1.0.0/16') {
+  /** `start`: offset of the first address handed out (default random). */
+  constructor(cidr = '127.1.0.0/16', start?: number) {
     const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
     if (!m) throw new Error(`bad CIDR ${cidr}`);
     const [a, b, c, d, bits] = m.slice(1).map(Number) as [number, number, number, number, number];
     if (a !== 127) throw new Error(`pod CIDR ${cidr} is not in 127.0.0.0/8: the lab only uses loopback addresses`);
     if (bits < 8 || bits > 30) throw new Error(`pod CIDR ${cidr}: prefix must be /8../30`);
     this.size = 2 ** (32 - bits);
-    this.base = (((a << 24) >>> 0) + (b << 16) + (c << 8) + d) & ~(this.size - 1);
+    this.base = ((((a << 24) >>> 0) + (b << 16) + (c << 8) + d) & ~(this.size - 1)) >>> 0;
+    this.cursor = (start ?? Math.floor(Math.random() * this.size)) % this.size;
   }
 
   static toString(n: number): string {

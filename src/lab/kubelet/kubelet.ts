@@ -123,9 +123,12 @@ export class LabKubelet {
     await this.requireWorker(name, namespace).setFailure(failure);
   }
 
-  /** SIGKILLs a pod's backend without warning; the pod restarts per its restartPolicy after the backoff. */
-  killPod(name: string, namespace = 'default'): void {
-    this.requireWorker(name, namespace).kill();
+  /**
+   * SIGKILLs a pod's backend without warning and resolves once it is dead; the pod restarts per its
+   * restartPolicy after the backoff.
+   */
+  async killPod(name: string, namespace = 'default'): Promise<void> {
+    await this.requireWorker(name, namespace).kill();
   }
 
   private info(w: PodWorker): LabPodInfo {

@@ -9,9 +9,10 @@
  * Ownership: the LabKubelet creates one PodWorker per pod UID and feeds it with update()/deleted();
  * everything else here (process, prober, reporter, runtime state, IP) is owned by the worker.
  */
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { KubeApiError, type KubeClient } from '../kube/client';
-import { ManagedProcess, type ExitInfo } from '../kube/process';
+import { exitStatus, ManagedProcess, type ExitInfo } from '../kube/process';
 import { sleep } from '../kube/wait';
 import type { Ipam } from './ipam';
 import type { RegisteredNode } from './nodes';
@@ -49,6 +50,15 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** True when `ip:port` can be bound right now. */
+function portFree(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, ip, () => s.close(() => resolve(true)));
+  });
 }
 
 const portNamed = (c: Container, name: string) => c.ports?.find((p) => p.name === name)?.containerPort;
@@ -133,9 +143,12 @@ export class PodWorker {
     this.requestTermination();
   }
 
-  /** SIGKILLs the backend without warning (the pod's container "crashes"; it is restarted per restartPolicy). */
-  kill(): void {
-    this.proc?.signal('SIGKILL');
+  /**
+   * SIGKILLs the backend without warning (the pod's container "crashes"; it is restarted per
+   * restartPolicy); resolves once the process is gone.
+   */
+  async kill(): Promise<void> {
+    await this.proc?.kill();
   }
 
   /** Kubelet shutdown: kill the process, write nothing more to the API, resolve when done. */
@@ -175,12 +188,31 @@ export class PodWorker {
 
   private restartWanted(exit: ExitInfo): boolean {
     const policy = this.pod.spec.restartPolicy ?? 'Always';
-    return policy === 'Always' || (policy === 'OnFailure' && exit.code !== 0);
+    return policy === 'Always' || (policy === 'OnFailure' && exitStatus(exit) !== 0);
+  }
+
+  /**
+   * The pod's IP: the one it already has (a pod taken over from an earlier kubelet), else the next
+   * address whose HTTP and gRPC ports are free (another lab on this machine may use some addresses).
+   */
+  private async assignIp(): Promise<string> {
+    const prior = this.pod.status?.podIP;
+    if (prior && this.deps.ipam.claim(prior, this.uid)) return prior;
+    const rejected: string[] = [];
+    try {
+      for (let i = 0; i < 50; i++) {
+        const ip = this.deps.ipam.allocate(this.uid);
+        if ((await portFree(ip, this.httpPort)) && (this.grpcPort === 0 || (await portFree(ip, this.grpcPort)))) return ip;
+        rejected.push(ip);
+      }
+      throw new Error('no pod IP with free ports found');
+    } finally {
+      for (const ip of rejected) this.deps.ipam.release(ip);
+    }
   }
 
   private async main(): Promise<void> {
-    const prior = this.pod.status?.podIP;
-    this.ip = prior && this.deps.ipam.claim(prior, this.uid) ? prior : this.deps.ipam.allocate(this.uid);
+    this.ip = await this.assignIp();
     this.runtime.podIP = this.ip;
     const terminal = this.pod.status?.phase === 'Succeeded' || this.pod.status?.phase === 'Failed';
     if (!terminal && !this.terminating) this.reporter.request();
@@ -191,12 +223,13 @@ export class PodWorker {
       this.stopProber();
       this.log(`backend exited ${JSON.stringify(outcome)}`);
       const finishedAt = new Date().toISOString();
-      const terminated = { terminated: { exitCode: outcome.code ?? 1, reason: outcome.code === 0 ? 'Completed' : 'Error', finishedAt, containerID: this.runtime.containerID } };
+      const exitCode = exitStatus(outcome);
+      const terminated = { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', finishedAt, containerID: this.runtime.containerID } };
       this.runtime.ready = false;
       this.runtime.lastState = terminated;
       if (!this.restartWanted(outcome)) {
         this.runtime.state = terminated;
-        this.runtime.phase = outcome.code === 0 ? 'Succeeded' : 'Failed';
+        this.runtime.phase = exitCode === 0 ? 'Succeeded' : 'Failed';
         this.reporter.request();
         await this.termination.promise;
         break;
@@ -234,7 +267,7 @@ export class PodWorker {
     this.runtime.started = true;
     this.runtime.ready = false;
     this.runtime.containerID = `lab://${proc.pgid}`;
-    this.prober = new ReadinessProber(main ?? { name: 'backend' }, this.ip as string, this.httpPort, this.deps.probePeriodMs, (ready) => {
+    this.prober = new ReadinessProber(main ?? { name: 'backend' }, this.name, this.ip as string, this.httpPort, this.deps.probePeriodMs, (ready) => {
       this.runtime.ready = ready;
       this.reporter.request();
     });
@@ -258,7 +291,7 @@ export class PodWorker {
     }
     this.stopProber();
     if (proc?.exit && this.runtime.phase === 'Running') {
-      const code = proc.exit.code ?? 137;
+      const code = exitStatus(proc.exit);
       this.runtime.state = { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', finishedAt: new Date().toISOString(), containerID: this.runtime.containerID } };
       this.runtime.phase = code === 0 ? 'Succeeded' : 'Failed';
     } else if (this.runtime.phase === 'Pending') {

@@ -11,13 +11,18 @@ export function resolvePort(port: number | string, container: Container): number
   return container.ports?.find((p) => p.name === port)?.containerPort;
 }
 
-/** HTTP GET as the kubelet does it: success for a status 200–399 within `timeoutMs`. */
-export function httpGet(ip: string, port: number, path: string, timeoutMs: number): Promise<boolean> {
+/**
+ * HTTP GET as the kubelet does it: success for a status 200–399 within `timeoutMs`. With `expectPod`,
+ * an answer whose x-backend-pod header names another pod is a failure (a lab guard against a backend
+ * of another lab on the same address).
+ */
+export function httpGet(ip: string, port: number, path: string, timeoutMs: number, expectPod?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = http.get({ host: ip, port, path: path || '/', timeout: timeoutMs, agent: false, headers: { 'user-agent': 'kube-probe/lab' } }, (res) => {
       res.resume();
       const code = res.statusCode ?? 0;
-      resolve(code >= 200 && code < 400);
+      const from = res.headers['x-backend-pod'];
+      resolve(code >= 200 && code < 400 && (expectPod === undefined || from === undefined || from === expectPod));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', () => resolve(false));
@@ -41,10 +46,10 @@ export function tcpConnect(ip: string, port: number, timeoutMs: number): Promise
 }
 
 /** Runs one HTTP GET action against the pod (host defaults to the pod IP). */
-export function runHttpGet(action: HttpGetAction, ip: string, container: Container, timeoutMs: number): Promise<boolean> {
+export function runHttpGet(action: HttpGetAction, ip: string, container: Container, timeoutMs: number, expectPod?: string): Promise<boolean> {
   const port = resolvePort(action.port, container);
   if (port === undefined) return Promise.resolve(false);
-  return httpGet(action.host || ip, port, action.path ?? '/', timeoutMs);
+  return httpGet(action.host || ip, port, action.path ?? '/', timeoutMs, expectPod);
 }
 
 /**

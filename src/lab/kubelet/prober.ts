@@ -20,6 +20,8 @@ export class ReadinessProber {
 
   constructor(
     private readonly container: Container,
+    /** The pod's name: an HTTP answer whose x-backend-pod header names another pod is a failure. */
+    private readonly podName: string,
     private readonly ip: string,
     private readonly httpPort: number,
     private readonly kubeletPeriodMs: number,
@@ -79,7 +81,7 @@ export class ReadinessProber {
     const timeoutMs = (probe?.timeoutSeconds ?? 1) * 1000;
     if (probe?.httpGet) {
       const action = probe.httpGet;
-      return () => runHttpGet(action, this.ip, this.container, timeoutMs);
+      return () => runHttpGet(action, this.ip, this.container, timeoutMs, this.podName);
     }
     if (probe?.tcpSocket) {
       const port = resolvePort(probe.tcpSocket.port, this.container);
