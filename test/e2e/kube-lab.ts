@@ -3,6 +3,7 @@
  * kubelet (src/lab/kubelet), and small readers of pods and EndpointSlices. Each test file starts its
  * own lab in `before` and stops it in `after`.
  */
+import { join } from 'node:path';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions, waitFor } from '../../src/lab/kube';
 import { LabKubelet, type LabKubeletOptions } from '../../src/lab/kubelet';
 import type { Pod } from '../../src/lab/kubelet/types';
@@ -20,6 +21,7 @@ export async function startLab(cpOpts: ControlPlaneOptions = {}, kubeletOpts: Om
   try {
     kubelet = await LabKubelet.start({
       client: cp.client,
+      logDir: join(cp.dataDir, 'pods'),
       ...kubeletOpts,
       log: process.env['HERALD_LAB_DEBUG'] ? (m) => process.stderr.write(`[kubelet] ${m}\n`) : kubeletOpts.log,
     });

@@ -70,10 +70,12 @@ export interface ControlPlane {
   kubeConfig(): KubeConfig;
   /** Log file of a component. */
   logFile(component: Component): string;
+  /** Process group id of each running component (for diagnostics and leak checks). */
+  processGroups(): Partial<Record<Component, number>>;
   /** Runs the built kubectl with --kubeconfig; `input` goes to its stdin (for `apply -f -`). Never throws on exit codes. */
   kubectl(args: string[], input?: string): Promise<KubectlResult>;
   /**
-   * SIGTERM the apiserver, SIGKILL it after `graceMs` (default 3000; 0 kills at once, like a crash) and
+   * SIGTERM the apiserver, SIGKILL it after `graceMs` (default 1000; 0 kills at once, like a crash) and
    * wait until it has exited; etcd and the controller manager keep running.
    */
   stopApiserver(graceMs?: number): Promise<void>;
@@ -96,10 +98,10 @@ export interface ControlPlane {
 /** Grace before SIGKILL when the whole control plane stops. */
 const STOP_GRACE_MS = 1_000;
 /**
- * Default grace of stopApiserver(): kube-apiserver stops listening at once on SIGTERM but then waits
- * for open connections (watches of the controller manager) for longer than tests want to wait.
+ * Default grace of stopApiserver(): kube-apiserver stops listening at once on SIGTERM and ends its
+ * watches, but then waits for open connections for longer (seconds) than tests want to wait.
  */
-const APISERVER_GRACE_MS = 3_000;
+const APISERVER_GRACE_MS = 1_000;
 
 /** Starts etcd, kube-apiserver and kube-controller-manager; resolves when the apiserver is ready. */
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -200,6 +202,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         return kc;
       },
       logFile: log,
+      processGroups: () => ({
+        ...(procs.etcd ? { etcd: procs.etcd.pgid } : {}),
+        ...(procs.apiserver ? { 'kube-apiserver': procs.apiserver.pgid } : {}),
+        ...(procs.kcm ? { 'kube-controller-manager': procs.kcm.pgid } : {}),
+      }),
       kubectl: (args, input) => runKubectl(kubeconfigPath, args, input),
       stopApiserver,
       startApiserver,

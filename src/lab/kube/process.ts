@@ -28,7 +28,7 @@ function installExitHook(): void {
  * True while a process of group `pgid` is alive. Zombies do not count: a killed grandchild is reaped
  * by init, which may take a second here. Reads /proc; elsewhere falls back to kill(-pgid, 0).
  */
-function groupHasLiving(pgid: number): boolean {
+export function groupHasLiving(pgid: number): boolean {
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));

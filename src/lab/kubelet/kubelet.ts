@@ -7,7 +7,7 @@
  * its heartbeat timer; the handler of the ListWatch is the only place that creates workers or feeds
  * them. Public methods may be called at any time; stop() is idempotent.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KubeApiError, type KubeClient } from '../kube/client';
@@ -31,7 +31,7 @@ export interface LabKubeletOptions {
   restartBackoffMs?: number;
   /** Bind unscheduled pods of these schedulerNames (default ["default-scheduler"]); [] binds nothing. */
   schedulerNames?: string[];
-  /** Folder for the backends' logs (default a new temp folder). */
+  /** Folder for the backends' logs (default: a new temp folder, removed by stop() unless $HERALD_LAB_KEEP=1). */
   logDir?: string;
   /** Reported as the nodes' kubeletVersion (default v1.36.3-lab). */
   kubeletVersion?: string;
@@ -57,6 +57,7 @@ const HEARTBEAT_MS = 10_000;
 export class LabKubelet {
   readonly nodes: readonly RegisteredNode[];
   readonly logDir: string;
+  private readonly ownsLogDir: boolean;
   private readonly workers = new Map<string, PodWorker>();
   private readonly workerNode = new Map<string, string>();
   /** Bindings sent but not yet seen in the watch (uid → placement), like the scheduler's assume cache. */
@@ -75,6 +76,7 @@ export class LabKubelet {
     this.nodes = nodes;
     this.log = opts.log ?? (() => undefined);
     this.ipam = new Ipam(opts.podCIDR);
+    this.ownsLogDir = opts.logDir === undefined;
     this.logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), 'herald-kubelet-'));
     mkdirSync(this.logDir, { recursive: true });
     this.watch = new ListWatch<Pod>(opts.client, '/api/v1/pods', (type, pod) => this.onPod(type, pod), {
@@ -97,7 +99,8 @@ export class LabKubelet {
 
   /**
    * Stops watching and kills every backend process (SIGKILL). Pod objects are left as they are in the
-   * API: this is for the end of a test or lab, not a node drain. Idempotent.
+   * API: this is for the end of a test or lab, not a node drain. Removes the log folder if it made
+   * it. Idempotent.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -105,6 +108,7 @@ export class LabKubelet {
     clearInterval(this.heartbeat);
     await this.watch.stop();
     await Promise.all([...this.workers.values()].map((w) => w.shutdown()));
+    if (this.ownsLogDir && process.env['HERALD_LAB_KEEP'] !== '1') rmSync(this.logDir, { recursive: true, force: true });
   }
 
   /** Running pods (those with a worker), optionally of one namespace. */

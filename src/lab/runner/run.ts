@@ -1,0 +1,220 @@
+/**
+ * Runs one scenario in one mode: starts the environment, deploys the app (and VMs), waits until every client
+ * Envoy routes to all of it, starts the load, runs the steps, lets the mesh settle, and measures. Always tears
+ * everything down.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { waitFor } from '../kube/wait';
+import { appManifest } from './app';
+import { renderChart } from './chart';
+import { ConvergenceTracker, satisfied } from './convergence';
+import { LabEnvironment, type LabMode } from './environment';
+import { LoadGenerator } from './load';
+import type { Scenario, Step } from './scenario';
+
+export interface LabResult {
+  readonly scenario: string;
+  readonly mode: LabMode;
+  readonly requests: number;
+  readonly non_2xx: number;
+  readonly by_status: Record<string, number>;
+  readonly convergence_ms: { readonly p50: number; readonly p99: number; readonly max: number; readonly events: number; readonly unconverged: number };
+  readonly undead_hosts: number;
+  readonly panic_events: number;
+  readonly duration_s: number;
+  readonly chart: string;
+}
+
+const SERVICE = 'web';
+const SETTLE_MS = 30_000;
+
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir: string; log: (m: string) => void }): Promise<LabResult> {
+  const env = new LabEnvironment(SERVICE, mode, o.log);
+  const events: Array<{ s: number; label: string }> = [];
+  let tracker: ConvergenceTracker | undefined;
+  let load: LoadGenerator | undefined;
+  const started = Date.now();
+  try {
+    await env.start(scenario.clients.envoys);
+    let replicas = scenario.app.replicas;
+    const apply = (n: number) => env.cp.kubectl(['apply', '-f', '-'], appManifest(SERVICE, scenario.app, n));
+    const applied = await apply(replicas);
+    if (applied.code !== 0) throw new Error(`kubectl apply: ${applied.stderr}`);
+    if (scenario.vms > 0) await env.startVms(scenario.vms);
+    await waitDeployment(env, replicas);
+    const expected = async () => new Set([...(await podIps(env)), ...env.vms.filter((v) => v.registered).map((v) => v.ip)].map((ip) => `${ip}:8080`));
+    await waitFor(
+      'every client Envoy to route to every pod and VM',
+      async () => {
+        const want = await expected();
+        const views = await Promise.all(env.envoys.map((e) => e.hosts()));
+        return views.every((v) => v.size === want.size && [...want].every((k) => satisfied('start', v.get(k)) && !v.get(k)!.failedHc));
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    tracker = new ConvergenceTracker(env.cp.client, { namespace: 'default', app: SERVICE, port: 8080, envoys: env.envoys, startedAt: started });
+    await tracker.start();
+    load = new LoadGenerator(env.envoys.map((e) => ({ egressPort: e.egressPort, host: SERVICE })), scenario.clients.rps);
+    const mark = (label: string) => {
+      events.push({ s: (Date.now() - load!.startedAt) / 1000, label });
+      o.log(`${label}`);
+    };
+    await sleep(2000);
+    for (const step of scenario.steps) replicas = await runStep(step, { env, tracker, mark, replicas, apply, scenario });
+    mark('settle');
+    await waitFor('the mesh to converge', async () => tracker!.outstanding().length === 0, { timeoutMs: SETTLE_MS, intervalMs: 100 }).catch(() => undefined);
+    await sleep(1000);
+    await load.stop();
+    const unconverged = tracker.outstanding();
+    for (const u of unconverged) o.log(`not converged after ${u.ageMs} ms: ${u.what} (${u.kind} ${u.key})`);
+    const conv = [...tracker.converged.map((c) => c.ms), ...unconverged.map((u) => u.ageMs)];
+
+    const alive = new Set([...tracker.podIps(), ...env.vms.filter((v) => v.registered || !v.proc.exit).map((v) => v.ip)].map((ip) => `${ip}:8080`));
+    const undead = new Set<string>();
+    for (const view of await Promise.all(env.envoys.map((e) => e.hosts()))) for (const k of view.keys()) if (!alive.has(k)) undead.add(k);
+    const panics = (await Promise.all(env.envoys.map((e) => e.panics()))).reduce((a, b) => a + b, 0);
+
+    const byStatus: Record<string, number> = {};
+    for (const r of load.records) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+    const non2xx = load.records.filter((r) => !/^2\d\d$/.test(r.status)).length;
+    const seconds = Math.ceil(Math.max(0, ...load.records.map((r) => r.t)) / 1000) + 1;
+    const ok = new Array<number>(seconds).fill(0);
+    const failed = new Array<number>(seconds).fill(0);
+    for (const r of load.records) (/^2\d\d$/.test(r.status) ? ok : failed)[Math.floor(r.t / 1000)]!++;
+    fs.mkdirSync(o.outDir, { recursive: true });
+    const chart = path.join(o.outDir, `${scenario.name}-${mode}.svg`);
+    const offset = (load.startedAt - started) / 1000;
+    fs.writeFileSync(
+      chart,
+      renderChart({
+        title: `${scenario.name} (${mode}): ${load.records.length} requests, ${non2xx} failed`,
+        okPerSecond: ok,
+        failedPerSecond: failed,
+        readyPods: tracker.readyPods.map((p) => ({ s: Math.max(0, p.t / 1000 - offset), n: p.n })),
+        events,
+      }),
+    );
+    return {
+      scenario: scenario.name,
+      mode,
+      requests: load.records.length,
+      non_2xx: non2xx,
+      by_status: byStatus,
+      convergence_ms: { p50: percentile(conv, 50), p99: percentile(conv, 99), max: conv.length ? Math.max(...conv) : 0, events: conv.length, unconverged: unconverged.length },
+      undead_hosts: undead.size,
+      panic_events: panics,
+      duration_s: Math.round((Date.now() - started) / 100) / 10,
+      chart,
+    };
+  } finally {
+    await load?.stop().catch(() => undefined);
+    await tracker?.stop().catch(() => undefined);
+    if (process.env.HERALD_LAB_KEEP !== '1') await env.stop();
+    else o.log(`kept: ${env.dir}`);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function podIps(env: LabEnvironment): Promise<string[]> {
+  const list = await env.cp.client.get<any>(`/api/v1/namespaces/default/pods`, { labelSelector: `app=${SERVICE}` });
+  return list.items.filter((p: any) => !p.metadata.deletionTimestamp && p.status?.podIP && (p.status.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')).map((p: any) => p.status.podIP);
+}
+
+/** Waits until the Deployment has exactly `replicas` pods, all updated and ready, and nothing terminating. */
+async function waitDeployment(env: LabEnvironment, replicas: number, timeoutMs = 180_000): Promise<void> {
+  await waitFor(
+    `deployment ${SERVICE} at ${replicas} ready, updated pods`,
+    async () => {
+      const d = await env.cp.client.get<any>(`/apis/apps/v1/namespaces/default/deployments/${SERVICE}`);
+      const pods = await env.cp.client.get<any>(`/api/v1/namespaces/default/pods`, { labelSelector: `app=${SERVICE}` });
+      const s = d.status ?? {};
+      return (
+        (s.observedGeneration ?? 0) >= d.metadata.generation &&
+        (s.updatedReplicas ?? 0) === replicas &&
+        (s.readyReplicas ?? 0) === replicas &&
+        (s.replicas ?? 0) === replicas &&
+        pods.items.length === replicas
+      );
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
+}
+
+interface StepContext {
+  readonly env: LabEnvironment;
+  readonly tracker: ConvergenceTracker;
+  readonly mark: (label: string) => void;
+  readonly replicas: number;
+  readonly apply: (n: number) => Promise<{ code: number; stderr: string }>;
+  readonly scenario: Scenario;
+}
+
+/** Runs one step; returns the Deployment's replica count after it. */
+async function runStep(step: Step, c: StepContext): Promise<number> {
+  const { env } = c;
+  if ('scale' in step) {
+    c.mark(`scale ${c.replicas}→${step.scale}`);
+    await env.cp.kubectl(['scale', `deployment/${SERVICE}`, `--replicas=${step.scale}`]);
+    await waitDeployment(env, step.scale);
+    return step.scale;
+  }
+  if ('rollout' in step) {
+    for (let i = 1; i <= step.rollout; i++) {
+      c.mark(`rollout ${i}`);
+      const patch = { spec: { template: { metadata: { annotations: { 'lab.herald.io/rollout': `${Date.now()}` } } } } };
+      await env.cp.client.mergePatch(`/apis/apps/v1/namespaces/default/deployments/${SERVICE}`, patch);
+      await waitDeployment(env, c.replicas);
+    }
+    return c.replicas;
+  }
+  if ('sleep' in step) {
+    await sleep(step.sleep * 1000);
+    return c.replicas;
+  }
+  if ('killHerald' in step) {
+    c.mark('Herald SIGKILL');
+    await env.killHerald();
+    return c.replicas;
+  }
+  if ('startHerald' in step) {
+    c.mark('Herald start');
+    await env.startHerald();
+    return c.replicas;
+  }
+  if ('registryFault' in step) {
+    c.mark(`registry: ${step.registryFault}`);
+    env.faulty.set(step.registryFault);
+    return c.replicas;
+  }
+  if ('stopApiserver' in step) {
+    c.mark('apiserver stop');
+    await env.cp.stopApiserver();
+    return c.replicas;
+  }
+  if ('startApiserver' in step) {
+    c.mark('apiserver start');
+    await env.cp.startApiserver();
+    return c.replicas;
+  }
+  // migrateVms: host by host, a pod joins and a VM leaves (deregistered first, stopped once the mesh let go).
+  let replicas = c.replicas;
+  for (const vm of env.vms.filter((v) => v.registered)) {
+    replicas++;
+    c.mark(`pod ${replicas} in, ${vm.ip} out`);
+    await env.cp.kubectl(['scale', `deployment/${SERVICE}`, `--replicas=${replicas}`]);
+    await waitDeployment(env, replicas);
+    await env.deregisterVm(vm);
+    c.tracker.expect(`${vm.ip}:8080`, 'gone', `${vm.ip} deregistered`);
+    await waitFor(`${vm.ip} to leave every Envoy`, async () => !c.tracker.outstanding().some((u) => u.key === `${vm.ip}:8080`), { timeoutMs: 20_000, intervalMs: 50 }).catch(() => undefined);
+    vm.proc.signal('SIGTERM');
+  }
+  return replicas;
+}
