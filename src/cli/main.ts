@@ -13,6 +13,8 @@ commands:
   serve --config FILE    run the control plane with a herald.yaml
   registry --db FILE [--port N] [--address A] [--token-file F] [--ttl-seconds N]
                          run Herald's registry server (the legacy v1 discovery API) alone
+  lab <scenario|all> [--mode M|all] [--short] [--json]
+                         run a rollout-lab scenario (real Kubernetes, Herald, Envoys, load) and print results
   demo [--seconds N]     run Herald on its embedded default with two backends and a real Envoy
   bootstrap [options]    print a sidecar Envoy's bootstrap (JSON, or YAML with --yaml); see --help
   version                print the version
@@ -73,6 +75,8 @@ export async function main(argv: string[]): Promise<void> {
       return (await import('./bootstrap')).bootstrap(rest);
     case 'registry':
       return registry(rest);
+    case 'lab':
+      return (await import('./lab')).lab(rest);
     case 'demo':
       return (await import('../demo/demo')).demo(rest);
     case 'version':

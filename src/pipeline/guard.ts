@@ -1,7 +1,9 @@
 /**
  * The guard: a source update that would remove more than a set share of a service's endpoints at once, or empty
  * it, is held (the service keeps its last accepted endpoints) until it is confirmed, with a metric and a log
- * line. Endpoints that were DRAINING are exempt: their removal is a normal scale-down.
+ * line. Endpoints that were DRAINING are exempt: their removal is a normal scale-down. The share is measured
+ * against the whole service as all sources serve it (`serviceSize`), so a VM host leaving a service that pods
+ * already serve is not suspicious, while a registry that suddenly answers nothing for a VM-only service is.
  *
  * A hold is released when the source's latest state still shows the reduction after `holdMs` (a timeout), or
  * earlier when the source re-reads its input fully (a relist) after the hold began and `confirmByReread` is on.
@@ -39,10 +41,14 @@ export class Guard {
   private latest: SourceSnapshot = new Map();
   private timer: NodeJS.Timeout | undefined;
 
+  /**
+   * @param serviceSize the number of non-draining endpoints the service has now across every source, if known
+   */
   constructor(
     readonly source: string,
     private readonly o: GuardOptions,
     private readonly onRelease: () => void,
+    private readonly serviceSize: (service: string) => number | undefined = () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -75,7 +81,7 @@ export class Guard {
       const prev = this.accepted.get(name);
       const next = this.latest.get(name);
       const hold = this.holds.get(name);
-      if (!prev || !this.suspicious(prev, next)) {
+      if (!prev || !this.suspicious(name, prev, next)) {
         if (hold) this.release(name, 'recovered');
         if (next) out.set(name, next);
         continue;
@@ -109,12 +115,13 @@ export class Guard {
     return out;
   }
 
-  private suspicious(prev: SourceService, next: SourceService | undefined): boolean {
+  private suspicious(name: string, prev: SourceService, next: SourceService | undefined): boolean {
     const nextKeys = new Set((next?.endpoints ?? []).map(endpointKey));
     const live = prev.endpoints.filter((e) => e.health !== 'DRAINING');
     const removed = live.filter((e) => !nextKeys.has(endpointKey(e))).length;
     if (removed === 0) return false;
-    return nextKeys.size === 0 || removed / live.length > this.o.maxRemovalFraction;
+    const total = Math.max(live.length, this.serviceSize(name) ?? 0);
+    return removed >= total || removed / total > this.o.maxRemovalFraction;
   }
 
   private release(name: string, reason: string): void {

@@ -32,6 +32,7 @@ export class Intake implements SourceSink {
   private readonly merger: Merger;
   private readonly batcher: Batcher;
   private announced = false;
+  private merged: Mesh = { services: new Map() };
 
   constructor(private readonly o: IntakeOptions) {
     this.merger = new Merger(o.sources.map((s) => s.name), o.policies);
@@ -44,7 +45,8 @@ export class Intake implements SourceSink {
       }
     });
     for (const s of o.sources) {
-      this.guards.set(s.name, new Guard(s.name, s.guard, () => this.reguard(s.name)));
+      const size = (service: string) => this.merged.services.get(service)?.endpoints.filter((e) => e.health !== 'DRAINING').length;
+      this.guards.set(s.name, new Guard(s.name, s.guard, () => this.reguard(s.name), size));
     }
   }
 
@@ -72,7 +74,8 @@ export class Intake implements SourceSink {
   }
 
   private push(): void {
-    this.batcher.offer(this.merger.merge(this.snapshots));
+    this.merged = this.merger.merge(this.snapshots);
+    this.batcher.offer(this.merged);
     // Until every source has synced nothing is served, so there is nothing to coalesce for: publish at once.
     if (!this.announced && this.synced.size === this.o.sources.length) this.batcher.flush('sync');
   }

@@ -64,6 +64,10 @@ after(async () => {
   await lab?.stop();
 });
 
+test('an empty cluster counts as synced: Herald serves before any pod exists', async () => {
+  await waitFor('Herald /readyz', async () => (await fetch(`http://127.0.0.1:${herald.adminPort}/readyz`)).status === 200, 10_000);
+});
+
 test('scale-up: ready pods become HEALTHY endpoints in their node zone', async () => {
   await kubectlApply(lab.cp, webApp('web', { replicas: 3, terminationGracePeriodSeconds: 5, drainMs: 1000 }));
   const pods = await waitDeploymentReady(lab.cp, 'web', 3);

@@ -148,6 +148,12 @@ async function waitDeployment(env: LabEnvironment, replicas: number, timeoutMs =
   );
 }
 
+/** Changes the pod template, which rolls every pod. */
+async function rollout(env: LabEnvironment): Promise<void> {
+  const patch = { spec: { template: { metadata: { annotations: { 'lab.herald.io/rollout': `${Date.now()}` } } } } };
+  await env.cp.client.mergePatch(`/apis/apps/v1/namespaces/default/deployments/${SERVICE}`, patch);
+}
+
 interface StepContext {
   readonly env: LabEnvironment;
   readonly tracker: ConvergenceTracker;
@@ -166,11 +172,25 @@ async function runStep(step: Step, c: StepContext): Promise<number> {
     await waitDeployment(env, step.scale);
     return step.scale;
   }
+  if ('scaleAsync' in step) {
+    c.mark(`scale ${c.replicas}→${step.scaleAsync}`);
+    await env.cp.kubectl(['scale', `deployment/${SERVICE}`, `--replicas=${step.scaleAsync}`]);
+    return step.scaleAsync;
+  }
+  if ('rolloutAsync' in step) {
+    c.mark('rollout');
+    await rollout(env);
+    return c.replicas;
+  }
+  if ('waitReady' in step) {
+    await waitDeployment(env, c.replicas);
+    c.mark('deployment complete');
+    return c.replicas;
+  }
   if ('rollout' in step) {
     for (let i = 1; i <= step.rollout; i++) {
       c.mark(`rollout ${i}`);
-      const patch = { spec: { template: { metadata: { annotations: { 'lab.herald.io/rollout': `${Date.now()}` } } } } };
-      await env.cp.client.mergePatch(`/apis/apps/v1/namespaces/default/deployments/${SERVICE}`, patch);
+      await rollout(env);
       await waitDeployment(env, c.replicas);
     }
     return c.replicas;

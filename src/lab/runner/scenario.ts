@@ -33,6 +33,11 @@ export interface AppSpec {
 export type Step =
   | { readonly scale: number }
   | { readonly rollout: number }
+  /** Start a scale or one rollout and go on at once (the next steps run while it proceeds). */
+  | { readonly scaleAsync: number }
+  | { readonly rolloutAsync: true }
+  /** Wait until the Deployment is complete: every pod updated and ready, none terminating. */
+  | { readonly waitReady: true }
   | { readonly sleep: number }
   | { readonly killHerald: true }
   | { readonly startHerald: true }
@@ -52,7 +57,7 @@ export interface Scenario {
 }
 
 const DEFAULT_APP: AppSpec = { replicas: 4, terminationGracePeriodSeconds: 10, preStopSeconds: 2, drainMs: 500, maxSurge: '25%', maxUnavailable: '0' };
-const STEP_KEYS = ['scale', 'rollout', 'sleep', 'killHerald', 'startHerald', 'registryFault', 'stopApiserver', 'startApiserver', 'migrateVms'] as const;
+const STEP_KEYS = ['scale', 'rollout', 'scaleAsync', 'rolloutAsync', 'waitReady', 'sleep', 'killHerald', 'startHerald', 'registryFault', 'stopApiserver', 'startApiserver', 'migrateVms'] as const;
 const FAULTS: readonly RegistryFault[] = ['none', 'error', 'empty', 'garbage'];
 
 export function scenarioDir(): string {
@@ -101,6 +106,7 @@ function parseSteps(raw: unknown, p: Problems, where: string): Step[] {
     const [key, value] = Object.entries(s)[0]!;
     switch (key) {
       case 'scale':
+      case 'scaleAsync':
       case 'rollout':
       case 'sleep':
         return [{ [key]: int(s, key, sp, p, key === 'rollout' ? 1 : 0, 600) } as Step];
@@ -110,6 +116,8 @@ function parseSteps(raw: unknown, p: Problems, where: string): Step[] {
           return [];
         }
         return [{ registryFault: value as RegistryFault }];
+      case 'rolloutAsync':
+      case 'waitReady':
       case 'killHerald':
       case 'startHerald':
       case 'stopApiserver':

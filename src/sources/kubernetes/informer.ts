@@ -208,11 +208,11 @@ export class Informer<C> {
     this.rv = rv;
     this.lists++;
     mObjects.set(this.store.size, { informer: this.o.name });
+    // Synced before delivering, so the consumer sees `hasSynced` true in the delivery of the first list.
+    const first = !this.syncedOnce;
+    this.syncedOnce = true;
     this.deliver(changes, true);
-    if (!this.syncedOnce) {
-      this.syncedOnce = true;
-      for (const w of this.syncWaiters.splice(0)) w();
-    }
+    if (first) for (const w of this.syncWaiters.splice(0)) w();
   }
 
   private async watchOnce(): Promise<void> {
