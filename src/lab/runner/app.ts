@@ -1,6 +1,9 @@
 /** The lab's application: a Deployment of lab backends (label app=<name>) with a realistic termination. */
 import type { AppSpec } from './scenario';
 
+/** An int-or-string field: a bare number stays a number, a percentage stays a string. */
+const intOrPercent = (v: string) => (/^\d+$/.test(v) ? v : `"${v}"`);
+
 export function appManifest(name: string, app: AppSpec, replicas: number): string {
   const preStop = app.preStopSeconds > 0 ? `\n        lifecycle: { preStop: { sleep: { seconds: ${app.preStopSeconds} } } }` : '';
   return `apiVersion: apps/v1
@@ -8,7 +11,7 @@ kind: Deployment
 metadata: { name: ${name} }
 spec:
   replicas: ${replicas}
-  strategy: { type: RollingUpdate, rollingUpdate: { maxSurge: "${app.maxSurge}", maxUnavailable: "${app.maxUnavailable}" } }
+  strategy: { type: RollingUpdate, rollingUpdate: { maxSurge: ${intOrPercent(app.maxSurge)}, maxUnavailable: ${intOrPercent(app.maxUnavailable)} } }
   selector: { matchLabels: { app: ${name} } }
   template:
     metadata: { labels: { app: ${name} } }

@@ -80,6 +80,9 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     const undead = new Set<string>();
     for (const view of await Promise.all(env.envoys.map((e) => e.hosts()))) for (const k of view.keys()) if (!alive.has(k)) undead.add(k);
     const panics = (await Promise.all(env.envoys.map((e) => e.panics()))).reduce((a, b) => a + b, 0);
+    if (process.env.HERALD_LAB_DEBUG) {
+      for (const e of env.envoys) o.log(`envoy ${e.index} stats:\n${(await e.envoy.admin(`/stats?filter=^cluster\\.${SERVICE}\\.(lb_healthy_panic|health_check|membership|update_|upstream_rq_total)|cluster_manager\\.cluster_(added|modified|updated)`)).body}`);
+    }
 
     const byStatus: Record<string, number> = {};
     for (const r of load.records) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
