@@ -59,6 +59,10 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
       },
       { timeoutMs: 60_000, intervalMs: 200 },
     );
+    // Envoy applies health changes to its load balancer up to update_merge_window later than /clusters shows
+    // them; let that pass, and count panics from here on only.
+    await sleep(1500);
+    const panicsBefore = await Promise.all(env.envoys.map((e) => e.panics()));
     tracker = new ConvergenceTracker(env.cp.client, { namespace: 'default', app: SERVICE, port: 8080, envoys: env.envoys, startedAt: started });
     await tracker.start();
     load = new LoadGenerator(env.envoys.map((e) => ({ egressPort: e.egressPort, host: SERVICE })), scenario.clients.rps);
@@ -79,7 +83,7 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     const alive = new Set([...tracker.podIps(), ...env.vms.filter((v) => v.registered || !v.proc.exit).map((v) => v.ip)].map((ip) => `${ip}:8080`));
     const undead = new Set<string>();
     for (const view of await Promise.all(env.envoys.map((e) => e.hosts()))) for (const k of view.keys()) if (!alive.has(k)) undead.add(k);
-    const panics = (await Promise.all(env.envoys.map((e) => e.panics()))).reduce((a, b) => a + b, 0);
+    const panics = (await Promise.all(env.envoys.map((e) => e.panics()))).reduce((a, b, i) => a + b - panicsBefore[i]!, 0);
     if (process.env.HERALD_LAB_DEBUG) {
       for (const e of env.envoys) o.log(`envoy ${e.index} stats:\n${(await e.envoy.admin(`/stats?filter=^cluster\\.${SERVICE}\\.(lb_healthy_panic|health_check|membership|update_|upstream_rq_total)|cluster_manager\\.cluster_(added|modified|updated)`)).body}`);
     }
