@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient } from './client';
-import { apiserverArgs, startApiserverProcess, waitApiserverReady, type ApiserverConfig } from './apiserver';
+import { startApiserverProcess, waitApiserverReady, type ApiserverConfig } from './apiserver';
 import { DEFAULT_CONTROLLERS, startControllerManager } from './controller-manager';
 import { compactEtcd, etcdUrl, startEtcd, type EtcdConfig } from './etcd';
 import { writeKubeconfig, writeTokenFile } from './kubeconfig';
@@ -28,7 +28,10 @@ export interface ControlPlaneOptions {
   controllers?: readonly string[];
   /** kube-apiserver --watch-cache (default true). With false, watches read etcd directly. */
   watchCache?: boolean;
-  /** kube-apiserver --service-cluster-ip-range (default 10.96.0.0/16: addresses only, never dialled). */
+  /**
+   * kube-apiserver --service-cluster-ip-range (default 127.2.0.0/16: loopback, like the pod IPs, so
+   * that a ClusterIP dialled by mistake never leaves the machine; nothing listens there).
+   */
   serviceClusterIPRange?: string;
   /** Parent of the data folder (default the OS temp folder). */
   tmpRoot?: string;
@@ -152,12 +155,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       etcdUrl: etcdUrl(etcdCfg),
       pki,
       tokenFile,
-      serviceClusterIPRange: opts.serviceClusterIPRange ?? '10.96.0.0/16',
+      serviceClusterIPRange: opts.serviceClusterIPRange ?? '127.2.0.0/16',
       watchCache: opts.watchCache ?? true,
       logFile: log('kube-apiserver'),
       extraArgs: opts.extraApiserverArgs ?? [],
     };
-    void apiserverArgs; // (exported for callers that want to see the flags)
     client = new KubeClient({ server, token: adminToken, caPem });
     const adminClient = client;
     procs.apiserver = startApiserverProcess(apiCfg);

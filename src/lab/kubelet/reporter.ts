@@ -2,7 +2,8 @@
  * Writes one pod's status to the apiserver, as a JSON merge patch of pods/status carrying the pod's
  * UID (so a new pod with the same name is never touched). Requests are coalesced: at most one patch
  * is in flight, and the next one carries the newest state. Network errors (e.g. an apiserver restart)
- * are retried with backoff; 404 and 409 (pod gone or replaced) close the reporter for good; other
+ * are retried with backoff; 404, and 422 on metadata.uid (pod gone, or replaced by one with the same
+ * name), close the reporter for good; other
  * 4xx answers (an invalid status) are logged and not retried.
  *
  * Owned by one PodWorker; `build` is called right before each patch.
@@ -58,7 +59,8 @@ export class StatusReporter {
         await this.client.mergePatch(this.path, { metadata: { uid: this.uid }, status: this.build() });
         backoff = 200;
       } catch (err) {
-        if (err instanceof KubeApiError && (err.status === 404 || err.status === 409)) {
+        const replaced = err instanceof KubeApiError && err.status === 422 && err.message.includes('metadata.uid');
+        if (err instanceof KubeApiError && (err.status === 404 || err.status === 409 || replaced)) {
           this.closed = true;
           return;
         }

@@ -38,12 +38,7 @@ export function buildPodStatus(pod: Pod, runtime: RuntimeState, clock: Condition
     if (!ok && reason) c.reason = reason;
     return c;
   };
-  const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled') ?? {
-    type: 'PodScheduled',
-    status: 'True' as const,
-    lastProbeTime: null,
-    lastTransitionTime: now,
-  };
+  const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled') ?? cond('PodScheduled', true);
   const running = runtime.phase === 'Running';
   const ready = running && runtime.ready;
   const notReady = runtime.phase === 'Succeeded' || runtime.phase === 'Failed' ? 'PodCompleted' : 'ContainersNotReady';
