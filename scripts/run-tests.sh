@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 mapfile -t files < <(find dist/test -name '*.test.js' | sort | grep -- "${TEST_FILTER:-}")
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
 export HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-warn}"
-exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# --test-force-exit: a file whose tests are done but that leaks a handle must not hang CI; --test-timeout bounds any one test.
+exec node --test --test-concurrency=1 --test-force-exit --test-timeout=300000 --test-reporter=spec "${files[@]}"
