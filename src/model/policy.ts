@@ -7,9 +7,10 @@
  * Values Envoy would reject (a zero timeout, a percentage above 100, a zero threshold) are refused here, so a
  * bad override never reaches a proxy as a NACK.
  *
- * Layering, lowest first: DEFAULT_POLICY < policy file `defaults:` < policy file `services.<name>` < the
- * source's own overrides (annotations, services file). `mergeOverrides` stacks two layers; `resolvePolicy`
- * lays the result over a base.
+ * Layering: `mergeOverrides` stacks two layers, `resolvePolicy` lays the result over a base. Herald wires them
+ * (main.ts, model/merge.ts), lowest first: DEFAULT_POLICY < policy file `defaults:` < the source's overrides
+ * (annotations, services file) < the policy file's `services.<name>` entry (the operator's file has the last
+ * word).
  */
 import * as fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -352,7 +353,7 @@ export function policyFromAnnotations(annotations: Readonly<Record<string, strin
 export interface PolicyFile {
   /** Per-service overrides (keyed by service name), each already validated. */
   readonly policies: Map<string, PolicyOverrides>;
-  /** The `defaults:` block: overrides for every service, under each service's own. `{}` when absent. */
+  /** The `defaults:` block: overrides for every service (the base the others are laid over). `{}` when absent. */
   readonly defaults: PolicyOverrides;
   /** Path-prefixed problems (`services[web].healthCheck.timeoutMs: ...`); empty when the file is good. */
   readonly problems: string[];

@@ -18,7 +18,7 @@ import { kubeBinariesPresent, kubeBinDir, startControlPlane, type ControlPlane }
 import { writeKubeconfig } from '../../src/lab/kube/kubeconfig';
 import { parseConfig } from '../../src/config/config';
 import { startHerald } from '../../src/main';
-import { policyFromAnnotations } from '../../src/model/policy';
+import { parsePolicyFile, policyFromAnnotations } from '../../src/model/policy';
 import { repoRoot } from '../support/repo';
 import { waitFor } from '../support/wait';
 
@@ -62,6 +62,9 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   const heraldYaml = find(herald, 'ConfigMap', 'herald-config').data['herald.yaml'];
   const config = parseConfig(heraldYaml, '/etc/herald'); // throws, listing every problem, if Herald would refuse it
   assert.equal(config.admin.address, '0.0.0.0', 'admin reachable by the kubelet probes');
+  assert.equal(config.policyFile, '/etc/herald/policies.yaml');
+  const policiesYaml = find(herald, 'ConfigMap', 'herald-config').data['policies.yaml'];
+  assert.deepEqual(parsePolicyFile(policiesYaml).problems, [], 'the shipped policy file is valid');
 
   const pod = find(example, 'Deployment', 'web').spec.template;
   const envoy = pod.spec.initContainers.find((x: any) => x.name === 'envoy');
@@ -99,6 +102,7 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-rbac-'));
   const kubeconfig = path.join(dir, 'kubeconfig');
   writeKubeconfig(kubeconfig, { name: 'herald-sa', server: cp.server, caPem: cp.caPem, token });
+  fs.writeFileSync(path.join(dir, 'policies.yaml'), policiesYaml);
   const doc = parseYaml(heraldYaml);
   doc.xds = { address: '127.0.0.1', port: 0 };
   doc.admin = { address: '127.0.0.1', port: 0 };

@@ -153,11 +153,11 @@ test('policy file: loadPolicyFile reads a file; an unreadable one is a problem, 
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('layering: defaults < file service entry < source overrides, nested fields merged', () => {
-  const fileDefaults = { healthCheck: { intervalMs: 5000, path: '/ready' }, retries: 1 };
-  const fileService = { healthCheck: { path: '/live' }, zoneAware: true };
-  const source = { retries: 0, healthCheck: { timeoutMs: 500 } };
-  const merged = mergeOverrides(mergeOverrides(fileDefaults, fileService), source);
+test('layering: each higher layer wins field by field, nested fields merged, 0 and false included', () => {
+  const lowest = { healthCheck: { intervalMs: 5000, path: '/ready' }, retries: 1 };
+  const middle = { healthCheck: { path: '/live' }, zoneAware: true };
+  const highest = { retries: 0, healthCheck: { timeoutMs: 500 } };
+  const merged = mergeOverrides(mergeOverrides(lowest, middle), highest);
   assert.deepEqual(merged, { healthCheck: { path: '/live', timeoutMs: 500, intervalMs: 5000 }, retries: 0, zoneAware: true });
   const p = resolvePolicy(merged);
   assert.equal(p.healthCheck.intervalMs, 5000);
