@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ManagedProcess } from './process';
 import { kubeBinary } from './paths';
 import type { Pki } from './pki';
-import { KubeClient } from './client';
+import { KubeClient } from '../../sources/kubernetes/client';
 import { waitFor } from './wait';
 
 export interface ApiserverConfig {

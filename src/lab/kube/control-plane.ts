@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient } from './client';
+import { KubeClient } from '../../sources/kubernetes/client';
 import { startApiserverProcess, waitApiserverReady, type ApiserverConfig } from './apiserver';
 import { DEFAULT_CONTROLLERS, startControllerManager } from './controller-manager';
 import { compactEtcd, etcdUrl, startEtcd, type EtcdConfig } from './etcd';

@@ -13,7 +13,7 @@
  */
 export { startControlPlane, type ControlPlane, type ControlPlaneOptions, type Component, type KubectlResult } from './control-plane';
 export { DEFAULT_CONTROLLERS } from './controller-manager';
-export { KubeClient, KubeApiError, type KubeCredentials, type KubeObject, type KubeList, type WatchEvent, type Query } from './client';
+export { KubeClient, KubeApiError, type KubeCredentials, type KubeObject, type KubeList, type WatchEvent, type Query } from '../../sources/kubernetes/client';
 export { ListWatch, objectKey, type ChangeType } from './list-watch';
 export { kubeBinary, kubeBinDir, kubeBinariesPresent } from './paths';
 export { waitFor, sleep } from './wait';

@@ -10,7 +10,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { KubeApiError, type KubeClient } from '../kube/client';
+import { KubeApiError, type KubeClient } from '../../sources/kubernetes/client';
 import { ListWatch, type ChangeType } from '../kube/list-watch';
 import { Ipam } from './ipam';
 import { DEFAULT_NODES, registerNodes, renewLeases, type LabNodeSpec, type RegisteredNode } from './nodes';

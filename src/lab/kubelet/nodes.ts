@@ -3,7 +3,7 @@
  * kube-node-lease, renewed every 10 s as a kubelet does (no node lifecycle controller runs in the lab,
  * so nothing would taint a node whose lease expired; the leases are kept for whoever looks).
  */
-import { KubeApiError, type KubeClient } from '../kube/client';
+import { KubeApiError, type KubeClient } from '../../sources/kubernetes/client';
 
 export interface LabNodeSpec {
   name: string;

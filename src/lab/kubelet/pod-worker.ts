@@ -11,7 +11,7 @@
  */
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { KubeApiError, type KubeClient } from '../kube/client';
+import { KubeApiError, type KubeClient } from '../../sources/kubernetes/client';
 import { exitStatus, ManagedProcess, type ExitInfo } from '../kube/process';
 import { sleep } from '../kube/wait';
 import type { Ipam } from './ipam';

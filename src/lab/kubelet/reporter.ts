@@ -8,7 +8,7 @@
  *
  * Owned by one PodWorker; `build` is called right before each patch.
  */
-import { KubeApiError, type KubeClient } from '../kube/client';
+import { KubeApiError, type KubeClient } from '../../sources/kubernetes/client';
 import { sleep } from '../kube/wait';
 import type { PodStatus } from './types';
 

@@ -5,7 +5,7 @@
  * pods of the same owner (then the fewest pods overall, then node order) wins, so a Deployment's
  * replicas spread across the zones deterministically.
  */
-import type { KubeClient } from '../kube/client';
+import type { KubeClient } from '../../sources/kubernetes/client';
 import type { RegisteredNode } from './nodes';
 import type { Pod } from './types';
 

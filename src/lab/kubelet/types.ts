@@ -1,5 +1,5 @@
 /** The parts of Kubernetes objects the lab kubelet reads and writes (core/v1 field names). */
-import type { KubeObject } from '../kube/client';
+import type { KubeObject } from '../../sources/kubernetes/client';
 
 export interface HttpGetAction {
   path?: string;

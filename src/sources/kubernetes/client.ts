@@ -1,5 +1,5 @@
 /**
- * A small Kubernetes API client over plain HTTPS for the lab (the harness, the lab kubelet, tests):
+ * A small Kubernetes API client over plain HTTPS (Herald's informers, the lab harness, the lab kubelet, tests):
  * JSON requests and newline-delimited watch streams, authenticated with a bearer token and verified
  * against the control plane's CA. It is not Herald's informer; it keeps no state beyond its agent.
  */

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient } from '../../lab/kube/client';
+import { KubeClient } from './client';
 import type { KubeApi } from './informer';
 
 export function connectKubernetes(kubeconfigPath: string): KubeApi {

@@ -13,7 +13,7 @@
 import { log, limited } from '../../log/log';
 import { counter, gauge } from '../../admin/metrics';
 
-/** The transport the informer needs: list (GET) and watch. src/lab/kube/client.ts's KubeClient satisfies it. */
+/** The transport the informer needs: list (GET) and watch. ./client.ts's KubeClient satisfies it. */
 export interface KubeApi {
   get<T = unknown>(path: string, query?: Record<string, string | number | boolean | undefined>, signal?: AbortSignal): Promise<T>;
   watch<T = unknown>(
@@ -52,7 +52,10 @@ export interface InformerOptions<C> {
   /** Server-side watch timeout; the watchdog fires at this plus a grace. Default 240–360 s, randomised. */
   readonly watchTimeoutSeconds?: number;
   readonly backoffMinMs?: number;
+  /** Default 5 s: after an apiserver outage the informer is back within seconds of it. */
   readonly backoffMaxMs?: number;
+  /** Called with every error the loop recovers from (after it is logged). */
+  readonly onError?: (err: unknown) => void;
 }
 
 const mEvents = counter('herald_kube_watch_events_total', 'Watch events received, by informer and type');
@@ -131,6 +134,7 @@ export class Informer<C> {
       } catch (err) {
         if (this.stopped) break;
         mErrors.inc({ informer: this.o.name });
+        this.o.onError?.(err);
         if (statusOf(err) === 410) {
           log('info', 'watch expired (410 Gone); relisting', { informer: this.o.name, resourceVersion: this.rv });
           needList = true;
@@ -146,7 +150,7 @@ export class Informer<C> {
 
   private backoff(failures: number): number {
     const min = this.o.backoffMinMs ?? 250;
-    const max = this.o.backoffMaxMs ?? 30_000;
+    const max = this.o.backoffMaxMs ?? 5_000;
     const base = Math.min(max, min * 2 ** Math.min(failures - 1, 16));
     return Math.round(base / 2 + Math.random() * (base / 2));
   }
