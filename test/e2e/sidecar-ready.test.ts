@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { startEnvoy } from '../../src/envoy/process';
 import { startBackend } from '../support/backends';
 import { httpRequest } from '../support/envoy';
@@ -37,6 +38,13 @@ test('/ready stays non-200 until Herald has configured Envoy (Herald down, then 
   });
   const bootstrap = JSON.parse(stdout);
   assert.equal(bootstrap.node.id, 'web-1.shop');
+  // --yaml and --out give the same bootstrap (Envoy reads either); Envoy below runs the JSON one.
+  const outFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'herald-bootstrap-')), 'bootstrap.yaml');
+  await promisify(execFile)(process.execPath, [cli, 'bootstrap', '--yaml', '--out', outFile, '--xds', `127.0.0.1:${xdsPort}`, '--admin-port', String(adminPort), '--ready-port', String(readyPort)], {
+    env: { ...process.env, POD_NAME: 'web-1', POD_NAMESPACE: 'shop', HERALD_ZONE: 'a', HERALD_EGRESS: `127.0.0.1:${egressPort}` },
+  });
+  assert.deepEqual(parseYaml(fs.readFileSync(outFile, 'utf8')), bootstrap);
+  fs.rmSync(path.dirname(outFile), { recursive: true, force: true });
   const web = await startBackend('web-1');
   const envoy = await startEnvoy({ adminPort, bootstrap });
   let h: TestHerald | undefined;
