@@ -1,4 +1,7 @@
-/** The lab's application: a Deployment of lab backends (label app=<name>) with a realistic termination. */
+/**
+ * The lab's application: a Deployment of lab backends (label app=<name>) with a realistic termination, and its
+ * Service (the EndpointSlice controller only publishes pods that a Service selects).
+ */
 import type { AppSpec } from './scenario';
 
 /** An int-or-string field: a bare number stays a number, a percentage stays a string. */
@@ -23,5 +26,12 @@ spec:
         ports: [{ name: http, containerPort: 8080 }]
         env: [{ name: LAB_DRAIN_MS, value: "${app.drainMs}" }, { name: LAB_GRPC_PORT, value: "0" }]
         readinessProbe: { httpGet: { path: /healthz, port: http }, periodSeconds: 1, failureThreshold: 1 }${preStop}
+---
+apiVersion: v1
+kind: Service
+metadata: { name: ${name} }
+spec:
+  selector: { app: ${name} }
+  ports: [{ name: http, port: 80, targetPort: http }]
 `;
 }
