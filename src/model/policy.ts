@@ -40,6 +40,12 @@ export interface ClusterPolicy {
   readonly healthyPanicThresholdPercent: number;
   readonly ignoreNewHostsUntilFirstHc: boolean;
   readonly ignoreHealthOnHostRemoval: boolean;
+  /**
+   * Envoy's common_lb_config.update_merge_window: health-check flips and weight changes reach the load balancer
+   * up to this long after they happen. Envoy's default is 1 s; Herald's is 0, so a host failing its checks
+   * leaves at once. (EDS DRAINING is never delayed by it: test/e2e/sidecar-draining-panic.test.ts.)
+   */
+  readonly updateMergeWindowMs: number;
   /** Retries are off by default: they hide failures. */
   readonly retries: number;
   /** Zone-aware: the proxy's own zone at priority 0, the rest at priority 1. */
@@ -70,6 +76,7 @@ export const DEFAULT_POLICY: ClusterPolicy = {
   healthyPanicThresholdPercent: 50,
   ignoreNewHostsUntilFirstHc: true,
   ignoreHealthOnHostRemoval: true,
+  updateMergeWindowMs: 0,
   retries: 0,
   zoneAware: false,
   protocol: 'http1',
@@ -154,6 +161,7 @@ export const POLICY_SCHEMA = {
   healthyPanicThresholdPercent: { kind: 'number', min: 0, max: 100 },
   ignoreNewHostsUntilFirstHc: BOOL,
   ignoreHealthOnHostRemoval: BOOL,
+  updateMergeWindowMs: ms(0),
   retries: int(0, 10),
   zoneAware: BOOL,
   protocol: { kind: 'enum', values: ['http1', 'http2'] },
@@ -275,6 +283,7 @@ export const POLICY_ANNOTATIONS: Readonly<Record<string, readonly [string] | rea
   'panic-threshold': ['healthyPanicThresholdPercent'],
   'ignore-new-hosts-until-first-hc': ['ignoreNewHostsUntilFirstHc'],
   'ignore-health-on-host-removal': ['ignoreHealthOnHostRemoval'],
+  'update-merge-window': ['updateMergeWindowMs'],
 };
 
 /**

@@ -61,6 +61,7 @@ export function translateCluster(service: Service, view: ProxyView, base?: Clust
     commonLbConfig: {
       healthyPanicThreshold: { value: p.healthyPanicThresholdPercent },
       ignoreNewHostsUntilFirstHc: p.ignoreNewHostsUntilFirstHc,
+      updateMergeWindow: duration(p.updateMergeWindowMs),
     },
     ignoreHealthOnHostRemoval: p.ignoreHealthOnHostRemoval,
   };
