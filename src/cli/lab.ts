@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { listScenarios, loadScenario } from '../lab/runner/scenario';
 import { LAB_MODES, type LabMode } from '../lab/runner/environment';
 import { runScenario, type LabResult } from '../lab/runner/run';
+import { setLogLevel } from '../log/log';
 
 export const LAB_USAGE = `usage: herald lab <scenario|all> [--mode ${LAB_MODES.join('|')}|all] [--short] [--json] [--out DIR]
 scenarios: ${'{scenarios}'}
@@ -32,6 +33,9 @@ export async function lab(argv: string[]): Promise<void> {
     process.exitCode = values.help ? 0 : 2;
     return;
   }
+  // The lab's own informers (its kubelet, its convergence tracker) log as Herald does; their recoveries during an
+  // outage scenario are expected, so only errors show unless HERALD_LOG_LEVEL says otherwise.
+  if (!process.env.HERALD_LOG_LEVEL) setLogLevel('error');
   const names = positionals[0] === 'all' ? listScenarios() : [positionals[0]!];
   const modes: LabMode[] = values.mode === 'all' ? [...LAB_MODES] : [values.mode as LabMode];
   if (!modes.every((m) => LAB_MODES.includes(m))) throw new Error(`--mode must be one of ${LAB_MODES.join(', ')}, all`);

@@ -10,29 +10,14 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { startTestHerald, type ServiceSpec } from '../support/herald';
 import { waitFor } from '../support/wait';
+import { EchoClient, startGrpcBackend, whoami as whoamiReply, type GrpcBackend } from '../support/grpc-backend';
 
-const METHOD = '/herald.test.Echo/Whoami';
-const id = (b: Buffer) => b;
+const whoami = async (client: grpc.Client): Promise<string> => (await whoamiReply(client, 3000)).pod;
 
-async function startGrpcBackend(name: string): Promise<{ port: number; stop(): void }> {
-  const server = new grpc.Server();
-  const def = { Whoami: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } };
-  server.addService(def as unknown as grpc.ServiceDefinition, {
-    Whoami: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.from(name)),
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { port, stop: () => server.forceShutdown() };
-}
-
-function whoami(client: grpc.Client): Promise<string> {
-  return new Promise((resolve, reject) =>
-    client.makeUnaryRequest(METHOD, id, id, Buffer.alloc(0), { deadline: Date.now() + 3000 } as grpc.CallOptions, (err, res) => (err ? reject(err) : resolve(res!.toString()))),
-  );
-}
 
 test('grpc-js-xds: zone-aware priorities, weights, canary and DRAINING accepted; in-zone, then next priority', async (t) => {
   const names = ['a1', 'a2', 'b1', 'b2'];
-  const backends = new Map<string, { port: number; stop(): void }>();
+  const backends = new Map<string, GrpcBackend>();
   for (const n of names) backends.set(n, await startGrpcBackend(n));
   const spec = (a1Health: string): ServiceSpec[] => [
     {
@@ -52,7 +37,7 @@ test('grpc-js-xds: zone-aware priorities, weights, canary and DRAINING accepted;
     node: { id: 'proxyless-zone-a', cluster: 'test', locality: { zone: 'a' } },
   });
   (await import('@grpc/grpc-js-xds')).register();
-  const client = new grpc.Client('xds:///echo', grpc.credentials.createInsecure());
+  const client = new EchoClient('xds:///echo', grpc.credentials.createInsecure());
   t.after(async () => {
     client.close();
     for (const b of backends.values()) b.stop();

@@ -8,25 +8,10 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { startTestHerald, type ServiceSpec } from '../support/herald';
 import { waitFor } from '../support/wait';
+import { EchoClient, startGrpcBackend, whoami as whoamiReply, type GrpcBackend } from '../support/grpc-backend';
 
-const METHOD = '/herald.test.Echo/Whoami';
-const id = (b: Buffer) => b;
+const whoami = async (client: grpc.Client): Promise<string> => (await whoamiReply(client, 3000)).pod;
 
-async function startGrpcBackend(name: string): Promise<{ port: number; stop(): void }> {
-  const server = new grpc.Server();
-  const def = { Whoami: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } };
-  server.addService(def as unknown as grpc.ServiceDefinition, {
-    Whoami: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.from(name)),
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { port, stop: () => server.forceShutdown() };
-}
-
-function whoami(client: grpc.Client): Promise<string> {
-  return new Promise((resolve, reject) =>
-    client.makeUnaryRequest(METHOD, id, id, Buffer.alloc(0), { deadline: Date.now() + 3000 } as grpc.CallOptions, (err, res) => (err ? reject(err) : resolve(res!.toString()))),
-  );
-}
 
 test('grpc-js-xds resolves xds:///alpha through Herald and follows an endpoint change', async (t) => {
   const b1 = await startGrpcBackend('backend-1');
@@ -39,7 +24,7 @@ test('grpc-js-xds resolves xds:///alpha through Herald and follows an endpoint c
   });
   // Loaded after the bootstrap is set: the package reads it once per process.
   (await import('@grpc/grpc-js-xds')).register();
-  const client = new grpc.Client('xds:///alpha', grpc.credentials.createInsecure());
+  const client = new EchoClient('xds:///alpha', grpc.credentials.createInsecure());
   t.after(async () => {
     client.close();
     b1.stop();

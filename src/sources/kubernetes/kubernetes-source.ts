@@ -15,21 +15,13 @@ import { policyFromAnnotations, type PolicyOverrides } from '../../model/policy'
 import { Informer, type Change, type KubeApi } from './informer';
 import { podEndpoint, podLite, samePod, ZONE_LABEL, type PodLite } from './pods';
 import { sameSlice, sliceEndpoints, sliceLite, type SliceLite, type SliceMode } from './slices';
+import { ServiceIndex } from './service-index';
+import type { DiscoveryMode, KubernetesSourceConfig } from '../../config/config';
 
-export type DiscoveryMode = 'pods' | SliceMode;
-
-export interface KubernetesSourceOptions {
-  readonly name: string;
+/** What the source needs of its configuration (see config.ts for each field), plus the transport. */
+export interface KubernetesSourceOptions
+  extends Pick<KubernetesSourceConfig, 'name' | 'namespaces' | 'serviceLabel' | 'portName' | 'discovery' | 'discoveryOverrides'> {
   readonly api: KubeApi;
-  /** Namespaces to watch; empty means all. */
-  readonly namespaces: readonly string[];
-  /** The pod label whose value names the service. */
-  readonly serviceLabel: string;
-  /** The container (or slice) port name that carries the service. */
-  readonly portName: string;
-  readonly discovery: DiscoveryMode;
-  /** Per-service discovery mode, overriding `discovery`. */
-  readonly discoveryOverrides: Readonly<Record<string, DiscoveryMode>>;
   readonly watchTimeoutSeconds?: number;
 }
 
@@ -44,10 +36,8 @@ export class KubernetesSource implements Source {
   private readonly pods: Informer<PodLite>[] = [];
   private readonly slices: Informer<SliceLite>[] = [];
   private readonly nodes: Informer<NodeLite>;
-  private readonly podsByService = new Map<string, Set<string>>();
-  private readonly slicesByService = new Map<string, Set<string>>();
-  private readonly podStore = new Map<string, PodLite>();
-  private readonly sliceStore = new Map<string, SliceLite>();
+  private readonly podIndex = new ServiceIndex<PodLite>();
+  private readonly sliceIndex = new ServiceIndex<SliceLite>();
   private readonly wasReady = new Set<string>();
   private readonly results = new Map<string, SourceService>();
   private sink: SourceSink | undefined;
@@ -119,49 +109,19 @@ export class KubernetesSource implements Source {
   }
 
   private onPods(changes: readonly Change<PodLite>[], relist: boolean): void {
-    const dirty = new Set<string>();
-    for (const c of changes) {
-      if (c.old) {
-        this.podsByService.get(c.old.service)?.delete(c.key);
-        dirty.add(c.old.service);
-      }
-      if (c.obj) {
-        let set = this.podsByService.get(c.obj.service);
-        if (!set) this.podsByService.set(c.obj.service, (set = new Set()));
-        set.add(c.key);
-        this.podStore.set(c.key, c.obj);
-        dirty.add(c.obj.service);
-      } else {
-        this.podStore.delete(c.key);
-        if (c.old) this.wasReady.delete(c.old.uid);
-      }
-    }
-    this.recompute(dirty, relist);
+    for (const c of changes) if (c.old && !c.obj) this.wasReady.delete(c.old.uid);
+    this.recompute(this.podIndex.apply(changes), relist);
   }
 
   private onSlices(changes: readonly Change<SliceLite>[], relist: boolean): void {
-    const dirty = new Set<string>();
-    for (const c of changes) {
-      if (c.old) {
-        this.slicesByService.get(c.old.service)?.delete(c.key);
-        dirty.add(c.old.service);
-      }
-      if (c.obj) {
-        let set = this.slicesByService.get(c.obj.service);
-        if (!set) this.slicesByService.set(c.obj.service, (set = new Set()));
-        set.add(c.key);
-        this.sliceStore.set(c.key, c.obj);
-        dirty.add(c.obj.service);
-      } else this.sliceStore.delete(c.key);
-    }
-    this.recompute(dirty, relist);
+    this.recompute(this.sliceIndex.apply(changes), relist);
   }
 
   private onNodes(changes: readonly Change<NodeLite>[], relist: boolean): void {
     if (changes.length === 0 && !relist) return;
     const nodes = new Set(changes.map((c) => c.key));
     const dirty = new Set<string>();
-    for (const p of this.podStore.values()) if (nodes.has(p.nodeName)) dirty.add(p.service);
+    for (const p of this.podIndex.values()) if (nodes.has(p.nodeName)) dirty.add(p.service);
     this.recompute(dirty, relist);
   }
 
@@ -171,10 +131,7 @@ export class KubernetesSource implements Source {
    */
   private podServicePolicy(service: string): PolicyOverrides | undefined {
     let newest: PodLite | undefined;
-    for (const k of this.podsByService.get(service) ?? []) {
-      const p = this.podStore.get(k);
-      if (p && !p.terminating && (!newest || p.created > newest.created)) newest = p;
-    }
+    for (const p of this.podIndex.members(service)) if (!p.terminating && (!newest || p.created > newest.created)) newest = p;
     if (!newest || Object.keys(newest.annotations).length === 0) return undefined;
     const r = policyFromAnnotations(newest.annotations, `pods[${newest.namespace}/${newest.name}].metadata.annotations`);
     if (r.problems.length > 0) {
@@ -186,7 +143,7 @@ export class KubernetesSource implements Source {
 
   private podServiceEndpoints(service: string): Endpoint[] {
     const byKey = new Map<string, { e: Endpoint; pod: PodLite }>();
-    const pods = [...(this.podsByService.get(service) ?? [])].map((k) => this.podStore.get(k)!).filter(Boolean);
+    const pods = this.podIndex.members(service);
     // Oldest first, so on an address:port conflict (host networking) the pod that had it first keeps it.
     pods.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.name < b.name ? -1 : 1));
     for (const pod of pods) {
@@ -221,7 +178,7 @@ export class KubernetesSource implements Source {
   }
 
   private sliceServiceEndpoints(service: string, mode: SliceMode): Endpoint[] {
-    const slices = [...(this.slicesByService.get(service) ?? [])].map((k) => this.sliceStore.get(k)!).filter(Boolean);
+    const slices = this.sliceIndex.members(service);
     slices.sort((a, b) => (a.name < b.name ? -1 : 1));
     return sliceEndpoints(slices, { mode, portName: this.o.portName, source: this.name });
   }
@@ -232,7 +189,7 @@ export class KubernetesSource implements Source {
       const mode = this.modeOf(service);
       const endpoints = (mode === 'pods' ? this.podServiceEndpoints(service) : this.sliceServiceEndpoints(service, mode)).sort(compareEndpoints);
       const prev = this.results.get(service);
-      if (endpoints.length === 0 && (mode === 'pods' ? !this.podsByService.get(service)?.size : !this.slicesByService.get(service)?.size)) {
+      if (endpoints.length === 0 && !(mode === 'pods' ? this.podIndex : this.sliceIndex).has(service)) {
         if (prev) {
           this.results.delete(service);
           changed = true;

@@ -37,7 +37,9 @@ export function podLite(raw: any, serviceLabel: string): PodLite | undefined {
   if (typeof service !== 'string' || service === '') return undefined;
   const ports: Record<string, number> = {};
   const allPorts: number[] = [];
-  for (const c of raw.spec?.containers ?? []) {
+  // App containers, and native sidecars (restartPolicy: Always init containers), which serve like them.
+  const serving = [...(raw.spec?.containers ?? []), ...(raw.spec?.initContainers ?? []).filter((c: any) => c?.restartPolicy === 'Always')];
+  for (const c of serving) {
     for (const p of c.ports ?? []) {
       if (typeof p.containerPort !== 'number') continue;
       allPorts.push(p.containerPort);

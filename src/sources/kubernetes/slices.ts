@@ -6,6 +6,7 @@
  * - `endpointslices-terminating`: ready → HEALTHY, terminating → DRAINING, others absent.
  */
 import type { Endpoint } from '../../model/types';
+import type { DiscoveryMode } from '../../config/config';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -54,7 +55,7 @@ export function sameSlice(a: SliceLite, b: SliceLite): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-export type SliceMode = 'endpointslices-ready' | 'endpointslices-terminating';
+export type SliceMode = Exclude<DiscoveryMode, 'pods'>;
 
 /** The endpoints of one service from all of its slices; the first slice to name an address:port wins. */
 export function sliceEndpoints(slices: readonly SliceLite[], o: { mode: SliceMode; portName: string; source: string }): Endpoint[] {
