@@ -8,6 +8,7 @@ help:
 	@echo "make demo   run Herald on its embedded default (file source, two backends, a real Envoy)"
 	@echo "make test   install what is needed and run the whole test suite"
 	@echo "make kube   build kube-apiserver, etcd, kube-controller-manager and kubectl (cached)"
+	@echo "make bench  print fan-out, fast-path and memory figures (BENCH_ARGS=\"--quick\" for a short run)"
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -30,4 +31,7 @@ demo: deps build
 test: deps build kube
 	@bash scripts/run-tests.sh
 
-.PHONY: help deps envoy build kube demo test
+bench: deps build
+	node dist/bench/run.js $(BENCH_ARGS)
+
+.PHONY: help deps envoy build kube demo test bench
