@@ -116,6 +116,7 @@ export class Guard {
   }
 
   private suspicious(name: string, prev: SourceService, next: SourceService | undefined): boolean {
+    if (prev === next) return false;
     const nextKeys = new Set((next?.endpoints ?? []).map(endpointKey));
     const live = prev.endpoints.filter((e) => e.health !== 'DRAINING');
     const removed = live.filter((e) => !nextKeys.has(endpointKey(e))).length;

@@ -64,7 +64,7 @@ export class Publisher implements ViewProvider {
     this.mesh = next;
     const structural = prev.services.size !== next.services.size || [...next.services].some(([name, s]) => {
       const old = prev.services.get(name);
-      return !old || JSON.stringify(old.policy) !== JSON.stringify(s.policy);
+      return !old || (old !== s && old.policy !== s.policy && JSON.stringify(old.policy) !== JSON.stringify(s.policy));
     });
     const views = this.cache.viewNames();
     if (structural) {

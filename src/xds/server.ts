@@ -249,7 +249,7 @@ export class XdsServer {
     let set = this.byView.get(s.view!);
     if (!set) this.byView.set(s.view!, (set = new Set()));
     set.add(s);
-    mStreams.set([...this.streams].filter((x) => x.codec.protocol === s.codec.protocol).length, { protocol: s.codec.protocol });
+    this.countStream(s.codec.protocol, +1);
   }
 
   /** @internal called by AdsStream */
@@ -258,7 +258,14 @@ export class XdsServer {
     const set = this.byView.get(s.view!);
     set?.delete(s);
     if (set && set.size === 0) this.byView.delete(s.view!);
-    mStreams.set([...this.streams].filter((x) => x.codec.protocol === s.codec.protocol).length, { protocol: s.codec.protocol });
+    this.countStream(s.codec.protocol, -1);
+  }
+
+  private readonly perProtocol = { sotw: 0, delta: 0 };
+
+  private countStream(protocol: 'sotw' | 'delta', by: number): void {
+    this.perProtocol[protocol] += by;
+    mStreams.set(this.perProtocol[protocol], { protocol });
   }
 
   /** @internal */
@@ -289,7 +296,10 @@ export class XdsServer {
     const due = new Set<AdsStream>();
     for (const c of changes) {
       for (const s of this.byView.get(c.view) ?? []) {
-        if (c.names.length === 0 || s.state?.interestedIn(c.kind, c.names)) due.add(s);
+        if (s.state && (c.names.length === 0 || s.state.interestedIn(c.kind, c.names))) {
+          s.state.markDirty(c.kind);
+          due.add(s);
+        }
       }
     }
     for (const s of due) s.pump();

@@ -86,6 +86,8 @@ export interface TypeSnapshot {
 
 export class StreamState {
   private readonly types = new Map<ResourceKind, TypeState>();
+  /** Kinds that may have something to send: touched by a request, a cache change, or a sent dependency. */
+  private readonly dirty = new Set<ResourceKind>();
   private nonceSeq = 0;
 
   /**
@@ -109,6 +111,7 @@ export class StreamState {
       return { kind, ignored: `stale nonce ${JSON.stringify(req.nonce)} (expected ${JSON.stringify(t.pending?.nonce ?? '')})` };
     }
     this.applySubscription(t, req);
+    this.dirty.add(kind);
     if (stale || req.nonce === '') return { kind };
     const answered = t.pending!;
     t.pending = undefined;
@@ -131,7 +134,8 @@ export class StreamState {
    */
   nextResponse(kind: ResourceKind, ready: boolean): Outgoing | undefined {
     const t = this.types.get(kind);
-    if (!ready || !t || !t.requested || t.pending) return undefined;
+    if (!ready || !t || !t.requested || t.pending || !this.dirty.has(kind)) return undefined;
+    this.dirty.delete(kind);
     const all = this.resources(kind);
     const upserts: CachedResource[] = [];
     const removed: string[] = [];
@@ -180,6 +184,14 @@ export class StreamState {
     t.pending = { nonce: out.nonce, version: out.version, sentAt: this.now() };
     t.sentVersion = out.version;
     return out;
+  }
+
+  /**
+   * Notes that the cache changed for `kind` in a way that may concern this stream (see interestedIn). Until a
+   * kind is marked, or a request for it arrives, nextResponse does not look at it: an ACK costs no rescan.
+   */
+  markDirty(kind: ResourceKind): void {
+    this.dirty.add(kind);
   }
 
   /** Whether a change to `names` of `kind` concerns this stream at all (cheap pre-check for fan-out). */
@@ -260,7 +272,10 @@ export class StreamState {
   /** After a resource is sent, its dependents (a Cluster's endpoints) must be sent again even if unchanged. */
   private forceDependents(sent: readonly CachedResource[]): void {
     for (const r of sent) {
-      for (const d of r.dependents) this.types.get(d.kind)?.held.delete(d.name);
+      for (const d of r.dependents) {
+        this.types.get(d.kind)?.held.delete(d.name);
+        this.dirty.add(d.kind);
+      }
     }
   }
 }

@@ -81,11 +81,11 @@ test('scale-up: ready pods become HEALTHY endpoints in their node zone', async (
 });
 
 test('scale-down: DRAINING the moment a pod is deleted, removal only once it is gone', async (t) => {
-  await lab.cp.kubectl(['scale', 'deployment/web', '--replicas=6']);
-  await waitDeploymentReady(lab.cp, 'web', 6);
-  await eds.until('web', (eps) => eps.size === 6 && healthOf(eps).every((h) => h === 'HEALTHY'));
+  await lab.cp.kubectl(['scale', 'deployment/web', '--replicas=10']);
+  await waitDeploymentReady(lab.cp, 'web', 10);
+  await eds.until('web', (eps) => eps.size === 10 && healthOf(eps).every((h) => h === 'HEALTHY'));
   const latencies: number[] = [];
-  for (const pod of (await listPods(lab.cp, 'app=web')).slice(0, 5)) {
+  for (const pod of (await listPods(lab.cp, 'app=web')).slice(0, 10)) {
     const key = `${pod.status!.podIP}:8080`;
     const from = eds.updates('web').length;
     const t0 = Date.now();
@@ -99,7 +99,9 @@ test('scale-down: DRAINING the moment a pod is deleted, removal only once it is 
     t.diagnostic(`${pod.metadata.name}: DRAINING after ${draining.at - t0} ms, removed after ${removed.at - t0} ms`);
   }
   t.diagnostic(`delete call → DRAINING at the xDS client: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms over ${latencies.length}`);
+  await lab.cp.kubectl(['scale', 'deployment/web', '--replicas=6']);
   await waitDeploymentReady(lab.cp, 'web', 6);
+  await eds.until('web', (eps) => eps.size === 6 && healthOf(eps).every((h) => h === 'HEALTHY'), 20_000, eds.updates('web').length - 1);
 });
 
 test('readiness flapping: NotReady keeps the endpoint as UNHEALTHY, Ready makes it HEALTHY again', async () => {

@@ -34,6 +34,10 @@ class Harness {
   ready = true;
   constructor(readonly traits: ProtocolTraits) {
     this.state = new StreamState(traits, (k) => this.cache.resources(VIEW, k), () => this.cache.nextVersion());
+    // As the server does: a cache change marks the kinds it touched for streams that care.
+    this.cache.subscribe((changes) => {
+      for (const c of changes) if (this.state.interestedIn(c.kind, c.names)) this.state.markDirty(c.kind);
+    });
   }
   put(clusters: Record<string, number[]>): void {
     const names = Object.keys(clusters);
