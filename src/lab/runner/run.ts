@@ -91,10 +91,11 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     const byStatus: Record<string, number> = {};
     for (const r of load.records) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
     const non2xx = load.records.filter((r) => !/^2\d\d$/.test(r.status)).length;
-    const seconds = Math.ceil(Math.max(0, ...load.records.map((r) => r.t)) / 1000) + 1;
+    // Whole seconds only: the last, partial second would look like a drop in traffic.
+    const seconds = Math.max(1, Math.floor(Math.max(0, ...load.records.map((r) => r.t)) / 1000));
     const ok = new Array<number>(seconds).fill(0);
     const failed = new Array<number>(seconds).fill(0);
-    for (const r of load.records) (/^2\d\d$/.test(r.status) ? ok : failed)[Math.floor(r.t / 1000)]!++;
+    for (const r of load.records) if (r.t < seconds * 1000) (/^2\d\d$/.test(r.status) ? ok : failed)[Math.floor(r.t / 1000)]!++;
     fs.mkdirSync(o.outDir, { recursive: true });
     const chart = path.join(o.outDir, `${scenario.name}-${mode}.svg`);
     const offset = (load.startedAt - started) / 1000;
