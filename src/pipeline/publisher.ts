@@ -14,7 +14,7 @@ import type { XdsCache } from '../xds/cache';
 import type { ViewProvider } from '../xds/server';
 import type { Mesh } from '../model/types';
 import type { ClusterPolicy } from '../model/policy';
-import { translateEndpointUpdate, translateMesh } from '../translate/index';
+import { TranslationMemo, translateEndpointUpdate, translateMesh } from '../translate/index';
 import { NODE_META, parseViewKey, viewFromNode, viewKey } from '../translate/view';
 
 const mPublishes = counter('herald_publishes_total', 'Mesh updates published, by path (endpoints or full)');
@@ -35,6 +35,7 @@ export const NODE_META_FLAVOR = NODE_META.flavor;
 
 export class Publisher implements ViewProvider {
   private mesh: Mesh = EMPTY;
+  private readonly memo = new TranslationMemo();
 
   constructor(
     private readonly cache: XdsCache,
@@ -73,7 +74,7 @@ export class Publisher implements ViewProvider {
     } else {
       const changed = [...next.services.values()].filter((s) => prev.services.get(s.name)!.endpoints !== s.endpoints);
       if (changed.length === 0) return;
-      for (const key of views) this.report(key, this.cache.apply(key, translateEndpointUpdate(changed, parseViewKey(key), this.options.policy)).rejected);
+      for (const key of views) this.report(key, this.cache.apply(key, translateEndpointUpdate(changed, parseViewKey(key), this.options.policy, this.memo)).rejected);
       mPublishes.inc({ path: 'endpoints' });
     }
     mTranslateMs.observe(performance.now() - started);
@@ -85,7 +86,7 @@ export class Publisher implements ViewProvider {
   }
 
   private applyFull(key: string, mesh: Mesh): void {
-    this.report(key, this.cache.apply(key, translateMesh(mesh, parseViewKey(key), this.options.policy)).rejected);
+    this.report(key, this.cache.apply(key, translateMesh(mesh, parseViewKey(key), this.options.policy, this.memo)).rejected);
   }
 
   private report(view: string, rejected: readonly string[]): void {

@@ -24,6 +24,8 @@ export interface CachedResource {
   readonly delta: Buffer;
   /** Resources a client must be sent again after it receives this one (a changed Cluster's endpoints). */
   readonly dependents: readonly ResourceRef[];
+  /** The input it was encoded from: the same input object again is known unchanged without encoding it. */
+  readonly input: ResourceInput;
 }
 
 /** A resource as translators produce it: a plain object in protobufjs `fromObject` form (camelCase fields). */
@@ -133,13 +135,17 @@ export class XdsCache {
       const keep = new Set<string>();
       for (const input of update.upsert ?? []) {
         keep.add(input.name);
+        if (store.get(input.name)?.input === input) continue;
         const encoded = this.encode(update.kind, input);
         if (typeof encoded === 'string') {
           rejected.push(encoded);
           continue;
         }
         const prev = store.get(input.name);
-        if (prev && prev.any.equals(encoded.any) && sameRefs(prev.dependents, encoded.dependents)) continue;
+        if (prev && prev.any.equals(encoded.any) && sameRefs(prev.dependents, encoded.dependents)) {
+          store.set(input.name, { ...prev, input }); // same version; remember the input so it is not encoded again
+          continue;
+        }
         const version = this.nextVersion();
         store.set(input.name, {
           kind: update.kind,
@@ -148,6 +154,7 @@ export class XdsCache {
           any: encoded.any,
           delta: encodeDeltaResource(input.name, version, encoded.any),
           dependents: encoded.dependents,
+          input,
         });
         touched.push([update.kind, input.name]);
       }

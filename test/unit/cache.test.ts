@@ -19,7 +19,9 @@ test('identical content keeps its version and bytes; a change bumps only that re
   const b1 = c.resources('v', 'endpoint').get('b')!;
   const r = c.apply('v', [{ kind: 'endpoint', upsert: [cla('a', 1), cla('b', 3)] }]);
   assert.deepEqual(r.changes, [{ view: 'v', kind: 'endpoint', names: ['b'] }]);
-  assert.equal(c.resources('v', 'endpoint').get('a'), a1, 'unchanged resource is the same object');
+  const a2 = c.resources('v', 'endpoint').get('a')!;
+  assert.equal(a2.version, a1.version, 'unchanged resource keeps its version');
+  assert.equal(a2.any, a1.any, 'and its encoded bytes');
   assert.notEqual(c.resources('v', 'endpoint').get('b')!.version, b1.version);
   assert.ok(a1.version.startsWith('p-'), 'versions carry the process prefix');
   assert.equal(seen.length, 2);
@@ -64,6 +66,19 @@ test('consistency: a cluster without its endpoints is not published', () => {
   const removal = c.apply('v', [{ kind: 'endpoint', remove: ['a'] }]);
   assert.equal(removal.rejected.length, 1, 'removing endpoints a cluster needs rolls the cluster back... ');
   assert.equal(c.resources('v', 'cluster').size, 0, '...out, since it has no previous consistent state');
+});
+
+test('the same input object again is not encoded again', () => {
+  const c = new XdsCache('p');
+  const input = cla('a', 1);
+  c.apply('v', [{ kind: 'endpoint', upsert: [input] }]);
+  const first = c.resources('v', 'endpoint').get('a')!;
+  // Inputs are immutable by contract; breaking it here shows the second apply does not encode: were it encoded,
+  // the now-invalid message would be rejected.
+  (input.message as Record<string, unknown>).endpoints = 'not-a-list';
+  const r = c.apply('v', [{ kind: 'endpoint', upsert: [input] }]);
+  assert.deepEqual(r, { changes: [], rejected: [] });
+  assert.equal(c.resources('v', 'endpoint').get('a'), first);
 });
 
 test('views are independent', () => {
