@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * Small validation helpers that produce path-prefixed errors (`services[0].endpoints[1].port: ...`). They
  * collect every problem instead of stopping at the first, so a broken file is reported whole.
@@ -51,10 +53,7 @@ export function bool(obj: Record<string, unknown>, key: string, path: string, p:
   return v;
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
 /** An IPv4 or IPv6 literal (no host names: endpoints are addresses). */
 export function isIpLiteral(s: string): boolean {
-  if (IPV4.test(s)) return true;
-  return s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s);
+  return isIP(s) !== 0;
 }

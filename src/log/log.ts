@@ -27,6 +27,8 @@ export function limited(key: string, level: Level, msg: string, fields: Record<s
     return;
   }
   const suppressed = w?.suppressed ?? 0;
+  // Keys may name streams or pods that come and go: drop expired windows before the map grows large.
+  if (windows.size >= 10_000) for (const [k, v] of windows) if (v.until <= now) windows.delete(k);
   windows.set(key, { until: now + windowMs, suppressed: 0 });
   log(level, msg, suppressed > 0 ? { ...fields, suppressed } : fields);
 }

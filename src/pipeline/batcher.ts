@@ -8,6 +8,7 @@
  * lane) or from the timer.
  */
 import { counter } from '../admin/metrics';
+import { log } from '../log/log';
 import { endpointKey, type Mesh, type Service } from '../model/types';
 
 export interface BatcherOptions {
@@ -38,7 +39,13 @@ export class Batcher {
     clearTimeout(this.timer);
     const maxWait = this.firstPendingAt + this.o.maxDelayMs - this.now();
     const wait = Math.max(0, Math.min(this.o.delayMs, maxWait));
-    this.timer = setTimeout(() => this.flush(wait < this.o.delayMs ? 'max-delay' : 'delay'), wait);
+    this.timer = setTimeout(() => {
+      try {
+        this.flush(wait < this.o.delayMs ? 'max-delay' : 'delay');
+      } catch (err) {
+        log('error', 'publishing a batch failed', { error: (err as Error).stack });
+      }
+    }, wait);
   }
 
   /** Publishes whatever is pending now. */
@@ -62,7 +69,10 @@ export class Batcher {
 export function takesTrafficAway(prev: Mesh, next: Mesh): boolean {
   for (const [name, before] of prev.services) {
     const after = next.services.get(name);
-    if (!after) return before.endpoints.length > 0;
+    if (!after) {
+      if (before.endpoints.length > 0) return true;
+      continue;
+    }
     if (after === before) continue;
     if (serviceTakesTrafficAway(before, after)) return true;
   }

@@ -1,7 +1,8 @@
 /**
  * The guard: a source update that would remove more than a set share of a service's endpoints at once, or empty
- * it, is held (the service keeps its last accepted endpoints) until it is confirmed, with a metric and a log
- * line. Endpoints that were DRAINING are exempt: their removal is a normal scale-down. The share is measured
+ * it, is held until it is confirmed, with a metric and a log line. Only the removals are held: the removed
+ * endpoints stay as they were, while everything else in the update (new endpoints, DRAINING, UNHEALTHY) goes
+ * through at once. Endpoints that were DRAINING are exempt: their removal is a normal scale-down. The share is measured
  * against the whole service as all sources serve it (`serviceSize`), so a VM host leaving a service that pods
  * already serve is not suspicious, while a registry that suddenly answers nothing for a VM-only service is.
  *
@@ -15,7 +16,7 @@
  */
 import { log } from '../log/log';
 import { counter, gauge } from '../admin/metrics';
-import { endpointKey } from '../model/types';
+import { compareEndpoints, endpointKey } from '../model/types';
 import type { SourceService, SourceSnapshot, UpdateMeta } from '../sources/source';
 
 export interface GuardOptions {
@@ -107,7 +108,7 @@ export class Guard {
           holdMs: this.o.holdMs,
         });
       } else hold.candidate = next;
-      out.set(name, prev);
+      out.set(name, keepRemoved(prev, next));
     }
     this.accepted = out;
     mHolding.set(this.holds.size, { source: this.source });
@@ -135,7 +136,21 @@ export class Guard {
     clearTimeout(this.timer);
     if (this.holds.size === 0) return;
     const first = Math.min(...[...this.holds.values()].map((h) => h.since));
-    this.timer = setTimeout(() => this.onRelease(), Math.max(0, first + this.o.holdMs - this.now()) + 5);
+    this.timer = setTimeout(() => {
+      try {
+        this.onRelease();
+      } catch (err) {
+        log('error', 'guard: re-evaluating a hold failed', { source: this.source, error: (err as Error).stack });
+      }
+    }, Math.max(0, first + this.o.holdMs - this.now()) + 5);
     this.timer.unref();
   }
+}
+
+/** `next` plus the non-draining endpoints of `prev` that `next` lacks, as they were. */
+function keepRemoved(prev: SourceService, next: SourceService | undefined): SourceService {
+  const have = new Set((next?.endpoints ?? []).map(endpointKey));
+  const kept = prev.endpoints.filter((e) => e.health !== 'DRAINING' && !have.has(endpointKey(e)));
+  const policy = next ? next.policy : prev.policy;
+  return { endpoints: [...(next?.endpoints ?? []), ...kept].sort(compareEndpoints), ...(policy ? { policy } : {}) };
 }

@@ -62,7 +62,6 @@ export class Publisher implements ViewProvider {
   update(next: Mesh): void {
     const started = performance.now();
     const prev = this.mesh;
-    this.mesh = next;
     const structural = prev.services.size !== next.services.size || [...next.services].some(([name, s]) => {
       const old = prev.services.get(name);
       return !old || (old !== s && old.policy !== s.policy && JSON.stringify(old.policy) !== JSON.stringify(s.policy));
@@ -73,10 +72,12 @@ export class Publisher implements ViewProvider {
       mPublishes.inc({ path: 'full' });
     } else {
       const changed = [...next.services.values()].filter((s) => prev.services.get(s.name)!.endpoints !== s.endpoints);
-      if (changed.length === 0) return;
+      if (changed.length === 0) return void (this.mesh = next);
       for (const key of views) this.report(key, this.cache.apply(key, translateEndpointUpdate(changed, parseViewKey(key), this.options.policy, this.memo)).rejected);
       mPublishes.inc({ path: 'endpoints' });
     }
+    // Only now: had a view failed above, the next update diffs against what every view really has.
+    this.mesh = next;
     mTranslateMs.observe(performance.now() - started);
   }
 

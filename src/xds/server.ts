@@ -33,6 +33,8 @@ export interface ViewProvider {
 export interface XdsServerOptions {
   /** A response unacknowledged for this long is logged and counted (the stream is left open). */
   readonly ackTimeoutMs?: number;
+  /** A view without streams for this long is dropped from the cache (and re-made if a proxy needs it again). */
+  readonly viewGraceMs?: number;
 }
 
 /** What /proxies shows for one stream. */
@@ -100,7 +102,7 @@ class AdsStream {
     const labels = { protocol: this.traits.name, type: 'kind' in outcome && outcome.kind ? RESOURCE_TYPES[outcome.kind].short : 'unknown' };
     if ('ignored' in outcome) {
       mRequests.inc({ ...labels, outcome: 'ignored' });
-      limited(`ignored:${this.id}:${outcome.ignored}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored });
+      limited(`ignored:${this.id}:${labels.type}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored.slice(0, 300) });
     } else if (outcome.nack) {
       mRequests.inc({ ...labels, outcome: 'nack' });
       this.observeAck(outcome.kind, outcome.nack.version, outcome.nack.message);
@@ -180,11 +182,14 @@ export class XdsServer {
   private readonly ackTimer: NodeJS.Timeout;
   private closed = false;
 
+  private readonly viewGraceMs: number;
+
   constructor(
     readonly cache: XdsCache,
     readonly views: ViewProvider,
     options: XdsServerOptions = {},
   ) {
+    this.viewGraceMs = options.viewGraceMs ?? 60_000;
     this.grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_receive_message_length': 16 << 20 });
     const identity = (b: Buffer) => b;
     const method = (name: string) => ({
@@ -257,8 +262,19 @@ export class XdsServer {
     if (!this.streams.delete(s)) return;
     const set = this.byView.get(s.view!);
     set?.delete(s);
-    if (set && set.size === 0) this.byView.delete(s.view!);
+    if (set && set.size === 0) {
+      this.byView.delete(s.view!);
+      this.dropLater(s.view!);
+    }
     this.countStream(s.codec.protocol, -1);
+  }
+
+  /** A view no stream has used for a while leaves the cache (views come from proxy-supplied metadata). */
+  private dropLater(view: string): void {
+    const t = setTimeout(() => {
+      if (!this.byView.has(view)) this.cache.dropView(view);
+    }, this.viewGraceMs);
+    t.unref();
   }
 
   private readonly perProtocol = { sotw: 0, delta: 0 };

@@ -61,6 +61,8 @@ class TypeState {
   readonly names = new Set<string>();
   readonly held = new Map<string, string>();
   pending: { nonce: string; version: string; sentAt: number } | undefined;
+  /** The nonce of the latest response of this type, ACKed or not: requests carrying an older one are stale. */
+  lastNonce = '';
   sentVersion = '';
   ackedVersion = '';
   lastNack: { version: string; message: string; at: number } | undefined;
@@ -106,14 +108,16 @@ export class StreamState {
     const kind = kindOf(req.typeUrl);
     if (!kind) return { ignored: `unknown type_url ${JSON.stringify(req.typeUrl)}` };
     const t = this.state(kind);
-    const stale = req.nonce !== '' && req.nonce !== t.pending?.nonce;
+    // Stale: answers a response older than the latest one sent. A request carrying the latest nonce after its
+    // ACK is current: clients repeat the last nonce they saw on every later request (subscription changes too).
+    const stale = req.nonce !== '' && req.nonce !== t.lastNonce;
     if (stale && this.traits.staleNonceIgnoresSubscription) {
-      return { kind, ignored: `stale nonce ${JSON.stringify(req.nonce)} (expected ${JSON.stringify(t.pending?.nonce ?? '')})` };
+      return { kind, ignored: `stale nonce ${JSON.stringify(req.nonce)} (latest ${JSON.stringify(t.lastNonce)})` };
     }
     this.applySubscription(t, req);
     this.dirty.add(kind);
-    if (stale || req.nonce === '') return { kind };
-    const answered = t.pending!;
+    if (stale || req.nonce === '' || req.nonce !== t.pending?.nonce) return { kind };
+    const answered = t.pending;
     t.pending = undefined;
     if (req.errorDetail) {
       t.nacks++;
@@ -172,7 +176,8 @@ export class StreamState {
       else t.held.delete(name);
     }
     for (const r of resources) t.held.set(r.name, r.version);
-    this.forceDependents(resources);
+    // Only resources that changed for this client re-send their dependents (a SotW full state repeats the rest).
+    this.forceDependents(upserts);
 
     const out: Outgoing = {
       kind,
@@ -182,6 +187,7 @@ export class StreamState {
       removed: this.traits.explicitRemovals ? removed.sort() : [],
     };
     t.pending = { nonce: out.nonce, version: out.version, sentAt: this.now() };
+    t.lastNonce = out.nonce;
     t.sentVersion = out.version;
     return out;
   }

@@ -10,6 +10,7 @@ const badServices: Record<string, { yaml: string; problem: RegExp }> = {
   'services not a list': { yaml: 'services: 3', problem: /^services: must be a list/ },
   'port out of range': { yaml: 'services: [{name: web, endpoints: [{address: 10.0.0.1, port: 70000}]}]', problem: /^services\[0\]\.endpoints\[0\]\.port: must be an integer from 1 to 65535/ },
   'host name instead of address': { yaml: 'services: [{name: web, endpoints: [{address: web.local, port: 80}]}]', problem: /^services\[0\]\.endpoints\[0\]\.address: must be an IPv4 or IPv6/ },
+  'colons that are no IPv6 address': { yaml: 'services: [{name: web, endpoints: [{address: ":::", port: 80}]}]', problem: /^services\[0\]\.endpoints\[0\]\.address: must be an IPv4 or IPv6/ },
   'bad health': { yaml: 'services: [{name: web, endpoints: [{address: 10.0.0.1, port: 80, health: OK}]}]', problem: /\.health: must be one of HEALTHY/ },
   'duplicate endpoint': { yaml: 'services: [{name: web, endpoints: [{address: 10.0.0.1, port: 80}, {address: 10.0.0.1, port: 80}]}]', problem: /endpoints\[1\]: duplicate endpoint 10\.0\.0\.1:80/ },
   'duplicate service': { yaml: 'services: [{name: web}, {name: web}]', problem: /^services\[1\]\.name: duplicate service/ },

@@ -153,3 +153,32 @@ test('merger: first source wins an address:port; unchanged services keep their i
   assert.equal(b.services.get('web'), a.services.get('web'), 'same inputs, same Service object');
   assert.notEqual(b.services.get('api'), a.services.get('api'));
 });
+
+test('guard: while a removal is held, the rest of the update goes through (DRAINING, new endpoints)', () => {
+  let now = 0;
+  const g = new Guard('s', { maxRemovalFraction: 0.5, holdMs: 1000, confirmByReread: false }, () => undefined, () => undefined, () => now);
+  try {
+    g.filter(snap({ web: svc(ep(1), ep(2), ep(3), ep(4)) }));
+    now = 1;
+    const out = g.filter(snap({ web: svc(ep(1, 'DRAINING'), ep(5)) }));
+    assert.deepEqual(
+      out.get('web')!.endpoints.map((e) => [e.address, e.health]),
+      [
+        ['10.0.0.1', 'DRAINING'],
+        ['10.0.0.2', 'HEALTHY'],
+        ['10.0.0.3', 'HEALTHY'],
+        ['10.0.0.4', 'HEALTHY'],
+        ['10.0.0.5', 'HEALTHY'],
+      ],
+    );
+    assert.deepEqual(g.held().map((h) => h.service), ['web']);
+  } finally {
+    g.stop();
+  }
+});
+
+test('batcher lane: a service removed in the same window does not hide another service going DRAINING', () => {
+  const prev: Mesh = { services: new Map([['gone', { name: 'gone', endpoints: [], policy: {} }], ['web', { name: 'web', endpoints: [ep(1), ep(2)], policy: {} }]]) };
+  const next: Mesh = { services: new Map([['web', { name: 'web', endpoints: [ep(1, 'DRAINING'), ep(2)], policy: {} }]]) };
+  assert.equal(takesTrafficAway(prev, next), true);
+});

@@ -182,6 +182,46 @@ const cases: Record<string, Case> = {
       assert.deepEqual(h.names(h.next('endpoint')), ['b']);
     },
   },
+  'a subscription change repeating the last, already ACKed nonce is applied (as Envoy and gRPC send it)': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('endpoint', ['a']);
+      const out = h.next('endpoint')!;
+      h.ack(out);
+      const req = h.traits.namesAreFullSet ? { resourceNames: ['a', 'b'] } : { subscribe: ['b'] };
+      const outcome = h.state.handleRequest({ typeUrl: url('endpoint'), nonce: out.nonce, ...req });
+      assert.ok(!('ignored' in outcome), JSON.stringify(outcome));
+      assert.deepEqual(h.names(h.next('endpoint')), ['b']);
+    },
+  },
+  'a request answering an older response than the latest is stale': {
+    protocols: [SOTW],
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('endpoint', ['a']);
+      const first = h.next('endpoint')!;
+      h.ack(first, ['a', 'b']);
+      const second = h.next('endpoint')!;
+      assert.deepEqual(h.names(second), ['b']);
+      const outcome = h.state.handleRequest({ typeUrl: url('endpoint'), nonce: first.nonce, resourceNames: ['a'] });
+      assert.ok('ignored' in outcome && /stale nonce/.test(outcome.ignored));
+      assert.deepEqual(h.state.snapshot().endpoint!.subscribed, ['a', 'b']);
+    },
+  },
+  'a SotW full-state CDS response re-sends only the changed clusters\' endpoints': {
+    protocols: [SOTW],
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('cluster', []);
+      h.subscribe('endpoint', ['a', 'b']);
+      h.ack(h.next('cluster')!);
+      h.ack(h.next('endpoint')!);
+      h.cache.apply(VIEW, [{ kind: 'cluster', upsert: [cluster('a', 7)] }]);
+      assert.deepEqual(h.names(h.next('cluster')), ['a', 'b'], 'full state');
+      assert.deepEqual(h.names(h.next('endpoint')), ['a'], 'only a changed, so only a\'s assignment follows');
+    },
+  },
   'unknown type URL is ignored with a reason': {
     protocols: BOTH,
     run(h) {

@@ -30,6 +30,7 @@ export class FileSource implements Source {
   private lastMtime = 0;
   private sink: SourceSink | undefined;
   private synced = false;
+  private stopped = false;
 
   constructor(private readonly options: FileSourceOptions) {
     this.name = options.name;
@@ -53,6 +54,7 @@ export class FileSource implements Source {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.watcher?.close();
     clearInterval(this.poll);
     clearTimeout(this.debounce);
@@ -61,12 +63,19 @@ export class FileSource implements Source {
 
   private schedule(): void {
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.reload(), this.options.debounceMs ?? 50);
+    this.debounce = setTimeout(() => {
+      if (this.stopped) return;
+      try {
+        this.reload();
+      } catch (err) {
+        log('error', 'applying the services file failed', { source: this.name, error: (err as Error).stack });
+      }
+    }, this.options.debounceMs ?? 50);
   }
 
   private checkMtime(): void {
     fs.stat(this.options.path, (err, st) => {
-      if (!err && st.mtimeMs !== this.lastMtime) this.schedule();
+      if (!this.stopped && !err && st.mtimeMs !== this.lastMtime) this.schedule();
     });
   }
 

@@ -105,7 +105,7 @@ export class KubeClient {
     this.agent = new https.Agent({ ca: credentials.caPem, keepAlive: true, maxSockets: 64 });
   }
 
-  /** Closes idle connections; in-flight requests and watches go on until they end. */
+  /** Destroys the agent's sockets, those of in-flight requests and watches included (they end with an error). */
   close(): void {
     this.agent.destroy();
   }

@@ -31,7 +31,8 @@ export function connectKubernetes(kubeconfigPath: string): KubeApi {
       const fresh = readToken();
       if (fresh !== token) {
         token = fresh;
-        client.close();
+        // The old client is dropped, not closed: closing would cut the watches it is still serving; they end at
+        // their timeout and are resumed through the new client.
         client = new KubeClient({ server: cluster.server, token, caPem });
       }
     }

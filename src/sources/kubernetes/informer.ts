@@ -49,7 +49,7 @@ export interface InformerOptions<C> {
   /** Called with each batch of changes. `relist` is true for a (re)list, false for a watch event. */
   readonly onChanges: (changes: readonly Change<C>[], meta: { relist: boolean; at: number }) => void;
   readonly pageSize?: number;
-  /** Server-side watch timeout; the watchdog fires at this plus a grace. Default 240–360 s, randomised. */
+  /** Server-side watch timeout; the watchdog fires at this plus 30 s. Default 60–120 s, randomised. */
   readonly watchTimeoutSeconds?: number;
   readonly backoffMinMs?: number;
   /** Default 5 s: after an apiserver outage the informer is back within seconds of it. */
@@ -129,18 +129,23 @@ export class Informer<C> {
           await this.relist(this.lists === 0 ? 'initial' : 'gone');
           needList = false;
         }
-        await this.watchOnce();
+        const started = Date.now();
+        const events = await this.watchOnce();
+        // A watch that ends at once without an event (a misbehaving proxy in between) counts as a failure, so the
+        // loop backs off instead of spinning against the apiserver.
+        if (events === 0 && Date.now() - started < 1000) throw new Error('watch ended at once without events');
         failures = 0;
       } catch (err) {
         if (this.stopped) break;
         mErrors.inc({ informer: this.o.name });
         this.o.onError?.(err);
+        failures++;
         if (statusOf(err) === 410) {
           log('info', 'watch expired (410 Gone); relisting', { informer: this.o.name, resourceVersion: this.rv });
           needList = true;
-          continue;
+          // The first relist is immediate; repeated 410s back off like any other error.
+          if (failures === 1) continue;
         }
-        failures++;
         const delay = this.backoff(failures);
         limited(`informer:${this.o.name}`, 'warn', 'list/watch failed; backing off', { informer: this.o.name, error: (err as Error).message, retryMs: delay, failures });
         await this.sleep(delay);
@@ -219,8 +224,12 @@ export class Informer<C> {
     if (first) for (const w of this.syncWaiters.splice(0)) w();
   }
 
-  private async watchOnce(): Promise<void> {
-    const timeout = this.o.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 120);
+  /** One watch from the current resourceVersion until it ends; resolves with the number of events seen. */
+  private async watchOnce(): Promise<number> {
+    // Short server-side timeouts bound how long a half-open connection can hide events: the watchdog fires at
+    // the timeout plus 30 s (at most 2.5 min of silence); bookmarks keep the resume cheap.
+    const timeout = this.o.watchTimeoutSeconds ?? 60 + Math.floor(Math.random() * 60);
+    let events = 0;
     this.abort = new AbortController();
     const abort = this.abort;
     let watchdog: NodeJS.Timeout | undefined;
@@ -238,6 +247,7 @@ export class Informer<C> {
         { ...this.query(), resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds: timeout },
         (e) => {
           arm();
+          events++;
           mEvents.inc({ informer: this.o.name, type: e.type });
           const newRv = e.object?.metadata?.resourceVersion;
           if (e.type === 'BOOKMARK') {
@@ -276,6 +286,7 @@ export class Informer<C> {
     } finally {
       clearTimeout(watchdog);
     }
+    return events;
   }
 
   private deliver(changes: readonly Change<C>[], relist: boolean): void {

@@ -122,7 +122,8 @@ export class KubernetesSource implements Source {
     const nodes = new Set(changes.map((c) => c.key));
     const dirty = new Set<string>();
     for (const p of this.podIndex.values()) if (nodes.has(p.nodeName)) dirty.add(p.service);
-    this.recompute(dirty, relist);
+    // A node relist re-reads nodes, not pods: it must not confirm a guard hold on pods' removals.
+    this.recompute(dirty, relist, false);
   }
 
   /**
@@ -183,7 +184,11 @@ export class KubernetesSource implements Source {
     return sliceEndpoints(slices, { mode, portName: this.o.portName, source: this.name });
   }
 
-  private recompute(dirty: ReadonlySet<string>, relist: boolean): void {
+  /**
+   * @param relist the change comes from a (re)list: emit even if nothing changed (it may complete the sync)
+   * @param fullRead the relist re-read the endpoints' own objects (pods or slices), which may confirm guard holds
+   */
+  private recompute(dirty: ReadonlySet<string>, relist: boolean, fullRead = relist): void {
     let changed = false;
     for (const service of dirty) {
       const mode = this.modeOf(service);
@@ -204,7 +209,7 @@ export class KubernetesSource implements Source {
     if (!this.started || !this.sink) return;
     if (changed || relist) {
       if (relist) log('debug', 'kubernetes relist applied', { source: this.name, services: this.results.size });
-      this.sink.update(this.name, new Map(this.results), this.synced, { fullRead: relist });
+      this.sink.update(this.name, new Map(this.results), this.synced, { fullRead });
     }
   }
 }

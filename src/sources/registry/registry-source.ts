@@ -40,10 +40,14 @@ export class RegistrySource implements Source {
   async start(sink: SourceSink): Promise<void> {
     const loop = async () => {
       if (this.stopped) return;
-      this.cycle = this.poll(sink);
+      this.cycle = this.poll(sink).catch((err: Error) => {
+        // The pipeline downstream runs inside sink.update: a failure there must not end the polling.
+        this.failures = Math.min(this.failures + 1, 8);
+        log('error', 'registry poll failed', { source: this.name, error: err.stack });
+      });
       await this.cycle;
       if (this.stopped) return;
-      const base = this.failures === 0 ? this.o.intervalMs : Math.min(this.o.intervalMs * 2 ** this.failures, 60_000);
+      const base = this.failures === 0 ? this.o.intervalMs : Math.max(this.o.intervalMs, Math.min(this.o.intervalMs * 2 ** this.failures, 60_000));
       this.timer = setTimeout(loop, base + Math.random() * base);
       this.timer.unref();
     };

@@ -65,7 +65,12 @@ export class RegistryServer {
     };
     try {
       const url = new URL(req.url ?? '/', 'http://registry');
-      const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      let parts: string[];
+      try {
+        parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      } catch {
+        return send(400, { error: 'malformed percent-encoding in the path' });
+      }
       const [v1, area, service, ip] = parts;
       if (v1 !== 'v1' || (area !== 'registration' && area !== 'loadbalancing') || !service || parts.length > 4) return send(404, { error: 'no such path' });
       if (!SERVICE.test(service)) return send(400, { error: `bad service name ${JSON.stringify(service)}` });
