@@ -88,6 +88,12 @@ for (const protocol of ['sotw', 'delta'] as const) {
       assert.ok(!resynced.startsWith(oldPrefix), 'the new process never reuses a version');
       h.writeServices(web(b1.port));
       await waitFor('an edit after the restart to reach Envoy', async () => (await envoy.get('web')).backend === 'b1');
+
+      // The only service replaced by another in one publish: Envoy's EDS request for the new cluster repeats the
+      // last (already ACKed) EDS nonce and must be honoured, or the new cluster never gets endpoints.
+      h.writeServices([{ name: 'api', endpoints: [{ address: '127.0.0.1', port: b2.port, zone: 'z1' }] }]);
+      await waitFor('the replacement service to be routed', async () => (await envoy.get('api')).backend === 'b2', 10_000);
+      assert.equal((await envoy.get('web')).status, 404, 'the old service is gone');
     });
   });
 }
