@@ -15,6 +15,7 @@ import { startHerald } from '../main';
 import { envoyBootstrap } from '../envoy/bootstrap';
 import { startEnvoy, type EnvoyProcess } from '../envoy/process';
 import { startBackend, type Backend } from './backend';
+import { setLogLevel } from '../log/log';
 
 const say = (s: string) => process.stdout.write(s + '\n');
 
@@ -67,6 +68,8 @@ async function envoyHost(envoy: EnvoyProcess, port: number): Promise<string> {
 }
 
 export async function demo(argv: string[]): Promise<void> {
+  // The demo narrates; Herald's own info lines would interleave with it (HERALD_LOG_LEVEL=info shows them).
+  if (!process.env.HERALD_LOG_LEVEL) setLogLevel('warn');
   const protocol = argv.includes('--delta') ? 'delta' : 'sotw';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-demo-'));
   const backends: Backend[] = [await startBackend('backend-1'), await startBackend('backend-2')];
