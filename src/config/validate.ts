@@ -57,3 +57,11 @@ export function bool(obj: Record<string, unknown>, key: string, path: string, p:
 export function isIpLiteral(s: string): boolean {
   return isIP(s) !== 0;
 }
+
+/**
+ * The canonical text of an IP literal (IPv6 lower-case and compressed: `2001:DB8:0::1` → `2001:db8::1`), so two
+ * sources naming one address agree on its key. Callers check isIpLiteral first.
+ */
+export function canonicalIp(s: string): string {
+  return isIP(s) === 6 ? new URL(`http://[${s}]/`).hostname.slice(1, -1) : s;
+}

@@ -11,6 +11,7 @@
  * once initialised (with the timeouts above: connected to Herald and configured), so before that the probe's
  * connection is refused, and after it the answer is the admin's own /ready.
  */
+import { isIpLiteral } from '../config/validate';
 import { NODE_META } from '../translate/view';
 
 export interface BootstrapOptions {
@@ -38,11 +39,6 @@ export interface BootstrapOptions {
   readonly initialFetchTimeoutMs?: number;
 }
 
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
-
-function isIpLiteral(s: string): boolean {
-  return IPV4.test(s) || (s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s));
-}
 
 function staticCluster(name: string, address: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

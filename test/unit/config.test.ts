@@ -66,3 +66,11 @@ test('config: defaults and relative paths', () => {
   const s0 = c.sources[0]!;
   assert.ok(s0.kind === 'file' && s0.path === '/etc/herald/s.yaml');
 });
+
+test('services file: IPv6 addresses are canonical, so two spellings of one address collide', () => {
+  const r = parseServicesFile('services: [{name: web, endpoints: [{address: "2001:DB8:0:0::1", port: 80}]}]', 'file');
+  assert.ok(r.ok);
+  assert.equal(r.snapshot.get('web')!.endpoints[0]!.address, '2001:db8::1');
+  const dup = parseServicesFile('services: [{name: web, endpoints: [{address: "2001:DB8::1", port: 80}, {address: "2001:db8:0::1", port: 80}]}]', 'file');
+  assert.equal(dup.ok, false);
+});

@@ -14,7 +14,7 @@ import type { Endpoint, Health } from '../../model/types';
 import { compareEndpoints, endpointKey } from '../../model/types';
 import { validatePolicyOverrides, type PolicyOverrides } from '../../model/policy';
 import type { SourceService, SourceSnapshot } from '../source';
-import { Problems, int, isIpLiteral, isObject, noUnknownKeys, str } from '../../config/validate';
+import { Problems, canonicalIp, int, isIpLiteral, isObject, noUnknownKeys, str } from '../../config/validate';
 
 const HEALTH: readonly Health[] = ['HEALTHY', 'UNHEALTHY', 'DRAINING', 'UNKNOWN'];
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
@@ -50,8 +50,9 @@ export function parseServicesFile(text: string, source: string): ParseResult {
       const ep = `${path}.endpoints[${j}]`;
       if (!isObject(e)) return p.add(ep, 'must be a mapping');
       noUnknownKeys(e, ['address', 'port', 'zone', 'weight', 'health', 'labels'], ep, p);
-      const address = str(e, 'address', ep, p);
-      if (address && !isIpLiteral(address)) p.add(`${ep}.address`, 'must be an IPv4 or IPv6 address');
+      const raw = str(e, 'address', ep, p);
+      if (raw && !isIpLiteral(raw)) p.add(`${ep}.address`, 'must be an IPv4 or IPv6 address');
+      const address = raw && isIpLiteral(raw) ? canonicalIp(raw) : raw;
       const port = int(e, 'port', ep, p, 1, 65535);
       const zone = e.zone === undefined ? '' : str(e, 'zone', ep, p);
       const weight = int(e, 'weight', ep, p, 1, 128, 1);

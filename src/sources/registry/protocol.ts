@@ -9,7 +9,7 @@
  * `last_check_in` is UTC, formatted `YYYY-MM-DD HH:MM:SS.ffffff`. Parsing is total: it returns hosts or problems.
  */
 import type { Endpoint } from '../../model/types';
-import { isIpLiteral } from '../../config/validate';
+import { canonicalIp, isIpLiteral } from '../../config/validate';
 
 export interface RegistryHost {
   readonly service: string;
@@ -59,8 +59,8 @@ export function parseRegistryAnswer(body: unknown, service: string, o: { ttlMs: 
   hosts.forEach((h: any, i: number) => {
     const where = `registry[${service}].hosts[${i}]`;
     if (typeof h !== 'object' || h === null) return skipped.push(`${where}: not an object`);
-    const ip = h.ip_address;
-    if (typeof ip !== 'string' || !isIpLiteral(ip)) return skipped.push(`${where}.ip_address: ${JSON.stringify(ip)} is not an IP address`);
+    if (typeof h.ip_address !== 'string' || !isIpLiteral(h.ip_address)) return skipped.push(`${where}.ip_address: ${JSON.stringify(h.ip_address)} is not an IP address`);
+    const ip = canonicalIp(h.ip_address);
     const port = typeof h.port === 'string' && /^\d+$/.test(h.port) ? Number(h.port) : h.port;
     if (!Number.isInteger(port) || port < 1 || port > 65535) return skipped.push(`${where}.port: ${JSON.stringify(h.port)} is not a port`);
     if (h.last_check_in !== undefined) {

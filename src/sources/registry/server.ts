@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { log } from '../../log/log';
 import { counter } from '../../admin/metrics';
-import { isIpLiteral } from '../../config/validate';
+import { canonicalIp, isIpLiteral } from '../../config/validate';
 import { formatCheckIn } from './protocol';
 import { RegistryStore } from './store';
 
@@ -91,21 +91,21 @@ export class RegistryServer {
       if (!this.authorized(req)) return send(401, { error: 'writes need Authorization: Bearer <token>' });
       if (req.method === 'DELETE') {
         if (area !== 'registration' || !ip) return send(404, { error: 'no such path' });
-        return this.store.remove(service, ip) ? send(200, {}) : send(404, {});
+        return this.store.remove(service, isIpLiteral(ip) ? canonicalIp(ip) : ip) ? send(200, {}) : send(404, {});
       }
       const form = await readForm(req);
       if (typeof form === 'string') return send(400, { error: form });
       if (area === 'loadbalancing') {
         const w = form.get('load_balancing_weight') ?? '';
         if (!/^\d+$/.test(w) || Number(w) < 1 || Number(w) > 100) return send(400, { error: 'load_balancing_weight must be an integer from 1 to 100' });
-        return this.store.setWeight(service, ip, Number(w)) > 0 ? send(204) : send(404, {});
+        return this.store.setWeight(service, ip && isIpLiteral(ip) ? canonicalIp(ip) : ip, Number(w)) > 0 ? send(204) : send(404, {});
       }
       if (ip) return send(404, { error: 'no such path' });
       const problem = validateRegistration(form);
       if (problem) return send(400, { error: problem });
       this.store.upsert({
         service,
-        ip: form.get('ip')!,
+        ip: canonicalIp(form.get('ip')!),
         port: Number(form.get('port')),
         revision: form.get('revision')!,
         serviceRepoName: form.get('service_repo_name') ?? '',
