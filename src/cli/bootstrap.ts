@@ -18,7 +18,8 @@ export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each opt
   --cluster NAME        node cluster         HERALD_CLUSTER, else "sidecar"
   --zone ZONE           node locality zone   HERALD_ZONE (zone-aware routing keeps traffic in it)
   --region REGION       node locality region HERALD_REGION
-  --xds HOST:PORT       Herald's xDS address HERALD_XDS, else 127.0.0.1:18000 (a DNS name is resolved by Envoy)
+  --xds HOST:PORT[,...] Herald's xDS address HERALD_XDS, else 127.0.0.1:18000 (a DNS name is resolved by Envoy;
+                        several: one per Herald instance, the proxy moves to a live one when its own dies)
   --protocol sotw|delta ADS flavour          HERALD_XDS_PROTOCOL, else sotw
   --admin-port N        admin API on 127.0.0.1 HERALD_ADMIN_PORT, else 9901
   --egress HOST:PORT    egress listener      HERALD_EGRESS, else 127.0.0.1:15001
@@ -100,7 +101,10 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
   const cluster = pick('cluster', 'HERALD_CLUSTER').value ?? 'sidecar';
   const zone = pick('zone', 'HERALD_ZONE').value;
   const region = pick('region', 'HERALD_REGION').value;
-  const xds = hostPort('xds', 'HERALD_XDS', '127.0.0.1:18000')!;
+  const xdsPick = pick('xds', 'HERALD_XDS');
+  const xdsList = (xdsPick.value ?? '127.0.0.1:18000').split(',').map((x) => x.trim());
+  const xdsHosts = xdsList.map((x) => splitHostPort(x));
+  if (xdsHosts.some((h) => h === undefined)) problems.push(`${xdsPick.where}: must be host:port, or several separated by commas (got ${JSON.stringify(xdsPick.value)})`);
   const protocolPick = pick('protocol', 'HERALD_XDS_PROTOCOL');
   const protocol = protocolPick.value ?? 'sotw';
   if (protocol !== 'sotw' && protocol !== 'delta') problems.push(`${protocolPick.where}: must be sotw or delta (got ${JSON.stringify(protocol)})`);
@@ -120,7 +124,8 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
   if (readyPort && readyPort === adminPort) problems.push(`--admin-port and --ready-port: must differ (both ${adminPort})`);
   if (problems.length > 0) return { problems };
 
-  const [xdsAddress, xdsPort] = splitHostPort(xds)!;
+  const [first, ...xdsRest] = xdsHosts as Array<[string, number]>;
+  const [xdsAddress, xdsPort] = first!;
   const options: BootstrapOptions = {
     nodeId,
     cluster,
@@ -128,6 +133,7 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
     ...(region ? { region } : {}),
     xdsAddress,
     xdsPort,
+    ...(xdsRest.length ? { xdsMore: xdsRest.map(([address, port]) => ({ address, port })) } : {}),
     protocol: protocol as 'sotw' | 'delta',
     adminAddress: '127.0.0.1',
     adminPort,

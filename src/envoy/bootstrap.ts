@@ -22,6 +22,11 @@ export interface BootstrapOptions {
   /** Herald's xDS address: an IP literal (STATIC) or a DNS name (LOGICAL_DNS, e.g. a Kubernetes Service). */
   readonly xdsAddress: string;
   readonly xdsPort: number;
+  /**
+   * More Herald instances. With any, the xDS cluster has every instance as a host, checked by TCP every 2 s and
+   * never in panic, so when the instance a proxy streams from dies it reconnects to a live one.
+   */
+  readonly xdsMore?: ReadonlyArray<{ readonly address: string; readonly port: number }>;
   readonly protocol: 'sotw' | 'delta';
   readonly adminAddress?: string;
   readonly adminPort: number;
@@ -40,15 +45,20 @@ export interface BootstrapOptions {
 }
 
 
-function staticCluster(name: string, address: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+/**
+ * A cluster of fixed hosts: STATIC for IP literals; a DNS name is resolved by Envoy (LOGICAL_DNS for one host,
+ * STRICT_DNS, every address, when there are several).
+ */
+function staticCluster(name: string, hosts: ReadonlyArray<{ readonly address: string; readonly port: number }>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const allIps = hosts.every((h) => isIpLiteral(h.address));
   return {
     name,
-    type: isIpLiteral(address) ? 'STATIC' : 'LOGICAL_DNS',
+    type: allIps ? 'STATIC' : hosts.length === 1 ? 'LOGICAL_DNS' : 'STRICT_DNS',
     connect_timeout: '1s',
     ...extra,
     load_assignment: {
       cluster_name: name,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: port } } } }] }],
+      endpoints: [{ lb_endpoints: hosts.map((h) => ({ endpoint: { address: { socket_address: { address: h.address, port_value: h.port } } } })) }],
     },
   };
 }
@@ -98,7 +108,13 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
   if (o.healthPath) metadata[NODE_META.healthPath] = o.healthPath;
   const adminAddress = o.adminAddress ?? '127.0.0.1';
   const clusters: Record<string, unknown>[] = [
-    staticCluster('herald_xds', o.xdsAddress, o.xdsPort, {
+    staticCluster('herald_xds', [{ address: o.xdsAddress, port: o.xdsPort }, ...(o.xdsMore ?? [])], {
+      ...(o.xdsMore?.length
+        ? {
+            health_checks: [{ timeout: '1s', interval: '2s', unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }],
+            common_lb_config: { healthy_panic_threshold: { value: 0 } },
+          }
+        : {}),
       typed_extension_protocol_options: {
         'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
           '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
@@ -109,7 +125,7 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
   ];
   const listeners: Record<string, unknown>[] = [];
   if (o.readyPort) {
-    clusters.push(staticCluster('envoy_admin', adminAddress === '0.0.0.0' ? '127.0.0.1' : adminAddress, o.adminPort));
+    clusters.push(staticCluster('envoy_admin', [{ address: adminAddress === '0.0.0.0' ? '127.0.0.1' : adminAddress, port: o.adminPort }]));
     listeners.push(readyListener(o.readyPort));
   }
   return {

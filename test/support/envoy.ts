@@ -41,6 +41,8 @@ export interface TestEnvoy extends EnvoyProcess {
 
 export interface TestEnvoyOptions {
   xdsPort: number;
+  /** More Herald instances on 127.0.0.1 (the bootstrap's xdsMore). */
+  moreXdsPorts?: number[];
   protocol: 'sotw' | 'delta';
   nodeId: string;
   zone?: string;
@@ -103,6 +105,7 @@ export async function startTestEnvoy(o: TestEnvoyOptions): Promise<TestEnvoy> {
       ...(o.zone ? { zone: o.zone } : {}),
       xdsAddress: '127.0.0.1',
       xdsPort: o.xdsPort,
+      ...(o.moreXdsPorts ? { xdsMore: o.moreXdsPorts.map((port) => ({ address: '127.0.0.1', port })) } : {}),
       protocol: o.protocol,
       adminPort,
       egress: `127.0.0.1:${egressPort}`,
