@@ -53,9 +53,19 @@ export function bool(obj: Record<string, unknown>, key: string, path: string, p:
   return v;
 }
 
-/** An IPv4 or IPv6 literal (no host names: endpoints are addresses). */
+/**
+ * An IPv4 or IPv6 literal (no host names: endpoints are addresses). An IPv6 zone id (`fe80::1%eth0`) is refused:
+ * it names an interface of the machine that wrote it, means nothing to a proxy elsewhere, and is not a valid URL
+ * host. `ipLiteralProblem` says why a text is refused.
+ */
 export function isIpLiteral(s: string): boolean {
-  return isIP(s) !== 0;
+  return ipLiteralProblem(s) === undefined;
+}
+
+/** Why `s` is not an IP literal Herald accepts, or undefined when it is one. */
+export function ipLiteralProblem(s: string): string | undefined {
+  if (s.includes('%')) return 'an IPv6 zone id (%...) is not allowed';
+  return isIP(s) !== 0 ? undefined : 'is not an IPv4 or IPv6 address';
 }
 
 /**
