@@ -8,9 +8,10 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import { encodeDiscoveryResponse } from '../src/xds/wire';
-import { XdsCache } from '../src/xds/cache';
-import { XdsServer } from '../src/xds/server';
-import { Publisher } from '../src/pipeline/publisher';
+import type { XdsCache } from '../src/xds/cache';
+import type { XdsServer } from '../src/xds/server';
+import type { Publisher } from '../src/pipeline/publisher';
+import { createCore } from '../src/main';
 import type { Mesh } from '../src/model/types';
 
 export interface BenchServer {
@@ -23,13 +24,20 @@ export interface BenchServer {
 
 /** Starts serving `mesh` on 127.0.0.1 (a free port). */
 export async function startServer(mesh: Mesh): Promise<BenchServer> {
-  const cache = new XdsCache();
-  const publisher = new Publisher(cache, { defaultEgress: '127.0.0.1:15001' });
-  const xds = new XdsServer(cache, publisher, { ackTimeoutMs: 60_000 });
+  const { cache, publisher, views, xds } = createCore({ defaultEgress: '127.0.0.1:15001', xds: { ackTimeoutMs: 60_000 } });
   const port = await xds.listen('127.0.0.1', 0);
   publisher.update(mesh);
-  publisher.markSynced();
-  return { cache, publisher, xds, port, close: () => xds.close() };
+  publisher.startServing();
+  return {
+    cache,
+    publisher,
+    xds,
+    port,
+    close: async () => {
+      views.stop();
+      await xds.close();
+    },
+  };
 }
 
 /**
