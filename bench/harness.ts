@@ -11,20 +11,23 @@ import { encodeDiscoveryResponse } from '../src/xds/wire';
 import type { XdsCache } from '../src/xds/cache';
 import type { XdsServer } from '../src/xds/server';
 import type { Publisher } from '../src/pipeline/publisher';
-import { createCore } from '../src/main';
+import { createCore, type CoreOptions } from '../src/main';
+import type { ViewRegistry } from '../src/pipeline/views';
 import type { Mesh } from '../src/model/types';
 
 export interface BenchServer {
   readonly cache: XdsCache;
   readonly publisher: Publisher;
   readonly xds: XdsServer;
+  readonly views: ViewRegistry;
   readonly port: number;
   close(): Promise<void>;
 }
 
 /** Starts serving `mesh` on 127.0.0.1 (a free port). */
-export async function startServer(mesh: Mesh): Promise<BenchServer> {
-  const { cache, publisher, views, xds } = createCore({ defaultEgress: '127.0.0.1:15001', xds: { ackTimeoutMs: 60_000 } });
+export async function startServer(mesh: Mesh, views?: CoreOptions['views']): Promise<BenchServer> {
+  const core = createCore({ defaultEgress: '127.0.0.1:15001', xds: { ackTimeoutMs: 60_000 }, ...(views ? { views } : {}) });
+  const { cache, publisher, xds } = core;
   const port = await xds.listen('127.0.0.1', 0);
   publisher.update(mesh);
   publisher.startServing();
@@ -33,8 +36,9 @@ export async function startServer(mesh: Mesh): Promise<BenchServer> {
     publisher,
     xds,
     port,
+    views: core.views,
     close: async () => {
-      views.stop();
+      core.views.stop();
       await xds.close();
     },
   };
@@ -159,9 +163,9 @@ export class LoadClient {
   }
 
   /** Opens `n` streams; resolves once each holds its first CDS and EDS response (and ACKed them). */
-  async connect(port: number, protocol: 'sotw' | 'delta', n: number, groups: number, first = 0): Promise<{ ms: number; failed: number }> {
+  async connect(port: number, protocol: 'sotw' | 'delta', n: number, groups: number, first = 0, zonePrefix?: string): Promise<{ ms: number; failed: number }> {
     const done = this.expect((r): r is Extract<Reply, { type: 'connected' }> => r.type === 'connected', 120_000, 'connected');
-    this.child.send({ cmd: 'connect', port, protocol, n, groups, first });
+    this.child.send({ cmd: 'connect', port, protocol, n, groups, first, ...(zonePrefix !== undefined ? { zonePrefix } : {}) });
     const r = await done;
     return { ms: r.ms, failed: r.failed };
   }
