@@ -49,7 +49,7 @@ const badConfigs: Record<string, { yaml: string; problem: RegExp }> = {
   'no sources': { yaml: 'xds: {port: 1}', problem: /sources: at least one source/ },
   'unknown source kind': { yaml: 'sources: [{kind: ftp}]', problem: /sources\[0\]\.kind: must be one of/ },
   'port is a string': { yaml: 'xds: {port: "x"}\nsources: [{kind: file, path: s.yaml}]', problem: /xds\.port: must be an integer/ },
-  'unknown top-level key': { yaml: 'xdss: {}\nsources: [{kind: file, path: s.yaml}]', problem: /\(root\)\.xdss: unknown field/ },
+  'unknown top-level key': { yaml: 'xdss: {}\nsources: [{kind: file, path: s.yaml}]', problem: /\n  xdss: unknown field \(expected one of xds, admin, / },
   'broken yaml': { yaml: 'sources: [', problem: /config: yaml:/ },
 };
 

@@ -4,16 +4,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  DEFAULT_POLICY,
-  POLICY_ANNOTATIONS,
-  loadPolicyFile,
-  mergeOverrides,
-  parsePolicyFile,
-  policyFromAnnotations,
-  resolvePolicy,
-  validatePolicyOverrides,
-} from '../../src/model/policy';
+import { loadPolicyFile, parsePolicyFile } from '../../src/config/policy-file';
+import { DEFAULT_POLICY, mergeOverrides, resolvePolicy, validatePolicyOverrides } from '../../src/model/policy';
+import { POLICY_ANNOTATIONS, policyFromAnnotations } from '../../src/sources/kubernetes/annotations';
 import { parseServicesFile } from '../../src/sources/file/services-file';
 
 const rejects: Record<string, { raw: unknown; problem: string }> = {
