@@ -1,8 +1,10 @@
 import { isIP } from 'node:net';
 
 /**
- * Small validation helpers that produce path-prefixed errors (`services[0].endpoints[1].port: ...`). They
- * collect every problem instead of stopping at the first, so a broken file is reported whole.
+ * IP literal helpers shared by every source (isIpLiteral, ipLiteralProblem, canonicalIp), and the older
+ * hand-rolled helpers (Problems, str, int, bool, noUnknownKeys) that produce path-prefixed errors
+ * (`services[0].endpoints[1].port: ...`). Herald's documents are zod schemas (config/schema.ts); the hand-rolled
+ * helpers remain only for the services file (sources/file/services-file.ts) until it moves to a schema too.
  */
 export class Problems {
   readonly list: string[] = [];

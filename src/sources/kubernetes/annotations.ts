@@ -49,14 +49,30 @@ export type EndpointAnnotations =
   | { readonly port: number | string | undefined; readonly weight: number; readonly canary: boolean }
   | { readonly problem: string };
 
+type Parsed = { readonly port: number | string | undefined; readonly weight: number; readonly canary: boolean } | { readonly badKey: string };
+
 /**
- * A pod's endpoint-level annotations, or the first problem (`metadata.annotations[herald.io/weight]: "0" must be
- * an integer from 1 to 128`), prefixed by `where`. A bad port or weight makes the pod malformed.
+ * Parse results by annotations object: podEndpoint runs for every pod of a service on each recompute, and a pod's
+ * annotations object is replaced, never changed, when the pod changes (PodLite is immutable).
  */
-export function endpointAnnotations(annotations: Readonly<Record<string, string>>, where: string): EndpointAnnotations {
+const parsedByAnnotations = new WeakMap<Readonly<Record<string, string>>, Parsed>();
+
+function parseEndpointAnnotations(annotations: Readonly<Record<string, string>>): Parsed {
   const r = ENDPOINT_ANNOTATION_SCHEMA.safeParse(annotations);
   if (r.success) return { port: r.data[PORT_ANNOTATION], weight: r.data[WEIGHT_ANNOTATION] ?? 1, canary: r.data[CANARY_ANNOTATION] };
-  const key = String(r.error.issues[0]?.path[0] ?? '');
+  return { badKey: String(r.error.issues[0]?.path[0] ?? '') };
+}
+
+/**
+ * A pod's endpoint-level annotations, or the first problem (`metadata.annotations[herald.io/weight]: "0" must be
+ * an integer from 1 to 128`), prefixed by `where`. A bad port or weight makes the pod malformed. `annotations`
+ * must not be changed after the call (the result is remembered by its identity).
+ */
+export function endpointAnnotations(annotations: Readonly<Record<string, string>>, where: string): EndpointAnnotations {
+  let parsed = parsedByAnnotations.get(annotations);
+  if (!parsed) parsedByAnnotations.set(annotations, (parsed = parseEndpointAnnotations(annotations)));
+  if (!('badKey' in parsed)) return parsed;
+  const key = parsed.badKey;
   const text = JSON.stringify(annotations[key]);
   const what = key === PORT_ANNOTATION ? `${text} is neither a port number nor a named container port` : `${text} must be an integer from 1 to 128`;
   return { problem: `${where}.metadata.annotations[${key}]: ${what}` };
