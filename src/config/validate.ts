@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 
 /**
  * IP literal helpers shared by every source (isIpLiteral, ipLiteralProblem, canonicalIp), and the older
- * hand-rolled helpers (Problems, str, int, bool, noUnknownKeys) that produce path-prefixed errors
+ * hand-rolled helpers (Problems, isObject, str, int, noUnknownKeys) that produce path-prefixed errors
  * (`services[0].endpoints[1].port: ...`). Herald's documents are zod schemas (config/schema.ts); the hand-rolled
  * helpers remain only for the services file (sources/file/services-file.ts) until it moves to a schema too.
  */
@@ -41,16 +41,6 @@ export function int(obj: Record<string, unknown>, key: string, path: string, p: 
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     p.add(`${path}.${key}`, `must be an integer from ${min} to ${max}`);
     return fallback ?? min;
-  }
-  return v;
-}
-
-export function bool(obj: Record<string, unknown>, key: string, path: string, p: Problems, fallback: boolean): boolean {
-  const v = obj[key];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') {
-    p.add(`${path}.${key}`, 'must be true or false');
-    return fallback;
   }
   return v;
 }
