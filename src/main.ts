@@ -16,7 +16,8 @@ import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
 import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
-import { loadPolicyFile, resolvePolicy } from './model/policy';
+import { loadPolicyFile } from './config/policy-file';
+import { resolvePolicy } from './model/policy';
 
 export interface Running {
   readonly xdsPort: number;

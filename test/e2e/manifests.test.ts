@@ -18,7 +18,8 @@ import { kubeBinariesPresent, kubeBinDir, startControlPlane, type ControlPlane }
 import { writeKubeconfig } from '../../src/lab/kube/kubeconfig';
 import { parseConfig } from '../../src/config/config';
 import { startHerald } from '../../src/main';
-import { parsePolicyFile, policyFromAnnotations } from '../../src/model/policy';
+import { parsePolicyFile } from '../../src/config/policy-file';
+import { policyFromAnnotations } from '../../src/sources/kubernetes/annotations';
 import { repoRoot } from '../support/repo';
 import { waitFor } from '../support/wait';
 

@@ -1,7 +1,8 @@
 /**
  * Lab scenarios: named, documented YAML files under lab/scenarios/. A scenario sets the sizes (app replicas,
  * client Envoys, request rate, termination timings) and a list of steps; `short:` holds overrides for the quick
- * form the test suite runs. Parsing validates every field with path-prefixed errors.
+ * form the test suite runs. The zod schema below validates every field (path-prefixed errors, unknown keys
+ * refused) and is the one place for the defaults; the types are derived from it.
  *
  *   name: scale-down
  *   description: 40 → 4 pods in one step
@@ -16,49 +17,88 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { Problems, int, isObject, noUnknownKeys, str } from '../../config/validate';
+import { z } from 'zod';
+import { type DeepReadonly, intIn, nonEmptyString, oneOf, problemsOf, strict } from '../../config/schema';
 import type { RegistryFault } from '../registry-faults';
 
-export interface AppSpec {
-  readonly replicas: number;
-  readonly terminationGracePeriodSeconds: number;
+/** A Deployment's surge or unavailability: a number of pods or a percentage (`25%`). */
+const podCount = () => z.union([z.string(), z.number()], { error: 'must be a number of pods or a percentage like 25%' }).transform(String);
+
+const APP = {
+  replicas: intIn(0, 200),
+  terminationGracePeriodSeconds: intIn(0, 600),
   /** preStop sleep: the pod keeps serving this long after its deletionTimestamp before SIGTERM. */
-  readonly preStopSeconds: number;
+  preStopSeconds: intIn(0, 600),
   /** After SIGTERM the backend keeps serving this long, then exits. */
-  readonly drainMs: number;
-  readonly maxSurge: string;
-  readonly maxUnavailable: string;
-}
+  drainMs: intIn(0, 600_000),
+  maxSurge: podCount(),
+  maxUnavailable: podCount(),
+};
+const CLIENTS = { envoys: intIn(1, 10), rps: intIn(1, 1000) };
+const VMS = intIn(0, 50);
 
-export type Step =
-  | { readonly scale: number }
-  | { readonly rollout: number }
+const FLAG = z.literal(true, { error: 'must be true' });
+const seconds = (min: number) => intIn(min, 600);
+const FAULTS = ['none', 'error', 'empty', 'garbage'] as const satisfies readonly RegistryFault[];
+
+/** Every step: its key and its value. */
+const STEPS = {
+  scale: seconds(0),
+  rollout: seconds(1),
   /** Start a scale or one rollout and go on at once (the next steps run while it proceeds). */
-  | { readonly scaleAsync: number }
-  | { readonly rolloutAsync: true }
+  scaleAsync: seconds(0),
+  rolloutAsync: FLAG,
   /** Wait until the Deployment is complete: every pod updated and ready, none terminating. */
-  | { readonly waitReady: true }
-  | { readonly sleep: number }
-  | { readonly killHerald: true }
-  | { readonly startHerald: true }
-  | { readonly registryFault: RegistryFault }
-  | { readonly stopApiserver: true }
-  | { readonly startApiserver: true }
-  | { readonly migrateVms: true };
+  waitReady: FLAG,
+  sleep: seconds(0),
+  killHerald: FLAG,
+  startHerald: FLAG,
+  registryFault: oneOf(FAULTS),
+  stopApiserver: FLAG,
+  startApiserver: FLAG,
+  migrateVms: FLAG,
+};
+type StepKey = keyof typeof STEPS;
+/** One step: a mapping with exactly one of the STEPS keys. */
+export type Step = { [K in StepKey]: { readonly [P in K]: z.output<(typeof STEPS)[P]> } }[StepKey];
 
-export interface Scenario {
-  readonly name: string;
-  readonly description: string;
-  readonly app: AppSpec;
-  readonly clients: { readonly envoys: number; readonly rps: number };
+const EXACTLY_ONE = `must be a mapping with exactly one of ${Object.keys(STEPS).join(', ')}`;
+const STEP = strict(
+  Object.fromEntries(Object.entries(STEPS).map(([k, v]) => [k, v.optional()])) as { [K in StepKey]: z.ZodOptional<(typeof STEPS)[K]> },
+  { what: 'step', notMapping: EXACTLY_ONE },
+)
+  .check((ctx) => {
+    if (Object.keys(ctx.value).length !== 1) ctx.issues.push({ code: 'custom', message: EXACTLY_ONE, input: ctx.value });
+  })
+  .transform((s) => s as Step);
+const STEP_LIST = z.array(STEP, { error: 'must be a list of steps' });
+
+const SCENARIO = strict({
+  name: nonEmptyString(),
+  description: nonEmptyString(),
+  app: strict({
+    replicas: APP.replicas.default(4),
+    terminationGracePeriodSeconds: APP.terminationGracePeriodSeconds.default(10),
+    preStopSeconds: APP.preStopSeconds.default(2),
+    drainMs: APP.drainMs.default(500),
+    maxSurge: APP.maxSurge.default('25%'),
+    maxUnavailable: APP.maxUnavailable.default('0'),
+  }).prefault({}),
+  clients: strict({ envoys: CLIENTS.envoys.default(3), rps: CLIENTS.rps.default(50) }).prefault({}),
   /** VM hosts registered in the legacy registry for the service before the steps run. */
-  readonly vms: number;
-  readonly steps: readonly Step[];
-}
+  vms: VMS.default(0),
+  steps: STEP_LIST,
+  /** Overrides for the quick form the test suite runs, laid over the fields above. */
+  short: strict({
+    app: strict(APP).partial().optional(),
+    clients: strict(CLIENTS).partial().optional(),
+    vms: VMS.optional(),
+    steps: STEP_LIST.optional(),
+  }).optional(),
+});
 
-const DEFAULT_APP: AppSpec = { replicas: 4, terminationGracePeriodSeconds: 10, preStopSeconds: 2, drainMs: 500, maxSurge: '25%', maxUnavailable: '0' };
-const STEP_KEYS = ['scale', 'rollout', 'scaleAsync', 'rolloutAsync', 'waitReady', 'sleep', 'killHerald', 'startHerald', 'registryFault', 'stopApiserver', 'startApiserver', 'migrateVms'] as const;
-const FAULTS: readonly RegistryFault[] = ['none', 'error', 'empty', 'garbage'];
+export type Scenario = DeepReadonly<Omit<z.output<typeof SCENARIO>, 'short'>>;
+export type AppSpec = Scenario['app'];
 
 export function scenarioDir(): string {
   let dir = __dirname;
@@ -75,88 +115,23 @@ export function listScenarios(): string[] {
   return fs.readdirSync(scenarioDir()).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
 }
 
-function parseApp(raw: unknown, p: Problems, base: AppSpec, where: string): AppSpec {
-  if (raw === undefined) return base;
-  if (!isObject(raw)) {
-    p.add(where, 'must be a mapping');
-    return base;
-  }
-  noUnknownKeys(raw, Object.keys(DEFAULT_APP), where, p);
-  return {
-    replicas: int(raw, 'replicas', where, p, 0, 200, base.replicas),
-    terminationGracePeriodSeconds: int(raw, 'terminationGracePeriodSeconds', where, p, 0, 600, base.terminationGracePeriodSeconds),
-    preStopSeconds: int(raw, 'preStopSeconds', where, p, 0, 600, base.preStopSeconds),
-    drainMs: int(raw, 'drainMs', where, p, 0, 600_000, base.drainMs),
-    maxSurge: raw.maxSurge === undefined ? base.maxSurge : String(raw.maxSurge),
-    maxUnavailable: raw.maxUnavailable === undefined ? base.maxUnavailable : String(raw.maxUnavailable),
-  };
-}
-
-function parseSteps(raw: unknown, p: Problems, where: string): Step[] {
-  if (!Array.isArray(raw)) {
-    p.add(where, 'must be a list of steps');
-    return [];
-  }
-  return raw.flatMap((s, i): Step[] => {
-    const sp = `${where}[${i}]`;
-    if (!isObject(s) || Object.keys(s).length !== 1) {
-      p.add(sp, `must be a mapping with exactly one of ${STEP_KEYS.join(', ')}`);
-      return [];
-    }
-    const [key, value] = Object.entries(s)[0]!;
-    switch (key) {
-      case 'scale':
-      case 'scaleAsync':
-      case 'rollout':
-      case 'sleep':
-        return [{ [key]: int(s, key, sp, p, key === 'rollout' ? 1 : 0, 600) } as Step];
-      case 'registryFault':
-        if (!FAULTS.includes(value as RegistryFault)) {
-          p.add(`${sp}.registryFault`, `must be one of ${FAULTS.join(', ')}`);
-          return [];
-        }
-        return [{ registryFault: value as RegistryFault }];
-      case 'rolloutAsync':
-      case 'waitReady':
-      case 'killHerald':
-      case 'startHerald':
-      case 'stopApiserver':
-      case 'startApiserver':
-      case 'migrateVms':
-        return [{ [key]: true } as Step];
-      default:
-        p.add(`${sp}.${key}`, `unknown step (expected one of ${STEP_KEYS.join(', ')})`);
-        return [];
-    }
-  });
-}
-
 /** Parses a scenario document; `short` applies the document's `short:` overrides. Throws listing every problem. */
 export function parseScenario(text: string, short: boolean): Scenario {
-  const doc: unknown = parseYaml(text);
-  const p = new Problems();
-  if (!isObject(doc)) throw new Error('scenario: (root): must be a mapping');
-  noUnknownKeys(doc, ['name', 'description', 'app', 'clients', 'vms', 'steps', 'short'], '(root)', p);
-  const name = str(doc, 'name', '(root)', p);
-  const description = str(doc, 'description', '(root)', p);
-  let app = parseApp(doc.app, p, DEFAULT_APP, 'app');
-  const clientsRaw = isObject(doc.clients) ? doc.clients : {};
-  let clients = { envoys: int(clientsRaw, 'envoys', 'clients', p, 1, 10, 3), rps: int(clientsRaw, 'rps', 'clients', p, 1, 1000, 50) };
-  let vms = int(doc, 'vms', '(root)', p, 0, 50, 0);
-  let steps = parseSteps(doc.steps, p, 'steps');
-  if (short && doc.short !== undefined) {
-    if (!isObject(doc.short)) p.add('short', 'must be a mapping');
-    else {
-      const s = doc.short;
-      noUnknownKeys(s, ['app', 'clients', 'vms', 'steps'], 'short', p);
-      app = parseApp(s.app, p, app, 'short.app');
-      if (isObject(s.clients)) clients = { envoys: int(s.clients, 'envoys', 'short.clients', p, 1, 10, clients.envoys), rps: int(s.clients, 'rps', 'short.clients', p, 1, 1000, clients.rps) };
-      vms = int(s, 'vms', 'short', p, 0, 50, vms);
-      if (s.steps !== undefined) steps = parseSteps(s.steps, p, 'short.steps');
-    }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new Error(`scenario: yaml: ${(err as Error).message}`);
   }
-  if (!p.ok) throw new Error(`scenario ${name || '?'} has ${p.list.length} problem(s):\n  ${p.list.join('\n  ')}`);
-  return { name, description, app, clients, vms, steps };
+  const r = SCENARIO.safeParse(doc);
+  if (!r.success) {
+    const name = (doc as { name?: unknown } | null)?.name;
+    const problems = problemsOf(r.error.issues);
+    throw new Error(`scenario ${typeof name === 'string' && name ? name : '?'} has ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+  }
+  const { short: s, ...full } = r.data;
+  if (!short || !s) return full;
+  return { ...full, app: { ...full.app, ...s.app }, clients: { ...full.clients, ...s.clients }, vms: s.vms ?? full.vms, steps: s.steps ?? full.steps };
 }
 
 export function loadScenario(nameOrPath: string, short: boolean): Scenario {
