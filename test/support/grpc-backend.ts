@@ -3,9 +3,9 @@
  * grpc-js-xds tests: each answers Whoami with its own name as `pod`.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ECHO_SERVICE } from '../../src/lab/backend/grpc';
+import { ECHO_SERVICE } from '../../lab/src/backend/grpc';
 
-export { whoami, EchoClient } from '../../src/lab/backend/grpc';
+export { whoami, EchoClient } from '../../lab/src/backend/grpc';
 
 export interface GrpcBackend {
   readonly port: number;
