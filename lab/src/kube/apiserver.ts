@@ -1,9 +1,9 @@
-/** kube-apiserver for a lab control plane: loopback, RBAC, static-token authentication. */
+/** kube-apiserver for a lab control plane: loopback, RBAC, static-token and client-certificate authentication. */
 import { join } from 'node:path';
 import { ManagedProcess } from './process';
 import { kubeBinary } from './paths';
 import type { Pki } from './pki';
-import { KubeClient } from '../../../src/sources/kubernetes/client';
+import { LabKubeClient } from './writer';
 import { waitFor } from './wait';
 
 export interface ApiserverConfig {
@@ -28,6 +28,7 @@ export function apiserverArgs(cfg: ApiserverConfig): string[] {
     `--tls-cert-file=${cfg.pki.servingCert}`,
     `--tls-private-key-file=${cfg.pki.servingKey}`,
     `--token-auth-file=${cfg.tokenFile}`,
+    `--client-ca-file=${cfg.pki.caCert}`,
     '--authorization-mode=RBAC',
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${cfg.pki.saPub}`,
@@ -48,8 +49,8 @@ export function startApiserverProcess(cfg: ApiserverConfig): ManagedProcess {
 }
 
 /** Resolves once GET /readyz answers "ok"; throws early if the process exits. */
-export async function waitApiserverReady(proc: ManagedProcess, client: KubeClient, logFile: string, timeoutMs: number): Promise<void> {
-  await waitFor('kube-apiserver /readyz', async () => (await client.request<string>('GET', '/readyz', { timeoutMs: 2_000 })) === 'ok', {
+export async function waitApiserverReady(proc: ManagedProcess, client: LabKubeClient, logFile: string, timeoutMs: number): Promise<void> {
+  await waitFor('kube-apiserver /readyz', async () => (await client.get<string>('/readyz', undefined, undefined, 2_000)) === 'ok', {
     timeoutMs,
     intervalMs: 100,
     abortIf: () => (proc.exit ? `kube-apiserver exited (${JSON.stringify(proc.exit)}); see ${logFile}` : undefined),

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient } from '../../../src/sources/kubernetes/client';
+import { LabKubeClient } from './writer';
 import { startApiserverProcess, waitApiserverReady, type ApiserverConfig } from './apiserver';
 import { DEFAULT_CONTROLLERS, startControllerManager } from './controller-manager';
 import { compactEtcd, etcdUrl, startEtcd, type EtcdConfig } from './etcd';
@@ -61,6 +61,12 @@ export interface ControlPlane {
   /** PEM of the CA that signed the apiserver's serving certificate, and its file. */
   readonly caPem: string;
   readonly caFile: string;
+  /**
+   * A client certificate and key the apiserver accepts (user herald-cert-user, group herald-cert-readers, see
+   * pki.ts); the group has no rights until a test binds it.
+   */
+  readonly clientCertFile: string;
+  readonly clientKeyFile: string;
   /** http://127.0.0.1:PORT of etcd. */
   readonly etcdUrl: string;
   /** The data folder: logs are `<component>.log` in it. */
@@ -68,7 +74,7 @@ export interface ControlPlane {
   /** Milliseconds from the call of startControlPlane() to a ready apiserver. */
   readonly startupMs: number;
   /** A client authenticated as the admin user (shared; do not close it). */
-  readonly client: KubeClient;
+  readonly client: LabKubeClient;
   /** A @kubernetes/client-node KubeConfig loaded from kubeconfigPath (a new one on each call). */
   kubeConfig(): KubeConfig;
   /** Log file of a component. */
@@ -126,7 +132,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     if (!keepData) rmSync(dataDir, { recursive: true, force: true });
   };
 
-  let client: KubeClient | undefined;
+  let client: LabKubeClient | undefined;
   try {
     const pkiDir = join(dataDir, 'pki');
     mkdirSync(pkiDir);
@@ -160,7 +166,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       logFile: log('kube-apiserver'),
       extraArgs: opts.extraApiserverArgs ?? [],
     };
-    client = new KubeClient({ server, token: adminToken, caPem });
+    client = new LabKubeClient({ server, token: adminToken, caPem });
     const adminClient = client;
     procs.apiserver = startApiserverProcess(apiCfg);
     await waitApiserverReady(procs.apiserver, adminClient, apiCfg.logFile, timeoutMs);
@@ -194,6 +200,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       token: adminToken,
       caPem,
       caFile: pki.caCert,
+      clientCertFile: pki.clientCert,
+      clientKeyFile: pki.clientKey,
       etcdUrl: etcdUrl(etcdCfg),
       dataDir,
       startupMs,

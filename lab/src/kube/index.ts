@@ -13,7 +13,9 @@
  */
 export { startControlPlane, type ControlPlane, type ControlPlaneOptions, type Component, type KubectlResult } from './control-plane';
 export { DEFAULT_CONTROLLERS } from './controller-manager';
+export { LabKubeClient } from './writer';
 export { KubeClient, KubeApiError, type KubeCredentials, type KubeObject, type KubeList, type WatchEvent, type Query } from '../../../src/sources/kubernetes/client';
 export { ListWatch, objectKey, type ChangeType } from './list-watch';
+export { CERT_GROUP, CERT_USER } from './pki';
 export { kubeBinary, kubeBinDir, kubeBinariesPresent } from './paths';
 export { waitFor, sleep } from './wait';

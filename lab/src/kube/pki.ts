@@ -1,8 +1,9 @@
 /**
  * Keys and certificates of one lab control plane, made with the openssl command (Debian's openssl):
- * a CA, the apiserver's serving certificate for 127.0.0.1/localhost, and the service-account key pair
- * that signs and verifies service-account tokens. Clients authenticate with static bearer tokens
- * (see tokens.ts), so no client certificates are needed.
+ * a CA, the apiserver's serving certificate for 127.0.0.1/localhost, the service-account key pair
+ * that signs and verifies service-account tokens, and one client certificate (CN herald-cert-user, group
+ * herald-cert-readers; the apiserver trusts the CA for clients) for kubeconfigs with certificate users.
+ * The lab's own clients authenticate with static bearer tokens (see kubeconfig.ts).
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -18,7 +19,14 @@ export interface Pki {
   /** Service-account signing key (private, PEM) and its public key (PEM). */
   saKey: string;
   saPub: string;
+  /** Client certificate and key: user herald-cert-user, group herald-cert-readers (no rights until bound). */
+  clientCert: string;
+  clientKey: string;
 }
+
+/** The user and group of Pki.clientCert. */
+export const CERT_USER = 'herald-cert-user';
+export const CERT_GROUP = 'herald-cert-readers';
 
 async function openssl(args: string[]): Promise<void> {
   try {
@@ -37,6 +45,8 @@ export async function generatePki(dir: string): Promise<Pki> {
     servingKey: join(dir, 'apiserver.key'),
     saKey: join(dir, 'sa.key'),
     saPub: join(dir, 'sa.pub'),
+    clientCert: join(dir, 'client.crt'),
+    clientKey: join(dir, 'client.key'),
   };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await Promise.all([
@@ -52,6 +62,10 @@ export async function generatePki(dir: string): Promise<Pki> {
       '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature',
       '-addext', 'extendedKeyUsage=serverAuth']),
     openssl(['pkey', '-in', p.saKey, '-pubout', '-out', p.saPub]),
+    openssl(['req', '-x509', ...ec, '-keyout', p.clientKey, '-out', p.clientCert, '-days', '30',
+      '-subj', `/O=${CERT_GROUP}/CN=${CERT_USER}`, '-CA', p.caCert, '-CAkey', p.caKey,
+      '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature',
+      '-addext', 'extendedKeyUsage=clientAuth']),
   ]);
   return p;
 }

@@ -10,7 +10,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { KubeApiError, type KubeClient } from '../../../src/sources/kubernetes/client';
+import { KubeApiError } from '../../../src/sources/kubernetes/client';
+import type { LabKubeClient } from '../kube/writer';
 import { ListWatch, type ChangeType } from '../kube/list-watch';
 import { Ipam } from './ipam';
 import { DEFAULT_NODES, registerNodes, renewLeases, type LabNodeSpec, type RegisteredNode } from './nodes';
@@ -20,7 +21,7 @@ import type { Pod } from './types';
 
 export interface LabKubeletOptions {
   /** A client with rights on nodes, leases, pods, pods/status and pods/binding (e.g. ControlPlane.client). */
-  client: KubeClient;
+  client: LabKubeClient;
   /** Lab nodes (default DEFAULT_NODES: lab-node-a/b/c in lab-zone-a/b/c). */
   nodes?: LabNodeSpec[];
   /** Loopback range for pod IPs (default 127.1.0.0/16). */

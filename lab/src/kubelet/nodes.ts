@@ -3,7 +3,8 @@
  * kube-node-lease, renewed every 10 s as a kubelet does (no node lifecycle controller runs in the lab,
  * so nothing would taint a node whose lease expired; the leases are kept for whoever looks).
  */
-import { KubeApiError, type KubeClient } from '../../../src/sources/kubernetes/client';
+import { KubeApiError } from '../../../src/sources/kubernetes/client';
+import type { LabKubeClient } from '../kube/writer';
 
 export interface LabNodeSpec {
   name: string;
@@ -35,7 +36,7 @@ export function microTime(d = new Date()): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-async function ensure(client: KubeClient, collection: string, name: string, body: unknown): Promise<void> {
+async function ensure(client: LabKubeClient, collection: string, name: string, body: unknown): Promise<void> {
   try {
     await client.post(collection, body);
   } catch (err) {
@@ -45,7 +46,7 @@ async function ensure(client: KubeClient, collection: string, name: string, body
 }
 
 /** Creates (or updates) the Node objects and their status; returns what the kubelet needs of them. */
-export async function registerNodes(client: KubeClient, specs: LabNodeSpec[], kubeletVersion: string): Promise<RegisteredNode[]> {
+export async function registerNodes(client: LabKubeClient, specs: LabNodeSpec[], kubeletVersion: string): Promise<RegisteredNode[]> {
   const out: RegisteredNode[] = [];
   for (const [i, spec] of specs.entries()) {
     const address = spec.address ?? `127.0.100.${i + 1}`;
@@ -102,7 +103,7 @@ export async function registerNodes(client: KubeClient, specs: LabNodeSpec[], ku
 }
 
 /** Creates or renews the Lease of each node. */
-export async function renewLeases(client: KubeClient, nodes: readonly RegisteredNode[]): Promise<void> {
+export async function renewLeases(client: LabKubeClient, nodes: readonly RegisteredNode[]): Promise<void> {
   const collection = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases';
   await Promise.all(
     nodes.map((n) =>

@@ -11,7 +11,8 @@
  */
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { KubeApiError, type KubeClient } from '../../../src/sources/kubernetes/client';
+import { KubeApiError } from '../../../src/sources/kubernetes/client';
+import type { LabKubeClient } from '../kube/writer';
 import { exitStatus, ManagedProcess, type ExitInfo } from '../kube/process';
 import { sleep } from '../kube/wait';
 import type { Ipam } from './ipam';
@@ -23,7 +24,7 @@ import { buildPodStatus, ConditionClock, type RuntimeState } from './status';
 import type { Container, Pod } from './types';
 
 export interface WorkerDeps {
-  client: KubeClient;
+  client: LabKubeClient;
   node: RegisteredNode;
   ipam: Ipam;
   /** Path of the compiled lab backend (dist/src/lab/backend/main.js). */

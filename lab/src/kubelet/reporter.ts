@@ -8,7 +8,8 @@
  *
  * Owned by one PodWorker; `build` is called right before each patch.
  */
-import { KubeApiError, type KubeClient } from '../../../src/sources/kubernetes/client';
+import { KubeApiError } from '../../../src/sources/kubernetes/client';
+import type { LabKubeClient } from '../kube/writer';
 import { sleep } from '../kube/wait';
 import type { PodStatus } from './types';
 
@@ -19,7 +20,7 @@ export class StatusReporter {
   private readonly timers = new AbortController();
 
   constructor(
-    private readonly client: KubeClient,
+    private readonly client: LabKubeClient,
     private readonly path: string,
     private readonly uid: string,
     private readonly build: () => PodStatus,

@@ -5,7 +5,7 @@
  * pods of the same owner (then the fewest pods overall, then node order) wins, so a Deployment's
  * replicas spread across the zones deterministically.
  */
-import type { KubeClient } from '../../../src/sources/kubernetes/client';
+import type { LabKubeClient } from '../kube/writer';
 import type { RegisteredNode } from './nodes';
 import type { Pod } from './types';
 
@@ -41,7 +41,7 @@ export function chooseNode(pod: Pod, nodes: readonly RegisteredNode[], placed: r
 }
 
 /** POSTs the Binding of `pod` to `node` (fails with 409 if the pod was bound meanwhile). */
-export async function bindPod(client: KubeClient, pod: Pod, node: string): Promise<void> {
+export async function bindPod(client: LabKubeClient, pod: Pod, node: string): Promise<void> {
   const ns = pod.metadata.namespace ?? 'default';
   await client.post(`/api/v1/namespaces/${ns}/pods/${pod.metadata.name}/binding`, {
     apiVersion: 'v1',
