@@ -1,6 +1,6 @@
 /**
- * Shared set-up of the kube-* end-to-end tests: a real control plane (src/lab/kube) plus the lab
- * kubelet (src/lab/kubelet), and small readers of pods and EndpointSlices. Each test file starts its
+ * Shared set-up of the kube-* end-to-end tests: a real control plane (./kube) plus the lab
+ * kubelet (./kubelet), and small readers of pods and EndpointSlices. Each test file starts its
  * own lab in `before` and stops it in `after`.
  */
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The Kubernetes manifests (deploy/, deploy/example/) against the real kube-apiserver (src/lab/kube):
+ * The Kubernetes manifests (deploy/, deploy/example/) against the real kube-apiserver (lab/src/kube):
  * - their content holds what the design promises (least-privilege RBAC, 2+ replicas with a PDB, probes,
  *   a native Envoy sidecar gated on /ready with a draining preStop), and what they hand Herald is valid for
  *   Herald (the ConfigMap's herald.yaml, the example's herald.io annotations);

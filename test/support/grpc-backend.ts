@@ -1,5 +1,5 @@
 /**
- * In-process gRPC test backends speaking the lab backend's Echo service (src/lab/backend/grpc.ts), for proxyless
+ * In-process gRPC test backends speaking the lab backend's Echo service (lab/src/backend/grpc.ts), for proxyless
  * grpc-js-xds tests: each answers Whoami with its own name as `pod`.
  */
 import * as grpc from '@grpc/grpc-js';

@@ -2,7 +2,7 @@
  * A real single-machine Kubernetes control plane for tests and the lab (binaries from `make kube`).
  *
  *   const cp = await startControlPlane();                  // etcd, kube-apiserver, kube-controller-manager
- *   const kubelet = await LabKubelet.start({ client: cp.client });   // from src/lab/kubelet
+ *   const kubelet = await LabKubelet.start({ client: cp.client });   // from lab/src/kubelet
  *   await cp.kubectl(['apply', '-f', '-'], yaml);
  *   ...
  *   await kubelet.stop();

@@ -27,7 +27,7 @@ export interface WorkerDeps {
   client: LabKubeClient;
   node: RegisteredNode;
   ipam: Ipam;
-  /** Path of the compiled lab backend (dist/src/lab/backend/main.js). */
+  /** Path of the compiled lab backend (dist/lab/src/backend/main.js). */
   backendMain: string;
   logDir: string;
   probePeriodMs: number;
@@ -37,7 +37,7 @@ export interface WorkerDeps {
   onDone: (uid: string) => void;
 }
 
-/** Failure switches of the lab backend (see src/lab/backend/http.ts). */
+/** Failure switches of the lab backend (see ../backend/http.ts). */
 export interface BackendFailure {
   /** true: the readiness endpoint answers 503; false: 200 again. */
   failReadiness?: boolean;
