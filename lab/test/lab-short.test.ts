@@ -8,13 +8,13 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { listScenarios } from '../src/runner/scenario';
+import { HERALD_CLI } from '../src/product';
 
 const run = promisify(execFile);
-const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 for (const scenario of listScenarios()) {
   test(`lab ${scenario} --short (pods-draining): zero failed requests, no undead hosts`, async (t) => {
-    const { stdout } = await run(process.execPath, [CLI, 'lab', scenario, '--short', '--json', '--out', path.join('lab-results', 'short')], { maxBuffer: 16 << 20, timeout: 240_000 });
+    const { stdout } = await run(process.execPath, [HERALD_CLI, 'lab', scenario, '--short', '--json', '--out', path.join('lab-results', 'short')], { maxBuffer: 16 << 20, timeout: 240_000 });
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!);
     t.diagnostic(`${result.requests} requests, by status ${JSON.stringify(result.by_status)}, convergence p50/p99/max ${result.convergence_ms.p50}/${result.convergence_ms.p99}/${result.convergence_ms.max} ms, panics ${result.panic_events}, ${result.duration_s} s`);
     assert.equal(result.scenario, scenario);
