@@ -52,8 +52,14 @@ function withTokenFiles(kc: KubeConfig, file: string): KubeConfig {
   return out;
 }
 
-/** The per-request TLS options and headers of the kubeconfig's current context. */
-export function kubeConfigAuth(kc: KubeConfig): KubeAuth {
+/** Bound on getting credentials (an exec plugin that never answers must not stall the informers silently). */
+const CREDENTIALS_TIMEOUT_MS = 30_000;
+
+/**
+ * The per-request TLS options and headers of the kubeconfig's current context. Getting them fails (that request
+ * fails, the informer backs off and retries) when client-node cannot, or after 30 s.
+ */
+export function kubeConfigAuth(kc: KubeConfig, timeoutMs = CREDENTIALS_TIMEOUT_MS): KubeAuth {
   const cluster = kc.getCurrentCluster();
   const user = kc.getCurrentUser();
   if (!cluster || !user) throw new Error('kubeconfig: no current cluster or user');
@@ -62,10 +68,16 @@ export function kubeConfigAuth(kc: KubeConfig): KubeAuth {
     server: cluster.server,
     async options() {
       const opts: https.RequestOptions = { headers: {} };
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await kc.applyToHTTPSOptions(opts);
+        await Promise.race([
+          kc.applyToHTTPSOptions(opts),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs))),
+        ]);
       } catch (err) {
         throw new Error(`kubeconfig user ${JSON.stringify(user.name)}: credentials: ${(err as Error).message}`);
+      } finally {
+        clearTimeout(timer);
       }
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(opts.headers ?? {})) {
