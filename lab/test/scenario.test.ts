@@ -1,7 +1,7 @@
 /** Lab scenarios: every shipped scenario parses (full and short), and bad ones are refused with paths. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { listScenarios, loadScenario, parseScenario } from '../../src/lab/runner/scenario';
+import { listScenarios, loadScenario, parseScenario } from '../src/runner/scenario';
 
 test('scenarios: every scenario in lab/scenarios parses, in both forms', () => {
   const names = listScenarios();
