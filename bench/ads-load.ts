@@ -8,7 +8,7 @@
  * Requests are encoded with protobufjs from src/xds/protos.ts; responses are read with a protobufjs Reader
  * (version, type URL and nonce only: the resources are not decoded, as the ACK does not need them).
  *
- * IPC in:  connect {port, protocol, n, groups, first?} | arm {id, count} | close
+ * IPC in:  connect {port, protocol, n, groups, first?, zonePrefix?} | arm {id, count} | close
  * IPC out: connected {ms, streams, failed} | armed {id} | receipts {id, times, bytes, cpuUs} | closed | error {message}
  */
 import * as grpc from '@grpc/grpc-js';
@@ -28,6 +28,8 @@ interface ConnectCmd {
   readonly groups: number;
   /** Index of the first stream (node ids are `bench-<index>`), so repeated connects add distinct proxies. */
   readonly first?: number;
+  /** Stream i states zone `<zonePrefix><i>` (a client lying about its zone); default: no zone. */
+  readonly zonePrefix?: string;
 }
 type Cmd = ConnectCmd | { readonly cmd: 'arm'; readonly id: number; readonly count: number } | { readonly cmd: 'close' };
 
@@ -108,7 +110,7 @@ class Load {
     const names = (typeUrl: string) => (typeUrl === EDS ? [svc] : []);
     const reqType = messageType(protocol === 'sotw' ? 'envoy.service.discovery.v3.DiscoveryRequest' : 'envoy.service.discovery.v3.DeltaDiscoveryRequest');
     const write = (fields: Record<string, unknown>) => call.write(Buffer.from(reqType.encode(reqType.create(fields)).finish()));
-    const node = { id: `bench-${i}`, cluster: 'bench', userAgentName: 'envoy', locality: { zone: '' } };
+    const node = { id: `bench-${i}`, cluster: 'bench', userAgentName: 'envoy', locality: { zone: this.c.zonePrefix !== undefined ? `${this.c.zonePrefix}${i}` : '' } };
     let gotCds = false;
     let gotEds = false;
     let isReady = false;

@@ -8,28 +8,40 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import { encodeDiscoveryResponse } from '../src/xds/wire';
-import { XdsCache } from '../src/xds/cache';
-import { XdsServer } from '../src/xds/server';
-import { Publisher } from '../src/pipeline/publisher';
+import type { XdsCache } from '../src/xds/cache';
+import type { XdsServer } from '../src/xds/server';
+import type { Publisher } from '../src/pipeline/publisher';
+import { createCore, type CoreOptions } from '../src/main';
+import type { ViewRegistry } from '../src/pipeline/views';
 import type { Mesh } from '../src/model/types';
 
 export interface BenchServer {
   readonly cache: XdsCache;
   readonly publisher: Publisher;
   readonly xds: XdsServer;
+  readonly views: ViewRegistry;
   readonly port: number;
   close(): Promise<void>;
 }
 
 /** Starts serving `mesh` on 127.0.0.1 (a free port). */
-export async function startServer(mesh: Mesh): Promise<BenchServer> {
-  const cache = new XdsCache();
-  const publisher = new Publisher(cache, { defaultEgress: '127.0.0.1:15001' });
-  const xds = new XdsServer(cache, publisher, { ackTimeoutMs: 60_000 });
+export async function startServer(mesh: Mesh, views?: CoreOptions['views']): Promise<BenchServer> {
+  const core = createCore({ defaultEgress: '127.0.0.1:15001', xds: { ackTimeoutMs: 60_000 }, ...(views ? { views } : {}) });
+  const { cache, publisher, xds } = core;
   const port = await xds.listen('127.0.0.1', 0);
   publisher.update(mesh);
-  publisher.markSynced();
-  return { cache, publisher, xds, port, close: () => xds.close() };
+  publisher.startServing();
+  return {
+    cache,
+    publisher,
+    xds,
+    port,
+    views: core.views,
+    close: async () => {
+      core.views.stop();
+      await xds.close();
+    },
+  };
 }
 
 /**
@@ -151,9 +163,9 @@ export class LoadClient {
   }
 
   /** Opens `n` streams; resolves once each holds its first CDS and EDS response (and ACKed them). */
-  async connect(port: number, protocol: 'sotw' | 'delta', n: number, groups: number, first = 0): Promise<{ ms: number; failed: number }> {
+  async connect(port: number, protocol: 'sotw' | 'delta', n: number, groups: number, first = 0, zonePrefix?: string): Promise<{ ms: number; failed: number }> {
     const done = this.expect((r): r is Extract<Reply, { type: 'connected' }> => r.type === 'connected', 120_000, 'connected');
-    this.child.send({ cmd: 'connect', port, protocol, n, groups, first });
+    this.child.send({ cmd: 'connect', port, protocol, n, groups, first, ...(zonePrefix !== undefined ? { zonePrefix } : {}) });
     const r = await done;
     return { ms: r.ms, failed: r.failed };
   }

@@ -46,7 +46,7 @@ const VIEWS = [
   viewKey({ flavor: 'grpc', zone: 'zone-a', egress: '' }),
 ];
 const ENDPOINTS = 10;
-const OPTIONS = { defaultEgress: '127.0.0.1:15001' };
+const OPTIONS = {};
 
 function bigMesh(services: number): Mesh {
   return meshOf(Array.from({ length: services }, (_, i) => service(i, ENDPOINTS)));
@@ -56,11 +56,11 @@ function bigMesh(services: number): Mesh {
 function build(mesh: Mesh): { cache: XdsCache; publisher: Publisher; ms: number } {
   const cache = new XdsCache();
   const publisher = new Publisher(cache, OPTIONS);
+  publisher.startServing();
   const t0 = performance.now();
   publisher.update(mesh);
-  for (const v of VIEWS) publisher.ensureView(v);
+  for (const v of VIEWS) publisher.buildView(v);
   const took = performance.now() - t0;
-  publisher.markSynced();
   return { cache, publisher, ms: took };
 }
 
@@ -160,6 +160,7 @@ async function burst(
 async function runBursts(services: number): Promise<{ up: Burst; drain: Burst }> {
   const cache = new XdsCache();
   const publisher = new Publisher(cache, OPTIONS);
+  publisher.startServing();
   const publishedAt: number[] = [];
   const publishMs: number[] = [];
   const intake = new Intake({
@@ -168,12 +169,12 @@ async function runBursts(services: number): Promise<{ up: Burst; drain: Burst }>
     publish: (mesh) => {
       const t0 = performance.now();
       publisher.update(mesh);
-      for (const v of VIEWS) publisher.ensureView(v);
+      for (const v of VIEWS) publisher.buildView(v);
       const t1 = performance.now();
       publishMs.push(t1 - t0);
       publishedAt.push(t1);
     },
-    onSynced: () => publisher.markSynced(),
+    onSynced: () => undefined,
   });
   try {
     const base = new Map<string, SourceService>();

@@ -1,14 +1,16 @@
 /**
- * Wiring and ordered start/stop. Start: cache, publisher, xDS server, admin, the embedded registry server (if
- * configured), then sources (serving begins once every source has synced). Stop in reverse.
+ * Wiring and ordered start/stop. Start: cache, publisher, view registry, xDS server, admin, the embedded registry
+ * server (if configured), then sources (serving begins once every source has synced). Stop in reverse.
+ * The stages and their contracts: docs/contracts.md.
  */
 import * as fs from 'node:fs';
 import { log } from './log/log';
 import type { HeraldConfig, SourceConfig } from './config/config';
 import { XdsCache } from './xds/cache';
-import { XdsServer } from './xds/server';
+import { XdsServer, type XdsServerOptions } from './xds/server';
 import { Publisher } from './pipeline/publisher';
 import { Intake } from './pipeline/intake';
+import { VIEW_DEFAULTS, ViewRegistry, type ViewRegistryOptions } from './pipeline/views';
 import { AdminServer } from './admin/server';
 import type { Source } from './sources/source';
 import { FileSource } from './sources/file/file-source';
@@ -17,7 +19,7 @@ import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
 import { loadPolicyFile } from './config/policy-file';
-import { resolvePolicy } from './model/policy';
+import { resolvePolicy, type ClusterPolicy } from './model/policy';
 
 export interface Running {
   readonly xdsPort: number;
@@ -27,6 +29,7 @@ export interface Running {
   readonly cache: XdsCache;
   readonly xds: XdsServer;
   readonly publisher: Publisher;
+  readonly views: ViewRegistry;
   readonly intake: Intake;
   stop(): Promise<void>;
 }
@@ -54,15 +57,37 @@ export function readToken(file: string): string {
   return file ? fs.readFileSync(file, 'utf8').trim() : '';
 }
 
+export interface CoreOptions {
+  readonly defaultEgress: string;
+  readonly policy?: ClusterPolicy;
+  readonly views?: Partial<Omit<ViewRegistryOptions, 'defaultEgress'>>;
+  readonly xds?: XdsServerOptions;
+}
+
+/**
+ * The serving core, wired one way: the publisher writes the cache; the view registry decides views and has the
+ * publisher build and drop them (the publisher tells it the served zones); the xDS server resolves views through
+ * the registry and reads the cache only.
+ */
+export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer } {
+  const cache = new XdsCache();
+  let views: ViewRegistry | undefined;
+  const publisher = new Publisher(cache, { ...(o.policy ? { policy: o.policy } : {}), onZones: (zones) => views?.setZones(zones) });
+  views = new ViewRegistry(
+    { defaultEgress: o.defaultEgress, zones: [], ...VIEW_DEFAULTS, ...o.views },
+    { build: (key) => publisher.buildView(key), drop: (key) => publisher.dropView(key) },
+  );
+  return { cache, publisher, views, xds: new XdsServer(cache, views, o.xds) };
+}
+
 export async function startHerald(config: HeraldConfig): Promise<Running> {
   const policies = config.policyFile ? loadPolicyFile(config.policyFile) : undefined;
   if (policies && policies.problems.length > 0) throw new Error(`policy file ${config.policyFile}:\n  ${policies.problems.join('\n  ')}`);
-  const cache = new XdsCache();
-  const publisher = new Publisher(cache, {
+  const { cache, publisher, views, xds } = createCore({
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
+    xds: { ackTimeoutMs: config.ackTimeoutMs },
   });
-  const xds = new XdsServer(cache, publisher, { ackTimeoutMs: config.ackTimeoutMs });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);
   const intake = new Intake({
     sources: config.sources.map((s) => ({
@@ -72,9 +97,9 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     batching: config.batching,
     ...(policies ? { policies: policies.policies } : {}),
     publish: (mesh) => publisher.update(mesh),
-    onSynced: () => publisher.markSynced(),
+    onSynced: () => publisher.startServing(),
   });
-  const admin = new AdminServer({ ready: () => cache.ready, proxies: () => xds.proxies(), mesh: () => publisher.current, holds: () => intake.holds() });
+  const admin = new AdminServer({ ready: () => publisher.serving, proxies: () => xds.proxies(), mesh: () => publisher.current, holds: () => intake.holds() });
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;
@@ -94,11 +119,13 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     cache,
     xds,
     publisher,
+    views,
     intake,
     stop: () =>
       (stopped ??= (async () => {
         for (const s of sources) await s.stop();
         intake.stop();
+        views.stop();
         await registry?.close();
         await admin.close();
         await xds.close();

@@ -1,14 +1,14 @@
 /**
- * The batcher coalesces bursts of mesh updates (a 200-pod scale-up) into a few publishes: an update waits
- * `delayMs` for more to come, but never longer than `maxDelayMs` after the first one pending. Updates that take
- * traffic away (an endpoint turning DRAINING or UNHEALTHY, or removed) go out at once, together with anything
- * pending: those are the ones that cause failed requests when late.
+ * The batcher decides when the intake publishes: an update waits `delayMs` for more to come, but never longer
+ * than `maxDelayMs` after the first one pending. Updates that take traffic away (an endpoint turning DRAINING or
+ * UNHEALTHY, or removed: see takesTrafficAway) go out at once, together with anything pending: those are the ones
+ * that cause failed requests when late.
  *
- * Ownership: the batcher owns the pending mesh and its timer; `publish` is called synchronously from `offer` (fast
- * lane) or from the timer.
+ * Ownership: the batcher owns only its timer and whether something is pending; it holds no mesh. The intake owns
+ * the latest merged mesh and publishes it when the batcher calls `flush` (synchronously from `offer` on the fast
+ * lane, or from the timer). An error thrown by `flush` is the intake's to log; the batcher stays usable.
  */
 import { counter } from '../admin/metrics';
-import { log } from '../log/log';
 import { endpointKey, type Mesh, type Service } from '../model/types';
 
 export interface BatcherOptions {
@@ -20,44 +20,37 @@ const mFlushes = counter('herald_batcher_flushes_total', 'Mesh publishes by lane
 const mOffers = counter('herald_batcher_updates_total', 'Mesh updates offered to the batcher');
 
 export class Batcher {
-  private published: Mesh = { services: new Map() };
-  private pending: Mesh | undefined;
+  private pending = false;
   private firstPendingAt = 0;
   private timer: NodeJS.Timeout | undefined;
 
+  /** @param publish publishes the owner's latest state; called once per flush */
   constructor(
     private readonly o: BatcherOptions,
-    private readonly publish: (mesh: Mesh) => void,
+    private readonly publish: (lane: string) => void,
     private readonly now: () => number = Date.now,
   ) {}
 
-  offer(mesh: Mesh): void {
+  /** A new state is waiting; `urgent` when it takes traffic away. */
+  offer(urgent: boolean): void {
     mOffers.inc();
-    if (this.pending === undefined) this.firstPendingAt = this.now();
-    this.pending = mesh;
-    if (this.o.delayMs <= 0 || takesTrafficAway(this.published, mesh)) return this.flush('fast');
+    if (!this.pending) this.firstPendingAt = this.now();
+    this.pending = true;
+    if (this.o.delayMs <= 0 || urgent) return this.flush('fast');
     clearTimeout(this.timer);
     const maxWait = this.firstPendingAt + this.o.maxDelayMs - this.now();
     const wait = Math.max(0, Math.min(this.o.delayMs, maxWait));
-    this.timer = setTimeout(() => {
-      try {
-        this.flush(wait < this.o.delayMs ? 'max-delay' : 'delay');
-      } catch (err) {
-        log('error', 'publishing a batch failed', { error: (err as Error).stack });
-      }
-    }, wait);
+    this.timer = setTimeout(() => this.flush(wait < this.o.delayMs ? 'max-delay' : 'delay'), wait);
   }
 
-  /** Publishes whatever is pending now. */
+  /** Publishes now if anything is pending. */
   flush(lane = 'explicit'): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const mesh = this.pending;
-    if (!mesh) return;
-    this.pending = undefined;
-    this.published = mesh;
+    if (!this.pending) return;
+    this.pending = false;
     mFlushes.inc({ lane });
-    this.publish(mesh);
+    this.publish(lane);
   }
 
   stop(): void {

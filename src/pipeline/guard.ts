@@ -3,7 +3,7 @@
  * it, is held until it is confirmed, with a metric and a log line. Only the removals are held: the removed
  * endpoints stay as they were, while everything else in the update (new endpoints, DRAINING, UNHEALTHY) goes
  * through at once. Endpoints that were DRAINING are exempt: their removal is a normal scale-down. The share is measured
- * against the whole service as all sources serve it (`serviceSize`), so a VM host leaving a service that pods
+ * against the whole service as all sources serve it (the `sizes` its owner hands to each call), so a VM host leaving a service that pods
  * already serve is not suspicious, while a registry that suddenly answers nothing for a VM-only service is.
  *
  * A hold is released when the source's latest state still shows the reduction after `holdMs` (a timeout), or
@@ -31,6 +31,10 @@ const mHeld = counter('herald_guard_holds_total', 'Suspicious source updates hel
 const mReleased = counter('herald_guard_releases_total', 'Holds released, by source and reason (timeout, reread, recovered)');
 const mHolding = gauge('herald_guard_held_services', 'Services currently held, by source');
 
+/** Non-draining endpoints of a service across every source, if known. */
+export type ServiceSizes = (service: string) => number | undefined;
+const NO_SIZES: ServiceSizes = () => undefined;
+
 interface Hold {
   readonly since: number;
   candidate: SourceService | undefined;
@@ -42,14 +46,10 @@ export class Guard {
   private latest: SourceSnapshot = new Map();
   private timer: NodeJS.Timeout | undefined;
 
-  /**
-   * @param serviceSize the number of non-draining endpoints the service has now across every source, if known
-   */
   constructor(
     readonly source: string,
     private readonly o: GuardOptions,
     private readonly onRelease: () => void,
-    private readonly serviceSize: (service: string) => number | undefined = () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -58,22 +58,25 @@ export class Guard {
     return [...this.holds].map(([service, h]) => ({ service, since: h.since }));
   }
 
-  /** The snapshot to apply in place of `snapshot`: held services keep their last accepted endpoints. */
-  filter(snapshot: SourceSnapshot, meta: UpdateMeta = {}): SourceSnapshot {
+  /**
+   * The snapshot to apply in place of `snapshot`: held services keep their last accepted endpoints.
+   * @param sizes the number of non-draining endpoints each service has now across every source, if known
+   */
+  filter(snapshot: SourceSnapshot, meta: UpdateMeta = {}, sizes: ServiceSizes = NO_SIZES): SourceSnapshot {
     this.latest = snapshot;
-    return this.evaluate(meta.fullRead === true);
+    return this.evaluate(meta.fullRead === true, sizes);
   }
 
   /** The state to apply now (after a hold timed out): the latest snapshot, filtered again. */
-  current(): SourceSnapshot {
-    return this.evaluate(false);
+  current(sizes: ServiceSizes = NO_SIZES): SourceSnapshot {
+    return this.evaluate(false, sizes);
   }
 
   stop(): void {
     clearTimeout(this.timer);
   }
 
-  private evaluate(reread: boolean): SourceSnapshot {
+  private evaluate(reread: boolean, sizes: ServiceSizes): SourceSnapshot {
     if (this.o.holdMs <= 0) return (this.accepted = new Map(this.latest));
     const now = this.now();
     const out = new Map<string, SourceService>();
@@ -82,7 +85,7 @@ export class Guard {
       const prev = this.accepted.get(name);
       const next = this.latest.get(name);
       const hold = this.holds.get(name);
-      if (!prev || !this.suspicious(name, prev, next)) {
+      if (!prev || !this.suspicious(prev, next, sizes(name))) {
         if (hold) this.release(name, 'recovered');
         if (next) out.set(name, next);
         continue;
@@ -116,13 +119,13 @@ export class Guard {
     return out;
   }
 
-  private suspicious(name: string, prev: SourceService, next: SourceService | undefined): boolean {
+  private suspicious(prev: SourceService, next: SourceService | undefined, serviceSize: number | undefined): boolean {
     if (prev === next) return false;
     const nextKeys = new Set((next?.endpoints ?? []).map(endpointKey));
     const live = prev.endpoints.filter((e) => e.health !== 'DRAINING');
     const removed = live.filter((e) => !nextKeys.has(endpointKey(e))).length;
     if (removed === 0) return false;
-    const total = Math.max(live.length, this.serviceSize(name) ?? 0);
+    const total = Math.max(live.length, serviceSize ?? 0);
     return removed >= total || removed / total > this.o.maxRemovalFraction;
   }
 

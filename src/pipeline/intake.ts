@@ -1,17 +1,20 @@
 /**
  * The intake: what happens between the sources and the publisher. Each source's snapshot passes its guard, the
- * guarded snapshots are merged into one Mesh, and the batcher decides when it is published. Serving starts when
- * every source has synced once.
+ * guarded snapshots are merged into one Mesh, and the batcher decides when that mesh is published. Serving starts
+ * when every source has synced once.
  *
- * Ownership: the intake owns the per-source snapshots, the guards, the merger and the batcher. It is the
- * SourceSink every source writes to.
+ * Ownership: the intake owns the per-source snapshots, the guards, the merger, the batcher and the latest merged
+ * mesh (`latest`: what the sources say now, published or not; the publisher owns what was published). It is the
+ * SourceSink every source writes to, and it never throws into a source: a failure of one of its stages is logged
+ * here, naming the stage, and the previous state stays in force.
  */
 import { log } from '../log/log';
+import { counter } from '../admin/metrics';
 import { Merger } from '../model/merge';
 import type { Mesh } from '../model/types';
 import type { PolicyOverrides } from '../model/policy';
 import type { SourceSink, SourceSnapshot, UpdateMeta } from '../sources/source';
-import { Batcher, type BatcherOptions } from './batcher';
+import { Batcher, takesTrafficAway, type BatcherOptions } from './batcher';
 import { Guard, type GuardOptions } from './guard';
 
 export interface IntakeOptions {
@@ -20,10 +23,13 @@ export interface IntakeOptions {
   readonly batching: BatcherOptions;
   /** Per-service policy overrides from the policy file. */
   readonly policies?: ReadonlyMap<string, PolicyOverrides>;
+  /** Hands a mesh downstream. May throw: the intake logs it and publishes the next state as usual. */
   readonly publish: (mesh: Mesh) => void;
   /** Called once, after the first publish that follows every source's first sync. */
   readonly onSynced: () => void;
 }
+
+const mStageErrors = counter('herald_pipeline_errors_total', 'Failures inside the pipeline, by stage (guard, merge, publish)');
 
 export class Intake implements SourceSink {
   private readonly snapshots = new Map<string, SourceSnapshot>();
@@ -36,26 +42,21 @@ export class Intake implements SourceSink {
 
   constructor(private readonly o: IntakeOptions) {
     this.merger = new Merger(o.sources.map((s) => s.name), o.policies);
-    this.batcher = new Batcher(o.batching, (mesh) => {
-      o.publish(mesh);
-      if (!this.announced && this.synced.size === o.sources.length) {
-        this.announced = true;
-        log('info', 'every source synced; serving', { sources: o.sources.map((s) => s.name) });
-        o.onSynced();
-      }
-    });
-    for (const s of o.sources) {
-      const size = (service: string) => this.merged.services.get(service)?.endpoints.filter((e) => e.health !== 'DRAINING').length;
-      this.guards.set(s.name, new Guard(s.name, s.guard, () => this.reguard(s.name), size));
-    }
+    this.batcher = new Batcher(o.batching, () => this.publish());
+    for (const s of o.sources) this.guards.set(s.name, new Guard(s.name, s.guard, () => this.reguard(s.name)));
+  }
+
+  /** The latest merged mesh (read-only). */
+  get latest(): Mesh {
+    return this.merged;
   }
 
   update(source: string, snapshot: SourceSnapshot, synced: boolean, meta?: UpdateMeta): void {
     const guard = this.guards.get(source);
     if (!guard) return log('error', 'update from an unknown source ignored', { source });
-    this.snapshots.set(source, guard.filter(snapshot, meta));
+    if (!this.stage('guard', source, () => this.snapshots.set(source, guard.filter(snapshot, meta, this.sizes())))) return;
     if (synced) this.synced.add(source);
-    this.push();
+    this.push(source);
   }
 
   /** Holds per source (for the admin API and tests). */
@@ -69,14 +70,41 @@ export class Intake implements SourceSink {
   }
 
   private reguard(source: string): void {
-    this.snapshots.set(source, this.guards.get(source)!.current());
-    this.push();
+    if (this.stage('guard', source, () => this.snapshots.set(source, this.guards.get(source)!.current(this.sizes())))) this.push(source);
   }
 
-  private push(): void {
-    this.merged = this.merger.merge(this.snapshots);
-    this.batcher.offer(this.merged);
+  /** Non-draining endpoints per service across every source, as of the latest merge (what a guard measures against). */
+  private sizes(): (service: string) => number | undefined {
+    const services = this.merged.services;
+    return (service) => services.get(service)?.endpoints.filter((e) => e.health !== 'DRAINING').length;
+  }
+
+  private push(source: string): void {
+    const prev = this.merged;
+    if (!this.stage('merge', source, () => (this.merged = this.merger.merge(this.snapshots)))) return;
     // Until every source has synced nothing is served, so there is nothing to coalesce for: publish at once.
+    this.batcher.offer(takesTrafficAway(prev, this.merged));
     if (!this.announced && this.synced.size === this.o.sources.length) this.batcher.flush('sync');
+  }
+
+  private publish(): void {
+    if (!this.stage('publish', '', () => this.o.publish(this.merged))) return;
+    if (!this.announced && this.synced.size === this.o.sources.length) {
+      this.announced = true;
+      log('info', 'every source synced; serving', { sources: this.o.sources.map((s) => s.name) });
+      this.o.onSynced();
+    }
+  }
+
+  /** Runs one stage; a failure is logged as that stage's, counted, and reported as false. */
+  private stage(stage: string, source: string, run: () => unknown): boolean {
+    try {
+      run();
+      return true;
+    } catch (err) {
+      mStageErrors.inc({ stage });
+      log('error', `pipeline ${stage} failed; the previous state stays in force`, { stage, ...(source ? { source } : {}), error: (err as Error).stack });
+      return false;
+    }
   }
 }

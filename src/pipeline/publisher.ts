@@ -1,64 +1,73 @@
 /**
- * The publisher turns each new Mesh into cache updates for every live view. It diffs the new mesh against the
+ * The publisher turns each published Mesh into cache updates for every view. It diffs the new mesh against the
  * last one: a service whose only change is its endpoints takes the fast path (its ClusterLoadAssignment alone,
  * in every view); anything else (services added or removed, policy changed) re-translates the view, and the
  * cache keeps the version of every resource whose bytes did not change.
  *
- * Ownership: the publisher owns `mesh`; it is replaced, never edited. Serving starts (cache.markReady) only when
- * the owner calls `markSynced`.
+ * Serving: until `startServing` (every source has synced once) no view is built, so the cache holds none and the
+ * xDS server serves nothing. From then on a view is built when the view registry first wants it.
+ *
+ * Ownership: the publisher owns the published mesh (`current`: replaced, never edited) and whether Herald serves.
+ * It is the only writer of the cache. It tells the view registry the zones the served endpoints are in.
  */
 import { log } from '../log/log';
 import { counter, histogram } from '../admin/metrics';
-import type { NodeInfo } from '../xds/codec';
 import type { XdsCache } from '../xds/cache';
-import type { ViewProvider } from '../xds/server';
-import type { Mesh } from '../model/types';
+import type { Mesh, Service } from '../model/types';
 import type { ClusterPolicy } from '../model/policy';
 import { TranslationMemo, translateEndpointUpdate, translateMesh } from '../translate/index';
-import { NODE_META, parseViewKey, viewFromNode, viewKey } from '../translate/view';
+import { parseViewKey } from '../translate/view';
 
 const mPublishes = counter('herald_publishes_total', 'Mesh updates published, by path (endpoints or full)');
 const mRejected = counter('herald_resources_rejected_total', 'Generated resources rejected by validation');
 const mTranslateMs = histogram('herald_translate_ms', 'Time to translate and cache one mesh update across all views');
 
 export interface PublisherOptions {
-  /** The egress listener address of sidecars that do not say (node metadata HERALD_EGRESS). */
-  readonly defaultEgress: string;
   readonly policy?: ClusterPolicy;
+  /** Told the zones of the served endpoints after each publish (the view registry's topology). */
+  readonly onZones?: (zones: ReadonlySet<string>) => void;
 }
 
 const EMPTY: Mesh = { services: new Map() };
 
-/** Node metadata keys a proxy may set in its bootstrap to shape its view. */
-export const NODE_META_EGRESS = NODE_META.egress;
-export const NODE_META_FLAVOR = NODE_META.flavor;
-
-export class Publisher implements ViewProvider {
+export class Publisher {
   private mesh: Mesh = EMPTY;
+  private isServing = false;
   private readonly memo = new TranslationMemo();
+  /** Views wanted before serving began: built by startServing. */
+  private readonly wanted = new Set<string>();
+  /** The zones of the published endpoints. */
+  private zones = new Set<string>();
 
   constructor(
     private readonly cache: XdsCache,
-    private readonly options: PublisherOptions,
+    private readonly options: PublisherOptions = {},
   ) {}
 
+  /** The mesh last published (what the views were built from). */
   get current(): Mesh {
     return this.mesh;
   }
 
-  /** The view key of a connecting proxy (translate/view.ts viewFromNode); bad node metadata is logged, not fatal. */
-  viewFor(node: NodeInfo): string {
-    const { view, problems } = viewFromNode(node, this.options.defaultEgress);
-    if (problems.length > 0) log('warn', 'proxy node metadata partly ignored', { node: node.id, problems });
-    return viewKey(view);
+  /** True once every source has synced and views are built: /readyz. */
+  get serving(): boolean {
+    return this.isServing;
   }
 
-  ensureView(key: string): void {
+  /** Builds a view from the published mesh (once serving; before, it is remembered and built by startServing). */
+  buildView(key: string): void {
+    if (!this.isServing) return void this.wanted.add(key);
     if (this.cache.hasView(key)) return;
     this.applyFull(key, this.mesh);
   }
 
-  /** Publishes a new mesh to every view. */
+  /** Forgets a view no proxy reads any more. */
+  dropView(key: string): void {
+    this.wanted.delete(key);
+    this.cache.dropView(key);
+  }
+
+  /** Publishes a new mesh to every built view. */
   update(next: Mesh): void {
     const started = performance.now();
     const prev = this.mesh;
@@ -67,23 +76,32 @@ export class Publisher implements ViewProvider {
       return !old || (old !== s && old.policy !== s.policy && JSON.stringify(old.policy) !== JSON.stringify(s.policy));
     });
     const views = this.cache.viewNames();
+    let zonesBefore = this.zones.size;
     if (structural) {
       for (const key of views) this.applyFull(key, next);
       mPublishes.inc({ path: 'full' });
+      this.zones = zonesOf(next.services.values());
+      zonesBefore = -1;
     } else {
       const changed = [...next.services.values()].filter((s) => prev.services.get(s.name)!.endpoints !== s.endpoints);
       if (changed.length === 0) return void (this.mesh = next);
       for (const key of views) this.report(key, this.cache.apply(key, translateEndpointUpdate(changed, parseViewKey(key), this.options.policy, this.memo)).rejected);
       mPublishes.inc({ path: 'endpoints' });
+      // Zones only grow on the fast path (a zone whose last endpoint left is forgotten at the next full publish).
+      for (const z of zonesOf(changed)) this.zones.add(z);
     }
     // Only now: had a view failed above, the next update diffs against what every view really has.
     this.mesh = next;
+    if (this.zones.size !== zonesBefore) this.options.onZones?.(this.zones);
     mTranslateMs.observe(performance.now() - started);
   }
 
-  /** Every source has synced once: start serving. */
-  markSynced(): void {
-    this.cache.markReady();
+  /** Every source has synced once: build the wanted views, and every later one on demand. */
+  startServing(): void {
+    if (this.isServing) return;
+    this.isServing = true;
+    for (const key of this.wanted) this.buildView(key);
+    this.wanted.clear();
   }
 
   private applyFull(key: string, mesh: Mesh): void {
@@ -96,4 +114,10 @@ export class Publisher implements ViewProvider {
       log('error', 'generated resource rejected; the previous version stays served', { view, reason });
     }
   }
+}
+
+function zonesOf(services: Iterable<Service>): Set<string> {
+  const zones = new Set<string>();
+  for (const s of services) for (const e of s.endpoints) if (e.zone !== '') zones.add(e.zone);
+  return zones;
 }

@@ -6,8 +6,10 @@
  * view and so share bytes. Within a view each resource has its own version, so an endpoint change touches one
  * ClusterLoadAssignment and wakes only the streams subscribed to it.
  *
- * Ownership: only `apply` mutates the cache, synchronously; listeners run after a batch is committed and see a
- * consistent view (every Cluster's dependents, e.g. its ClusterLoadAssignment, are present).
+ * Ownership: only `apply` and `dropView` mutate the cache, synchronously; listeners run after a batch is committed
+ * and see a consistent view (every Cluster's dependents, e.g. its ClusterLoadAssignment, are present). The cache
+ * knows nothing of readiness: a view exists once the pipeline has built it, and the pipeline builds views only
+ * once it serves. A view's first `apply` announces every kind (even an empty one) so its streams get a first answer.
  */
 import { messageType } from './protos';
 import { encodeAny, encodeDeltaResource } from './wire';
@@ -69,24 +71,9 @@ export class XdsCache {
   private readonly views = new Map<string, ViewStore>();
   private readonly listeners = new Set<CacheListener>();
   private seq = 0;
-  private isReady = false;
   private readonly empty: ReadonlyMap<string, CachedResource> = new Map();
 
   constructor(readonly prefix: string = newVersionPrefix()) {}
-
-  /** True once every source has synced and the first snapshot is in; nothing is served before. */
-  get ready(): boolean {
-    return this.isReady;
-  }
-
-  /** Marks the cache ready and wakes every listener (streams waiting for their first response). */
-  markReady(): void {
-    if (this.isReady) return;
-    this.isReady = true;
-    const changes: CacheChange[] = [];
-    for (const view of this.views.keys()) for (const kind of KIND_ORDER) changes.push({ view, kind, names: [] });
-    this.emit(changes);
-  }
 
   hasView(view: string): boolean {
     return this.views.has(view);
@@ -118,6 +105,7 @@ export class XdsCache {
    * dependents are missing), that resource is rejected too. Returns what changed and what was rejected.
    */
   apply(view: string, batch: readonly KindUpdate[]): ApplyResult {
+    const created = !this.views.has(view);
     const current: ViewStore = this.views.get(view) ?? new Map();
     // Copy-on-write per kind: an endpoint-only batch copies the endpoint map and nothing else.
     const staged: ViewStore = new Map(current);
@@ -196,7 +184,9 @@ export class XdsCache {
       if (!s) byKind.set(kind, (s = new Set()));
       s.add(name);
     }
-    const changes: CacheChange[] = KIND_ORDER.filter((k) => byKind.has(k)).map((kind) => ({ view, kind, names: [...byKind.get(kind)!] }));
+    const changes: CacheChange[] = created
+      ? KIND_ORDER.map((kind) => ({ view, kind, names: [] }))
+      : KIND_ORDER.filter((k) => byKind.has(k)).map((kind) => ({ view, kind, names: [...byKind.get(kind)!] }));
     if (changes.length > 0) this.emit(changes);
     return { changes, rejected };
   }

@@ -13,6 +13,7 @@ import type { CacheChange, XdsCache } from './cache';
 import { deltaCodec, sotwCodec, type Codec, type NodeInfo } from './codec';
 import { KIND_ORDER, RESOURCE_TYPES } from './resource-types';
 import { DELTA, SOTW, StreamState, type ProtocolTraits, type TypeSnapshot } from './stream-state';
+import type { ViewResolver } from './view-resolver';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -24,17 +25,9 @@ const mAckLatency = histogram('herald_xds_ack_latency_ms', 'Time from sending a 
 const mOverdue = gauge('herald_xds_responses_awaiting_ack_overdue', 'Responses unacknowledged for longer than the ACK timeout');
 const mBadRequests = counter('herald_xds_bad_requests_total', 'Malformed or invalid xDS requests by reason');
 
-/** Decides which cache view a proxy reads, and makes sure the view exists before the stream is served. */
-export interface ViewProvider {
-  viewFor(node: NodeInfo): string;
-  ensureView(view: string): void;
-}
-
 export interface XdsServerOptions {
   /** A response unacknowledged for this long is logged and counted (the stream is left open). */
   readonly ackTimeoutMs?: number;
-  /** A view without streams for this long is dropped from the cache (and re-made if a proxy needs it again). */
-  readonly viewGraceMs?: number;
 }
 
 /** What /proxies shows for one stream. */
@@ -87,10 +80,10 @@ class AdsStream {
         return this.fail(grpc.status.INVALID_ARGUMENT, 'the first request of a stream must carry node.id', 'no-node');
       }
       this.node = node;
-      this.view = this.server.views.viewFor(node);
-      this.server.views.ensureView(this.view);
+      const resolved = this.server.views.resolve(node);
+      if ('refused' in resolved) return this.fail(grpc.status.RESOURCE_EXHAUSTED, resolved.refused, 'no-view');
       const cache = this.server.cache;
-      const view = this.view;
+      const view = (this.view = resolved.view);
       this.state = new StreamState(this.traits, (kind) => cache.resources(view, kind), () => cache.nextVersion());
       this.server.register(this);
       log('info', 'xds stream opened', { stream: this.id, node: node.id, protocol: this.traits.name, view, peer: this.peer });
@@ -119,7 +112,8 @@ class AdsStream {
   /** Sends whatever is due, in make-before-break order. */
   pump(): void {
     if (this.closed || !this.state) return;
-    const ready = this.server.cache.ready;
+    // Served once the cache holds the view: the pipeline builds views only after every source has synced.
+    const ready = this.server.cache.hasView(this.view!);
     for (const kind of KIND_ORDER) {
       const out = this.state.nextResponse(kind, ready);
       if (!out) continue;
@@ -182,14 +176,11 @@ export class XdsServer {
   private readonly ackTimer: NodeJS.Timeout;
   private closed = false;
 
-  private readonly viewGraceMs: number;
-
   constructor(
     readonly cache: XdsCache,
-    readonly views: ViewProvider,
+    readonly views: ViewResolver,
     options: XdsServerOptions = {},
   ) {
-    this.viewGraceMs = options.viewGraceMs ?? 60_000;
     this.grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_receive_message_length': 16 << 20 });
     const identity = (b: Buffer) => b;
     const method = (name: string) => ({
@@ -262,19 +253,9 @@ export class XdsServer {
     if (!this.streams.delete(s)) return;
     const set = this.byView.get(s.view!);
     set?.delete(s);
-    if (set && set.size === 0) {
-      this.byView.delete(s.view!);
-      this.dropLater(s.view!);
-    }
+    if (set && set.size === 0) this.byView.delete(s.view!);
+    this.views.release(s.view!);
     this.countStream(s.codec.protocol, -1);
-  }
-
-  /** A view no stream has used for a while leaves the cache (views come from proxy-supplied metadata). */
-  private dropLater(view: string): void {
-    const t = setTimeout(() => {
-      if (!this.byView.has(view)) this.cache.dropView(view);
-    }, this.viewGraceMs);
-    t.unref();
   }
 
   private readonly perProtocol = { sotw: 0, delta: 0 };

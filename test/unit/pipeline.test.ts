@@ -80,11 +80,11 @@ const guardCases: Record<string, GuardCase> = {
 for (const [name, c] of Object.entries(guardCases)) {
   test(`guard: ${name}`, () => {
     let now = 0;
-    const g = new Guard('s', { maxRemovalFraction: 0.5, holdMs: 1000, confirmByReread: c.confirmByReread ?? false }, () => undefined, () => c.serviceSize, () => now);
+    const g = new Guard('s', { maxRemovalFraction: 0.5, holdMs: 1000, confirmByReread: c.confirmByReread ?? false }, () => undefined, () => now);
     try {
       for (const [i, step] of c.steps.entries()) {
         now = step.at;
-        const out = g.filter(step.snapshot, { fullRead: step.fullRead ?? false });
+        const out = g.filter(step.snapshot, { fullRead: step.fullRead ?? false }, () => c.serviceSize);
         assert.deepEqual(addrs(out, 'web'), step.expect, `step ${i}`);
       }
     } finally {
@@ -109,14 +109,20 @@ for (const [name, c] of Object.entries(trafficCases)) {
 
 test('batcher: a burst coalesces into one publish after the delay; traffic taken away goes out at once', async () => {
   const published: Mesh[] = [];
-  const b = new Batcher({ delayMs: 40, maxDelayMs: 200 }, (m) => published.push(m));
+  let latest: Mesh = mesh([]);
+  const b = new Batcher({ delayMs: 40, maxDelayMs: 200 }, () => published.push(latest));
+  const offer = (next: Mesh) => {
+    const prev = latest;
+    latest = next;
+    b.offer(takesTrafficAway(prev, next));
+  };
   try {
-    for (let i = 1; i <= 20; i++) b.offer(mesh(Array.from({ length: i }, (_, j) => ep(j + 1))));
+    for (let i = 1; i <= 20; i++) offer(mesh(Array.from({ length: i }, (_, j) => ep(j + 1))));
     assert.equal(published.length, 0);
     await new Promise((r) => setTimeout(r, 80));
     assert.equal(published.length, 1);
     assert.equal(published[0]!.services.get('web')!.endpoints.length, 20);
-    b.offer(mesh([ep(1, 'DRAINING'), ...Array.from({ length: 19 }, (_, j) => ep(j + 2))]));
+    offer(mesh([ep(1, 'DRAINING'), ...Array.from({ length: 19 }, (_, j) => ep(j + 2))]));
     assert.equal(published.length, 2, 'DRAINING is published synchronously');
   } finally {
     b.stop();
@@ -124,16 +130,16 @@ test('batcher: a burst coalesces into one publish after the delay; traffic taken
 });
 
 test('batcher: a steady stream is still published by the maximum delay', async () => {
-  const published: Mesh[] = [];
-  const b = new Batcher({ delayMs: 50, maxDelayMs: 120 }, (m) => published.push(m));
+  const published: string[] = [];
+  const b = new Batcher({ delayMs: 50, maxDelayMs: 120 }, (lane) => published.push(lane));
   try {
     const start = Date.now();
-    let i = 1;
     while (Date.now() - start < 300) {
-      b.offer(mesh(Array.from({ length: i++ }, (_, j) => ep((j % 250) + 1))));
+      b.offer(false);
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.ok(published.length >= 2, `published ${published.length} times in 300 ms of continuous updates`);
+    assert.ok(published.every((lane) => lane === 'max-delay'), `lanes ${published.join(',')}`);
   } finally {
     b.stop();
   }
@@ -156,7 +162,7 @@ test('merger: first source wins an address:port; unchanged services keep their i
 
 test('guard: while a removal is held, the rest of the update goes through (DRAINING, new endpoints)', () => {
   let now = 0;
-  const g = new Guard('s', { maxRemovalFraction: 0.5, holdMs: 1000, confirmByReread: false }, () => undefined, () => undefined, () => now);
+  const g = new Guard('s', { maxRemovalFraction: 0.5, holdMs: 1000, confirmByReread: false }, () => undefined, () => now);
   try {
     g.filter(snap({ web: svc(ep(1), ep(2), ep(3), ep(4)) }));
     now = 1;

@@ -1,0 +1,152 @@
+/**
+ * The view registry decides which view a connecting proxy reads, and which views exist at all. A view is
+ * derived only from validated, bounded inputs (translate/view.ts `viewFromNode`), so a client cannot multiply
+ * views at will:
+ *   - a zone Herald does not know (no endpoint of the served mesh is in it, and it is not in the configured list)
+ *     maps to the no-zone view, not to a view of its own;
+ *   - at most `maxViews` views exist; a proxy that would need one more is refused (the server ends its stream
+ *     with RESOURCE_EXHAUSTED), as is any new view while the process is above its memory budget;
+ *   - a view without streams is dropped after `idleGraceMs`, or at once while above the memory budget.
+ *
+ * Ownership: the registry owns the set of wanted views and their stream counts. It never touches the cache or
+ * the server: it asks its owner to `build` a new view (asynchronously, after `resolve` returns, so that no
+ * translation runs inside a stream's request handler) and to `drop` an idle one. The publisher builds views into
+ * the cache; streams of a view wait until the cache has it.
+ */
+import { log, limited } from '../log/log';
+import { counter, gauge } from '../admin/metrics';
+import type { NodeInfo } from '../xds/codec';
+import type { ViewResolution, ViewResolver } from '../xds/view-resolver';
+import { viewFromNode, viewKey } from '../translate/view';
+
+export interface ViewRegistryOptions {
+  /** The egress listener of sidecars that do not say (node metadata HERALD_EGRESS). */
+  readonly defaultEgress: string;
+  /** Most views that may exist at once. */
+  readonly maxViews: number;
+  /** Zones always known, besides those of the served endpoints. */
+  readonly zones: readonly string[];
+  /** How long a view without streams is kept (a reconnecting proxy finds it warm). */
+  readonly idleGraceMs: number;
+  /** Above this resident set size, idle views are dropped at once and no new view is made. 0: no budget. */
+  readonly memoryBudgetBytes: number;
+}
+
+export const VIEW_DEFAULTS = { maxViews: 128, idleGraceMs: 60_000, memoryBudgetBytes: 2 << 30 } as const;
+
+export interface ViewOwner {
+  /** Called (from a later turn of the event loop) when a view is wanted for the first time. */
+  build(view: string): void;
+  /** Called when a view is no longer wanted. */
+  drop(view: string): void;
+}
+
+const mViews = gauge('herald_views', 'Views that exist (each is one translated and encoded configuration)');
+const mRefused = counter('herald_views_refused_total', 'Streams refused because no view could be made for them, by reason');
+const mZoneUnknown = counter('herald_views_zone_unknown_total', 'Proxies that stated a zone Herald does not know (served the no-zone view)');
+
+export class ViewRegistry implements ViewResolver {
+  private readonly streams = new Map<string, number>();
+  private readonly idleSince = new Map<string, NodeJS.Timeout>();
+  private knownZones: ReadonlySet<string>;
+  private readonly configuredZones: ReadonlySet<string>;
+
+  constructor(
+    private readonly o: ViewRegistryOptions,
+    private readonly owner: ViewOwner,
+    private readonly rss: () => number = () => process.memoryUsage.rss(),
+  ) {
+    this.configuredZones = new Set(o.zones);
+    this.knownZones = this.configuredZones;
+  }
+
+  /** The zones of the served endpoints (the publisher calls this after each publish). */
+  setZones(zones: Iterable<string>): void {
+    const next = new Set(this.configuredZones);
+    for (const z of zones) if (z !== '') next.add(z);
+    this.knownZones = next;
+  }
+
+  /** Every view that exists or is being built. */
+  views(): string[] {
+    return [...this.streams.keys()];
+  }
+
+  resolve(node: NodeInfo): ViewResolution {
+    const zone = node.zone === '' || this.knownZones.has(node.zone) ? node.zone : '';
+    if (zone !== node.zone) {
+      mZoneUnknown.inc();
+      limited('view:zone-unknown', 'warn', 'proxy states a zone Herald does not know; serving the no-zone view', { node: node.id, zone: node.zone.slice(0, 100) }, 60_000);
+    }
+    const { view, problems } = viewFromNode({ ...node, zone }, this.o.defaultEgress);
+    if (problems.length > 0) limited(`view:meta:${node.id.slice(0, 200)}`, 'warn', 'proxy node metadata partly ignored', { node: node.id, problems }, 60_000);
+    const key = viewKey(view);
+    const count = this.streams.get(key);
+    if (count !== undefined) {
+      this.streams.set(key, count + 1);
+      this.keep(key);
+      return { view: key };
+    }
+    const overBudget = this.overBudget();
+    if (overBudget) this.dropIdle();
+    const refusal = overBudget ? 'memory' : this.streams.size >= this.o.maxViews ? 'max-views' : undefined;
+    if (refusal) {
+      mRefused.inc({ reason: refusal });
+      limited(`view:refused:${refusal}`, 'warn', 'no view can be made for a new proxy; stream refused', { node: node.id, reason: refusal, views: this.streams.size, maxViews: this.o.maxViews }, 10_000);
+      return { refused: refusal === 'memory' ? 'Herald is above its memory budget for views' : `Herald serves at most ${this.o.maxViews} distinct views` };
+    }
+    this.streams.set(key, 1);
+    mViews.set(this.streams.size);
+    setImmediate(() => {
+      if (!this.streams.has(key)) return;
+      try {
+        this.owner.build(key);
+      } catch (err) {
+        log('error', 'building a view failed', { view: key, error: (err as Error).stack });
+      }
+    });
+    return { view: key };
+  }
+
+  release(view: string): void {
+    const count = this.streams.get(view);
+    if (count === undefined) return;
+    this.streams.set(view, count - 1);
+    if (count > 1) return;
+    if (this.overBudget()) return this.remove(view);
+    const t = setTimeout(() => {
+      this.idleSince.delete(view);
+      if (this.streams.get(view) === 0) this.remove(view);
+    }, this.o.idleGraceMs);
+    t.unref();
+    this.idleSince.set(view, t);
+  }
+
+  /** Stops the idle timers. */
+  stop(): void {
+    for (const t of this.idleSince.values()) clearTimeout(t);
+    this.idleSince.clear();
+  }
+
+  private keep(view: string): void {
+    const t = this.idleSince.get(view);
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.idleSince.delete(view);
+  }
+
+  private overBudget(): boolean {
+    return this.o.memoryBudgetBytes > 0 && this.rss() > this.o.memoryBudgetBytes;
+  }
+
+  private dropIdle(): void {
+    for (const [view, n] of this.streams) if (n === 0) this.remove(view);
+  }
+
+  private remove(view: string): void {
+    this.keep(view);
+    this.streams.delete(view);
+    mViews.set(this.streams.size);
+    this.owner.drop(view);
+  }
+}
