@@ -14,8 +14,8 @@
  * booleans booleans, bytes a Uint8Array or base64 text, enums a known name or number. Nesting is bounded
  * (`MAX_DEPTH`), so a cyclic object fails here instead of overflowing the stack.
  *
- * Cost: per Type a plan (field table, oneofs) is built once and kept; the walk allocates nothing unless it
- * fails (the path is assembled while unwinding).
+ * Cost: per Type a plan (field table, oneof bits, links to the plans of nested types) is built once and kept;
+ * the walk allocates nothing unless it fails (the path is assembled while unwinding).
  */
 import * as protobuf from 'protobufjs';
 
@@ -25,24 +25,24 @@ export const MAX_DEPTH = 64;
 type Scalar = 'double' | 'float' | 'int32' | 'uint32' | 'sint32' | 'fixed32' | 'sfixed32' | 'int64' | 'uint64' | 'sint64' | 'fixed64' | 'sfixed64' | 'bool' | 'string' | 'bytes';
 
 interface FieldPlan {
-  readonly field: protobuf.Field;
   readonly repeated: boolean;
   readonly map: boolean;
   /** For maps: the key's scalar type. */
   readonly keyType: string | undefined;
-  /** The value's message type, when it is one. */
-  readonly message: protobuf.Type | undefined;
+  /** The value's message type, when it is one; its plan is linked on first use (types may be recursive). */
+  readonly messageType: protobuf.Type | undefined;
+  plan: Plan | undefined;
   /** The value's enum, when it is one. */
   readonly enumType: protobuf.Enum | undefined;
   readonly scalar: Scalar | undefined;
+  /** Bit of the field's oneof among its message's oneofs with more than one member; 0 when none. */
+  readonly oneofBit: number;
 }
 
 interface Plan {
   readonly type: protobuf.Type;
   readonly fullName: string;
   readonly fields: Readonly<Record<string, FieldPlan>>;
-  /** Oneofs with more than one member (proto3 `optional` makes one-member oneofs, which need no check). */
-  readonly oneofs: readonly (readonly string[])[];
   readonly isAny: boolean;
 }
 
@@ -57,27 +57,26 @@ const plans = new WeakMap<protobuf.Type, Plan>();
 function planOf(type: protobuf.Type): Plan {
   let plan = plans.get(type);
   if (plan) return plan;
+  // proto3 `optional` makes one-member oneofs, which need no check; Envoy messages have far fewer than 31.
+  const oneofs = type.oneofsArray.filter((o) => o.oneof.length > 1);
+  if (oneofs.length > 30) throw new Error(`${type.fullName}: more oneofs than the strict check handles`);
   const fields: Record<string, FieldPlan> = Object.create(null);
   for (const f of type.fieldsArray) {
     f.resolve();
     const resolved = f.resolvedType;
+    const oneof = oneofs.findIndex((o) => o.oneof.includes(f.name));
     fields[f.name] = {
-      field: f,
       repeated: f.repeated,
       map: f.map,
       keyType: f instanceof protobuf.MapField ? f.keyType : undefined,
-      message: resolved instanceof protobuf.Type ? resolved : undefined,
+      messageType: resolved instanceof protobuf.Type ? resolved : undefined,
+      plan: undefined,
       enumType: resolved instanceof protobuf.Enum ? resolved : undefined,
       scalar: resolved ? undefined : (f.type as Scalar),
+      oneofBit: oneof < 0 ? 0 : 1 << oneof,
     };
   }
-  plan = {
-    type,
-    fullName: type.fullName.replace(/^\./, ''),
-    fields,
-    oneofs: type.oneofsArray.filter((o) => o.oneof.length > 1).map((o) => o.oneof),
-    isAny: type.fullName === '.google.protobuf.Any',
-  };
+  plan = { type, fullName: type.fullName.replace(/^\./, ''), fields, isAny: type.fullName === '.google.protobuf.Any' };
   plans.set(type, plan);
   return plan;
 }
@@ -91,16 +90,27 @@ function within(f: Failure, segment: string): Failure {
   return f;
 }
 
+/** `s` quoted, cut at 100 characters: a hostile value never makes a huge log line. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}…` : s);
+}
+
 function describe(v: unknown): string {
   if (Array.isArray(v)) return 'an array';
   if (v === null) return 'null';
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'object') {
+    const proto = Object.getPrototypeOf(v);
+    return proto === Object.prototype || proto === null ? 'an object' : `a ${(v as object).constructor?.name ?? 'class'} instance`;
+  }
   return `${typeof v} ${String(v)}`;
 }
 
+/** An object literal (or a null-prototype object): what `fromObject` reads field by field. */
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 const INT_RANGE: Partial<Record<Scalar, readonly [number, number]>> = {
@@ -130,7 +140,7 @@ function scalarProblem(type: Scalar, v: unknown): string | undefined {
       const unsigned = type === 'uint64' || type === 'fixed64';
       if (typeof v === 'number' && Number.isSafeInteger(v) && (!unsigned || v >= 0)) return undefined;
       if (typeof v === 'string' && (unsigned ? /^\d{1,20}$/ : /^-?\d{1,19}$/).test(v)) return undefined;
-      if (isPlainObject(v) && typeof v.low === 'number' && typeof v.high === 'number') return undefined; // a Long
+      if (typeof v === 'object' && v !== null && typeof (v as { low?: unknown }).low === 'number' && typeof (v as { high?: unknown }).high === 'number') return undefined; // a Long
       return `${type} expected (a safe integer, a decimal string or a Long), got ${describe(v)}`;
     }
     default: {
@@ -149,10 +159,10 @@ function mapKeyProblem(keyType: string, key: string): string | undefined {
 }
 
 function checkValue(fp: FieldPlan, v: unknown, depth: number): Failure | undefined {
-  if (fp.message) return checkMessage(fp.message, v, depth + 1);
+  if (fp.messageType) return checkMessage((fp.plan ??= planOf(fp.messageType)), v, depth + 1);
   if (fp.enumType) {
     const e = fp.enumType;
-    if (typeof v === 'string') return Object.prototype.hasOwnProperty.call(e.values, v) ? undefined : fail(`unknown enum value ${JSON.stringify(v)} (${e.fullName.replace(/^\./, '')})`);
+    if (typeof v === 'string') return Object.prototype.hasOwnProperty.call(e.values, v) ? undefined : fail(`unknown enum value ${quote(v)} (${e.fullName.replace(/^\./, '')})`);
     if (typeof v === 'number') return Object.prototype.hasOwnProperty.call(e.valuesById, v) ? undefined : fail(`unknown enum number ${v} (${e.fullName.replace(/^\./, '')})`);
     return fail(`enum name or number expected, got ${describe(v)}`);
   }
@@ -191,44 +201,46 @@ function checkAny(any: Plan, obj: Record<string, unknown>, depth: number): Failu
   // protobufjs takes the `@type` route only for a non-empty value; otherwise the object is a plain Any.
   if (url === undefined || url === null || url === '') return checkFields(any, obj, depth, '@type');
   if (typeof url !== 'string') return fail(`string expected, got ${describe(url)}`, '@type');
-  if (!url.includes('/')) return fail(`type URL ${JSON.stringify(url)} has no "/" (type.googleapis.com/<message>)`, '@type');
+  if (!url.includes('/')) return fail(`type URL ${quote(url)} has no "/" (type.googleapis.com/<message>)`, '@type');
   const name = url.slice(url.lastIndexOf('/') + 1);
   // protobufjs resolves the name from the Any type's namespace outwards; every name in a type URL is fully
   // qualified, so looking it up from the root finds the same type.
   const inner = any.type.root.lookup(name);
-  if (!(inner instanceof protobuf.Type)) return fail(`unknown type ${JSON.stringify(name)}: not in the loaded schema, so protobufjs would send an empty Any`, '@type');
-  return checkFields(planOf(inner), obj, depth, '@type');
+  if (!(inner instanceof protobuf.Type)) return fail(`unknown type ${quote(name)}: not in the loaded schema, so protobufjs would send an empty Any`, '@type');
+  const plan = planOf(inner);
+  return plan.isAny ? fail('an Any inside an Any is not supported', '@type') : checkFields(plan, obj, depth, '@type');
 }
 
-function checkMessage(type: protobuf.Type, v: unknown, depth: number): Failure | undefined {
+function checkMessage(plan: Plan, v: unknown, depth: number): Failure | undefined {
   if (depth > MAX_DEPTH) return fail(`nested deeper than ${MAX_DEPTH} messages (a cycle?)`);
-  const plan = planOf(type);
-  if (!isPlainObject(v)) return fail(`object expected (${plan.fullName}), got ${describe(v)}`);
+  if (!isPlainObject(v)) return fail(`plain object expected (${plan.fullName}), got ${describe(v)}`);
   if (plan.isAny) return checkAny(plan, v, depth);
   return checkFields(plan, v, depth);
 }
 
 function checkFields(plan: Plan, obj: Record<string, unknown>, depth: number, skip?: string): Failure | undefined {
   const fields = plan.fields;
+  let oneofsSet = 0;
   for (const key in obj) {
     if (key === skip) continue;
     const fp = fields[key];
     if (fp === undefined) return fail(`unknown field (${plan.fullName})`, key);
     const v = obj[key];
     if (v === null || v === undefined) continue;
+    if (fp.oneofBit !== 0) {
+      if ((oneofsSet & fp.oneofBit) !== 0) return fail(`oneof: ${oneofPartner(plan, obj, key, fp.oneofBit)} and ${key} are both set (${plan.fullName})`, key);
+      oneofsSet |= fp.oneofBit;
+    }
     const f = checkField(fp, v, depth);
     if (f) return within(f, key);
   }
-  for (const members of plan.oneofs) {
-    let set: string | undefined;
-    for (const m of members) {
-      const v = obj[m];
-      if (v === null || v === undefined) continue;
-      if (set !== undefined) return fail(`oneof: ${set} and ${m} are both set (${plan.fullName})`, m);
-      set = m;
-    }
-  }
   return undefined;
+}
+
+/** The member of `key`'s oneof set before it (for the message only). */
+function oneofPartner(plan: Plan, obj: Record<string, unknown>, key: string, bit: number): string {
+  for (const k in obj) if (k !== key && plan.fields[k]?.oneofBit === bit && obj[k] !== null && obj[k] !== undefined) return k;
+  return '?';
 }
 
 function joinPath(segments: readonly string[]): string {
@@ -246,7 +258,7 @@ function joinPath(segments: readonly string[]): string {
  * when every key and value would be encoded as written. Never throws.
  */
 export function strictProblem(type: protobuf.Type, value: unknown): string | undefined {
-  const f = checkMessage(type, value, 0);
+  const f = checkMessage(planOf(type), value, 0);
   if (!f) return undefined;
   const path = joinPath(f.path);
   return path ? `${path}: ${f.message}` : f.message;
