@@ -22,7 +22,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { log, limited } from '../../log/log';
+import { log } from '../../log/log';
 import { counter, gauge } from '../../admin/metrics';
 import type { Source, SourceService, SourceSink, SourceSnapshot } from '../source';
 import type { ParseOk } from './services-file';
@@ -83,6 +83,7 @@ export class FileSource implements Source {
   private watcher: fs.FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private timerDue = 0;
   private busy = false;
   private again = false;
   private sink: SourceSink | undefined;
@@ -93,6 +94,8 @@ export class FileSource implements Source {
   /** The last refusal logged, so a version that stays refused is logged once. */
   private lastRefusal = '';
   private lastStat = '';
+  /** The version whose skipped endpoints were last logged and counted (a version is counted once). */
+  private skipLogged = '';
 
   constructor(options: FileSourceOptions) {
     this.name = options.name;
@@ -137,18 +140,19 @@ export class FileSource implements Source {
     clearTimeout(this.timer);
   }
 
-  /** A file event: check now unless a check is already due or running. */
+  /** A file event: check now unless a check is due within settleMs (a second sample) or running. */
   private wake(): void {
     if (this.stopped) return;
     if (this.busy) {
       this.again = true;
       return;
     }
-    if (this.timer === undefined) this.later(0);
+    if (this.timer === undefined || this.timerDue > Date.now() + this.o.settleMs) this.later(0);
   }
 
   private later(ms: number): void {
     clearTimeout(this.timer);
+    this.timerDue = Date.now() + ms;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.check();
@@ -176,8 +180,9 @@ export class FileSource implements Source {
       this.busy = false;
     }
     if (this.stopped) return;
-    if (next !== undefined) this.later(next);
-    else if (this.again) this.later(this.o.settleMs);
+    // An event during the check means the file moved on: sample it again now (the settle wait restarts then).
+    if (this.again) this.later(0);
+    else if (next !== undefined) this.later(next);
   }
 
   /** One sample and what follows from it; returns when to sample again, if needed. */
@@ -210,6 +215,18 @@ export class FileSource implements Source {
       this.settle.accepted(s);
       return this.refuse('empty', 'services file is empty; an empty mesh needs allowEmpty: true on the source', s.hash);
     }
+    if (parsed.skipped.length > 0 && this.skipLogged !== s.hash) {
+      this.skipLogged = s.hash;
+      mErrors.inc({ source: this.name });
+      mSkipped.inc({ source: this.name }, parsed.skipped.length);
+      const listed = parsed.skipped.slice(0, 20);
+      log('warn', 'services file: malformed endpoints skipped, the rest kept', {
+        source: this.name,
+        path: this.o.path,
+        skipped: parsed.skipped.length,
+        problems: parsed.skipped.length > listed.length ? [...listed, `... and ${parsed.skipped.length - listed.length} more`] : listed,
+      });
+    }
     const loss = this.served ? lossProblem(this.served.live, parsed.live, this.o.maxLossPercent) : undefined;
     if (loss) {
       if (this.suspect?.hash !== s.hash) {
@@ -239,16 +256,6 @@ export class FileSource implements Source {
   private serve(parsed: ParseOk): void {
     this.suspect = undefined;
     this.lastRefusal = '';
-    if (parsed.skipped.length > 0) {
-      mSkipped.inc({ source: this.name }, parsed.skipped.length);
-      const listed = parsed.skipped.slice(0, 20);
-      limited(`file-skip:${this.name}`, 'warn', 'services file: malformed endpoints skipped, the rest served', {
-        source: this.name,
-        path: this.o.path,
-        skipped: parsed.skipped.length,
-        problems: parsed.skipped.length > listed.length ? [...listed, `... and ${parsed.skipped.length - listed.length} more`] : listed,
-      }, 1000);
-    }
     const snapshot = keepUnchanged(this.served?.snapshot, parsed.snapshot);
     this.served = { snapshot, live: parsed.live };
     mReloads.inc({ source: this.name });
