@@ -153,3 +153,24 @@ test('file source: a large file is parsed off the event loop (worker), a file ov
   const maxMs = h.max / 1e6;
   assert.ok(maxMs < 250, `event loop stalled ${maxMs.toFixed(0)} ms while a 1 MB file was parsed`);
 });
+
+test('file source: a ConfigMap volume swap (..data symlink renamed over) is seen by the watch, not only the poll', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-cm-'));
+  const version = (n: number) => {
+    const d = path.join(dir, `..v${n}`);
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'services.yaml'), servicesText(n));
+    fs.symlinkSync(`..v${n}`, path.join(dir, '..data_tmp'));
+    fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+  };
+  version(3);
+  fs.symlinkSync('..data/services.yaml', path.join(dir, 'services.yaml'));
+  const updates: SourceSnapshot[] = [];
+  const src = new FileSource({ name: `file-${++seq}`, path: path.join(dir, 'services.yaml'), pollMs: 60_000 });
+  await src.start({ update: (_s, snapshot) => updates.push(snapshot) });
+  t.after(() => src.stop());
+  assert.equal(count(updates[0]!), 3);
+  version(4);
+  await waitFor('the swapped version', () => updates.length === 2, 2000);
+  assert.equal(count(updates[1]!), 4);
+});

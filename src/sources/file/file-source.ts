@@ -109,7 +109,8 @@ export class FileSource implements Source {
     const base = path.basename(this.o.path);
     try {
       this.watcher = fs.watch(dir, (_event, file) => {
-        if (file === null || file === base) this.wake();
+        // `..data` and friends: Kubernetes' atomic writer swaps a ConfigMap volume's symlinks, never the file.
+        if (file === null || file === base || file.startsWith('..')) this.wake();
       });
       this.watcher.on('error', (err) => log('warn', 'file watch failed; polling only', { source: this.name, path: this.o.path, error: err.message }));
     } catch (err) {
@@ -208,7 +209,11 @@ export class FileSource implements Source {
     if (this.stopped) return undefined;
     if (!parsed.ok) {
       this.settle.accepted(s);
-      const reason = parsed.problems.some((p) => p.includes('more than the limit of')) ? 'too-many-endpoints' : 'invalid';
+      const reason = parsed.problems.some((p) => p.includes('more than the limit of'))
+        ? 'too-many-endpoints'
+        : parsed.problems.some((p) => p.includes('MB of heap'))
+          ? 'too-big'
+          : 'invalid';
       return this.refuse(reason, 'services file rejected', s.hash, { problems: parsed.problems });
     }
     if (parsed.empty && !this.o.allowEmpty) {
