@@ -1,6 +1,6 @@
 /**
  * Figures for the file source (not part of `make bench`'s table; run alone, prints lines):
- *   node dist/bench/file-source.js
+ *   node dist/bench/file-source.js [latency|big|big10]
  * - write → handed on (p50/p99) with the default settleMs, for atomic renames and single in-place rewrites;
  * - 10 MB and 50 MB files: with the default limits, and with maxBytes raised so the parse itself is bounded
  *   (worker heap, endpoint limit); a 100k-endpoint file within the limits. For each: time to the outcome,
@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     await latency('rename');
     await latency('in-place');
   }
+  if (only === 'big10') await big('10 MB, maxBytes 64 MiB', text(200_000).padEnd(10 * 1024 * 1024, '#'), { maxBytes: 64 * 1024 * 1024 });
   if (!only || only === 'big') {
     const ten = text(200_000).padEnd(10 * 1024 * 1024, '#');
     const fifty = text(1_000_000).padEnd(50 * 1024 * 1024, '#');
