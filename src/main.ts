@@ -37,7 +37,16 @@ export interface Running {
 function makeSource(c: SourceConfig): Source {
   switch (c.kind) {
     case 'file':
-      return new FileSource({ name: c.name, path: c.path });
+      return new FileSource({
+        name: c.name,
+        path: c.path,
+        settleMs: c.settleMs,
+        allowEmpty: c.allowEmpty,
+        maxBytes: c.maxBytes,
+        maxEndpoints: c.maxEndpoints,
+        maxLossPercent: c.maxLossPercent,
+        confirmMs: c.confirmMs,
+      });
     case 'kubernetes':
       return new KubernetesSource({
         name: c.name,
@@ -86,6 +95,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
   const { cache, publisher, views, xds } = createCore({
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
+    views: { maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20) },
     xds: { ackTimeoutMs: config.ackTimeoutMs },
   });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);

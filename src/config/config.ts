@@ -22,6 +22,8 @@ import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { type DeepReadonly, bool, intIn, nonEmptyString, oneOf, problemsOf, strict } from './schema';
+import { FILE_SOURCE_DEFAULTS } from '../sources/file/file-source';
+import { VIEW_DEFAULTS } from '../pipeline/views';
 
 const DISCOVERY = oneOf(['pods', 'endpointslices-ready', 'endpointslices-terminating']);
 export type DiscoveryMode = z.output<typeof DISCOVERY>;
@@ -52,7 +54,17 @@ function configSchema(baseDir: string) {
     kind: z.literal('file'),
     name,
     path: file(),
-    // A file edit is deliberate: no guard.
+    /** Two reads this far apart must agree before a version is served (sources/file/settle.ts). */
+    settleMs: intIn(0, 60_000).default(FILE_SOURCE_DEFAULTS.settleMs),
+    /** An empty file is an empty mesh; otherwise it is refused and the last good content stays. */
+    allowEmpty: bool().default(FILE_SOURCE_DEFAULTS.allowEmpty),
+    maxBytes: intIn(1, 1 << 30).default(FILE_SOURCE_DEFAULTS.maxBytes),
+    maxEndpoints: intIn(1, 10_000_000).default(FILE_SOURCE_DEFAULTS.maxEndpoints),
+    /** A version with this share fewer live endpoints is served only once unchanged for confirmMs. */
+    maxLossPercent: intIn(0, 100).default(FILE_SOURCE_DEFAULTS.maxLossPercent),
+    confirmMs: intIn(0, 600_000).default(FILE_SOURCE_DEFAULTS.confirmMs),
+    // A file edit is deliberate: the file source holds suspicious whole-file drops itself (maxLossPercent), so no
+    // per-service guard.
     guard: guard(50, 0, true),
   });
   const kubernetesSource = strict({
@@ -117,6 +129,15 @@ function configSchema(baseDir: string) {
         if (ctx.value.maxDelayMs < ctx.value.delayMs) ctx.issues.push({ code: 'custom', path: ['maxDelayMs'], message: 'must be at least delayMs', input: ctx.value });
       })
       .prefault({}),
+    /** Views (pipeline/views.ts): how many distinct configurations may exist, and when idle ones go. */
+    views: strict({
+      maxViews: intIn(1, 100_000).default(VIEW_DEFAULTS.maxViews),
+      /** Zones always known, besides those of the served endpoints; a proxy in any other zone gets the no-zone view. */
+      zones: stringList().default([]),
+      idleGraceSeconds: intIn(0, 86_400).default(VIEW_DEFAULTS.idleGraceMs / 1000),
+      /** Above this RSS idle views go at once and no new view is made; 0: no budget. */
+      memoryBudgetMb: intIn(0, 1 << 20).default(VIEW_DEFAULTS.memoryBudgetBytes / (1 << 20)),
+    }).prefault({}),
     /** Log a response that has waited this long for its ACK. */
     ackTimeoutMs: intIn(1000, 3_600_000).default(30_000),
   });
