@@ -80,7 +80,10 @@ const moreBadConfigs: Record<string, { yaml: string; problems: string[] }> = {
   'typo in a guard': { yaml: 'sources: [{kind: kubernetes, guard: {holdSecond: 5}}]', problems: ['sources[0].guard.holdSecond: unknown field (expected one of maxRemovalPercent, holdSeconds, confirmByReread)'] },
   'every unknown key is its own problem': {
     yaml: 'sources: [{kind: file, path: s.yaml, pth: x, nme: y}]',
-    problems: ['sources[0].pth: unknown field (expected one of kind, name, path, guard)', 'sources[0].nme: unknown field (expected one of kind, name, path, guard)'],
+    problems: [
+      'sources[0].pth: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard)',
+      'sources[0].nme: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard)',
+    ],
   },
   'duplicate source names': { yaml: 'sources: [{kind: file, path: a.yaml}, {kind: file, name: file-0, path: b.yaml}]', problems: ['sources[1].name: duplicate source name "file-0"'] },
   'bad discovery override': { yaml: 'sources: [{kind: kubernetes, discoveryOverrides: {legacy-api: slices}}]', problems: ['sources[0].discoveryOverrides.legacy-api: must be one of pods, endpointslices-ready, endpointslices-terminating'] },
@@ -117,8 +120,9 @@ test('config: every default comes from the schema; a partial guard keeps its kin
     '/etc/herald',
   );
   assert.deepEqual(
-    { xds: c.xds, admin: c.admin, sidecar: c.sidecar, batching: c.batching, ackTimeoutMs: c.ackTimeoutMs, policyFile: c.policyFile, registry: c.registry },
+    { xds: c.xds, admin: c.admin, sidecar: c.sidecar, batching: c.batching, ackTimeoutMs: c.ackTimeoutMs, policyFile: c.policyFile, registry: c.registry, views: c.views },
     {
+      views: { maxViews: 128, zones: [], idleGraceSeconds: 60, memoryBudgetMb: 2048 },
       xds: { address: '127.0.0.1', port: 18000 },
       admin: { address: '127.0.0.1', port: 18001 },
       sidecar: { egress: { address: '127.0.0.1', port: 15001 } },
@@ -141,7 +145,18 @@ test('config: every default comes from the schema; a partial guard keeps its kin
       guard: { maxRemovalPercent: 50, holdSeconds: 5, confirmByReread: true },
     },
     { kind: 'registry', name: 'registry-1', url: 'http://r:1', services: ['a'], intervalMs: 5000, ttlSeconds: 600, guard: { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false } },
-    { kind: 'file', name: 'file-2', path: '/etc/herald/s.yaml', guard: { maxRemovalPercent: 50, holdSeconds: 0, confirmByReread: true } },
+    {
+      kind: 'file',
+      name: 'file-2',
+      path: '/etc/herald/s.yaml',
+      settleMs: 100,
+      allowEmpty: false,
+      maxBytes: 8 << 20,
+      maxEndpoints: 100_000,
+      maxLossPercent: 50,
+      confirmMs: 2000,
+      guard: { maxRemovalPercent: 50, holdSeconds: 0, confirmByReread: true },
+    },
   ]);
   assert.equal(parseConfig('sources: [{kind: file, path: s.yaml}]', '/x').registry, undefined, 'no registry server unless configured');
 });
