@@ -10,7 +10,7 @@ help:
 	@echo "make kube   build kube-apiserver, etcd, kube-controller-manager and kubectl (cached)"
 	@echo "make bench  print fan-out, fast-path and memory figures (BENCH_ARGS=\"--quick\" for a short run)"
 
-$(NODE_STAMP): package.json package-lock.json
+$(NODE_STAMP): package.json package-lock.json lab/package.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -19,8 +19,15 @@ deps: $(NODE_STAMP) envoy
 envoy:
 	@bash scripts/setup-envoy.sh
 
+# The product alone first (src/tsconfig.json: an import outside src/ fails here), then everything (lab, tests, bench).
 build: $(NODE_STAMP)
+	npx tsc -p src/tsconfig.json
 	npx tsc -p tsconfig.json
+	@bash scripts/prune-dist.sh
+
+# The product alone, into dist/src: what ships (package.json "files").
+product: $(NODE_STAMP)
+	npx tsc -p src/tsconfig.json
 
 kube:
 	@bash tools/kube/build.sh
@@ -34,4 +41,4 @@ test: deps build kube
 bench: deps build
 	node dist/bench/run.js $(BENCH_ARGS)
 
-.PHONY: help deps envoy build kube demo test bench
+.PHONY: help deps envoy build product kube demo test bench

@@ -19,7 +19,8 @@ import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
 import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
-import { loadPolicyFile, resolvePolicy, type ClusterPolicy } from './model/policy';
+import { loadPolicyFile } from './config/policy-file';
+import { resolvePolicy, type ClusterPolicy } from './model/policy';
 
 export interface Running {
   readonly xdsPort: number;
@@ -37,7 +38,16 @@ export interface Running {
 function makeSource(c: SourceConfig): Source {
   switch (c.kind) {
     case 'file':
-      return new FileSource({ name: c.name, path: c.path });
+      return new FileSource({
+        name: c.name,
+        path: c.path,
+        settleMs: c.settleMs,
+        allowEmpty: c.allowEmpty,
+        maxBytes: c.maxBytes,
+        maxEndpoints: c.maxEndpoints,
+        maxLossPercent: c.maxLossPercent,
+        confirmMs: c.confirmMs,
+      });
     case 'kubernetes':
       return new KubernetesSource({
         name: c.name,
@@ -86,6 +96,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
   const { cache, publisher, views, xds } = createCore({
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
+    views: { maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20) },
     xds: { ackTimeoutMs: config.ackTimeoutMs },
   });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);

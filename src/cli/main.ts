@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `herald` command. Subcommands: serve, demo, bootstrap, version. Each prints its own --help.
+ * The `herald` command. Subcommands: serve, registry, bootstrap, version, and lab and demo (from the lab package,
+ * found at run time: ./lab.ts). Each prints its own --help.
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config';
@@ -83,9 +84,9 @@ export async function main(argv: string[]): Promise<void> {
     case 'config':
       return (await import('./config')).config(rest);
     case 'lab':
-      return (await import('./lab')).lab(rest);
+      return (await import('./lab')).loadLab().lab(rest);
     case 'demo':
-      return (await import('../demo/demo')).demo(rest);
+      return (await import('./lab')).loadLab().demo(rest);
     case 'version':
       process.stdout.write(`herald ${require('../../../package.json').version}\n`);
       return;

@@ -14,107 +14,143 @@
  *   policyFile: policies.yaml          # cluster defaults and per-service overrides (read at start)
  *
  * Every source may carry `guard: { maxRemovalPercent, holdSeconds, confirmByReread }`; defaults per kind below.
+ *
+ * The zod schema below is the one place for the shape, the ranges and the defaults; the types are derived from it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { Problems, bool, int, isObject, noUnknownKeys, str } from './validate';
+import { z } from 'zod';
+import { type DeepReadonly, bool, intIn, nonEmptyString, oneOf, problemsOf, strict } from './schema';
+import { FILE_SOURCE_DEFAULTS } from '../sources/file/file-source';
+import { VIEW_DEFAULTS } from '../pipeline/views';
 
-export interface Endpoint {
-  readonly address: string;
-  readonly port: number;
+const DISCOVERY = oneOf(['pods', 'endpointslices-ready', 'endpointslices-terminating']);
+export type DiscoveryMode = z.output<typeof DISCOVERY>;
+export const DISCOVERY_MODES: readonly DiscoveryMode[] = DISCOVERY.options;
+
+const endpoint = (address: string, port: number) =>
+  strict({ address: nonEmptyString().default(address), port: intIn(0, 65535).default(port) }, { notMapping: 'must be a mapping with address and port' }).prefault({});
+
+/** Every field may be left out; the rest come from the kind's defaults. */
+const guard = (maxRemovalPercent: number, holdSeconds: number, confirmByReread: boolean) =>
+  strict({
+    maxRemovalPercent: intIn(0, 100).default(maxRemovalPercent),
+    holdSeconds: intIn(0, 86_400).default(holdSeconds),
+    confirmByReread: bool().default(confirmByReread),
+  }).prefault({});
+
+const stringList = (emptyProblem?: string) =>
+  z.array(nonEmptyString(), { error: (iss) => (iss.input === undefined && emptyProblem ? emptyProblem : 'must be a list of non-empty strings') });
+
+/** The schema of herald.yaml; `baseDir` anchors relative paths (they come out absolute). */
+function configSchema(baseDir: string) {
+  const file = () => nonEmptyString().transform((p) => path.resolve(baseDir, p));
+  /** Absent → '' (not configured). */
+  const optionalFile = () => file().default('');
+  const name = nonEmptyString().optional();
+
+  const fileSource = strict({
+    kind: z.literal('file'),
+    name,
+    path: file(),
+    /** Two reads this far apart must agree before a version is served (sources/file/settle.ts). */
+    settleMs: intIn(0, 60_000).default(FILE_SOURCE_DEFAULTS.settleMs),
+    /** An empty file is an empty mesh; otherwise it is refused and the last good content stays. */
+    allowEmpty: bool().default(FILE_SOURCE_DEFAULTS.allowEmpty),
+    maxBytes: intIn(1, 1 << 30).default(FILE_SOURCE_DEFAULTS.maxBytes),
+    maxEndpoints: intIn(1, 10_000_000).default(FILE_SOURCE_DEFAULTS.maxEndpoints),
+    /** A version with this share fewer live endpoints is served only once unchanged for confirmMs. */
+    maxLossPercent: intIn(0, 100).default(FILE_SOURCE_DEFAULTS.maxLossPercent),
+    confirmMs: intIn(0, 600_000).default(FILE_SOURCE_DEFAULTS.confirmMs),
+    // A file edit is deliberate: the file source holds suspicious whole-file drops itself (maxLossPercent), so no
+    // per-service guard.
+    guard: guard(50, 0, true),
+  });
+  const kubernetesSource = strict({
+    kind: z.literal('kubernetes'),
+    name,
+    /** A kubeconfig file; '' means in-cluster, then $KUBECONFIG, then ~/.kube/config. */
+    kubeconfig: optionalFile(),
+    /** [] means every namespace. */
+    namespaces: stringList().default([]),
+    serviceLabel: nonEmptyString().default('app'),
+    portName: nonEmptyString().default('http'),
+    discovery: DISCOVERY.default('pods'),
+    discoveryOverrides: z.record(z.string(), DISCOVERY, { error: 'must be a mapping of service name to discovery mode' }).default({}),
+    // Removals without a deletionTimestamp are held 30 s or until a relist confirms them.
+    guard: guard(50, 30, true),
+  });
+  const registrySource = strict({
+    kind: z.literal('registry'),
+    name,
+    url: nonEmptyString()
+      .regex(/^https?:\/\//, { error: 'must be an http:// or https:// URL' })
+      .transform((u) => u.replace(/\/+$/, '')),
+    services: stringList('must name at least one service').min(1, { error: 'must name at least one service' }),
+    intervalMs: intIn(100, 3_600_000).default(5000),
+    ttlSeconds: intIn(1, 86_400 * 30).default(600),
+    // A registry can answer empty lists during an outage: holds last the hosts' TTL and reads never confirm.
+    guard: guard(50, 600, false),
+  });
+  const source = z.discriminatedUnion('kind', [fileSource, kubernetesSource, registrySource], {
+    error: (iss) => (iss.code === 'invalid_union' ? 'must be one of: file, kubernetes, registry' : 'must be a mapping'),
+  });
+
+  return strict({
+    /** ADS (gRPC), SotW and Delta. */
+    xds: endpoint('127.0.0.1', 18000),
+    admin: endpoint('127.0.0.1', 18001),
+    sidecar: strict({ egress: endpoint('127.0.0.1', 15001) }).prefault({}),
+    /** Precedence: the first listed wins an address:port. Unnamed sources are `<kind>-<index>`. */
+    sources: z
+      .array(source, { error: (iss) => (iss.input === undefined ? 'at least one source is required' : 'must be a list') })
+      .min(1, { error: 'at least one source is required' })
+      .transform((list) => list.map((s, i) => ({ ...s, name: s.name ?? `${s.kind}-${i}` })))
+      .check((ctx) => {
+        ctx.value.forEach((s, i) => {
+          if (ctx.value.findIndex((x) => x.name === s.name) < i) ctx.issues.push({ code: 'custom', path: [i, 'name'], message: `duplicate source name ${JSON.stringify(s.name)}`, input: s.name });
+        });
+      }),
+    /** Herald's own registry server (the legacy v1 API), embedded in `herald serve` when configured. */
+    registry: strict({
+      address: nonEmptyString().default('127.0.0.1'),
+      port: intIn(0, 65535).default(18002),
+      db: file(),
+      /** File holding the bearer token that writes need; '' allows no writes. */
+      tokenFile: optionalFile(),
+      ttlSeconds: intIn(1, 86_400 * 30).default(600),
+    }).optional(),
+    /** A policy file (config/policy-file.ts): defaults for every cluster and per-service overrides; '' for none. */
+    policyFile: optionalFile(),
+    /** Bursts coalesce for delayMs, never longer than maxDelayMs; DRAINING and removals go out at once. */
+    batching: strict({ delayMs: intIn(0, 60_000).default(100), maxDelayMs: intIn(0, 600_000).default(1000) })
+      .check((ctx) => {
+        if (ctx.value.maxDelayMs < ctx.value.delayMs) ctx.issues.push({ code: 'custom', path: ['maxDelayMs'], message: 'must be at least delayMs', input: ctx.value });
+      })
+      .prefault({}),
+    /** Views (pipeline/views.ts): how many distinct configurations may exist, and when idle ones go. */
+    views: strict({
+      maxViews: intIn(1, 100_000).default(VIEW_DEFAULTS.maxViews),
+      /** Zones always known, besides those of the served endpoints; a proxy in any other zone gets the no-zone view. */
+      zones: stringList().default([]),
+      idleGraceSeconds: intIn(0, 86_400).default(VIEW_DEFAULTS.idleGraceMs / 1000),
+      /** Above this RSS idle views go at once and no new view is made; 0: no budget. */
+      memoryBudgetMb: intIn(0, 1 << 20).default(VIEW_DEFAULTS.memoryBudgetBytes / (1 << 20)),
+    }).prefault({}),
+    /** Log a response that has waited this long for its ACK. */
+    ackTimeoutMs: intIn(1000, 3_600_000).default(30_000),
+  });
 }
 
-export interface GuardConfig {
-  readonly maxRemovalPercent: number;
-  readonly holdSeconds: number;
-  readonly confirmByReread: boolean;
-}
-
-interface SourceBase {
-  readonly name: string;
-  readonly guard: GuardConfig;
-}
-
-export interface FileSourceConfig extends SourceBase {
-  readonly kind: 'file';
-  readonly path: string;
-}
-
-export type DiscoveryMode = 'pods' | 'endpointslices-ready' | 'endpointslices-terminating';
-export const DISCOVERY_MODES: readonly DiscoveryMode[] = ['pods', 'endpointslices-ready', 'endpointslices-terminating'];
-
-export interface KubernetesSourceConfig extends SourceBase {
-  readonly kind: 'kubernetes';
-  /** A kubeconfig file; '' means in-cluster, then $KUBECONFIG, then ~/.kube/config. */
-  readonly kubeconfig: string;
-  readonly namespaces: readonly string[];
-  readonly serviceLabel: string;
-  readonly portName: string;
-  readonly discovery: DiscoveryMode;
-  readonly discoveryOverrides: Readonly<Record<string, DiscoveryMode>>;
-}
-
-export interface RegistrySourceConfig extends SourceBase {
-  readonly kind: 'registry';
-  readonly url: string;
-  readonly services: readonly string[];
-  readonly intervalMs: number;
-  readonly ttlSeconds: number;
-}
-
-export type SourceConfig = FileSourceConfig | KubernetesSourceConfig | RegistrySourceConfig;
-
-/** Herald's own registry server (the legacy v1 API), embedded in `herald serve` when configured. */
-export interface RegistryServerConfig {
-  readonly address: string;
-  readonly port: number;
-  readonly db: string;
-  /** File holding the bearer token that writes need; '' allows no writes. */
-  readonly tokenFile: string;
-  readonly ttlSeconds: number;
-}
-
-export interface HeraldConfig {
-  readonly xds: Endpoint;
-  readonly admin: Endpoint;
-  readonly sidecar: { readonly egress: Endpoint };
-  readonly sources: readonly SourceConfig[];
-  readonly registry?: RegistryServerConfig;
-  /** A policy file (model/policy.ts parsePolicyFile): defaults for every cluster and per-service overrides. */
-  readonly policyFile: string;
-  readonly batching: { readonly delayMs: number; readonly maxDelayMs: number };
-  /** Log a response that has waited this long for its ACK. */
-  readonly ackTimeoutMs: number;
-}
-
-export const DEFAULTS = {
-  xds: { address: '127.0.0.1', port: 18000 },
-  admin: { address: '127.0.0.1', port: 18001 },
-  egress: { address: '127.0.0.1', port: 15001 },
-  ackTimeoutMs: 30_000,
-  batching: { delayMs: 100, maxDelayMs: 1000 },
-  registry: { address: '127.0.0.1', port: 18002, ttlSeconds: 600 },
-  /** A file edit is deliberate: no guard. Kubernetes removals without a deletionTimestamp are held 30 s. A
-   *  registry can answer empty lists during an outage, so its holds last the hosts' TTL and reads never confirm. */
-  guard: {
-    file: { maxRemovalPercent: 50, holdSeconds: 0, confirmByReread: true },
-    kubernetes: { maxRemovalPercent: 50, holdSeconds: 30, confirmByReread: true },
-    registry: { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false },
-  },
-  kubernetes: { serviceLabel: 'app', portName: 'http', discovery: 'pods' as DiscoveryMode },
-  registrySource: { intervalMs: 5000, ttlSeconds: 600 },
-} as const;
-
-function endpoint(raw: unknown, pathName: string, p: Problems, fallback: Endpoint): Endpoint {
-  if (raw === undefined) return fallback;
-  if (!isObject(raw)) {
-    p.add(pathName, 'must be a mapping with address and port');
-    return fallback;
-  }
-  noUnknownKeys(raw, ['address', 'port'], pathName, p);
-  return { address: str(raw, 'address', pathName, p, fallback.address), port: int(raw, 'port', pathName, p, 0, 65535, fallback.port) };
-}
+export type HeraldConfig = DeepReadonly<z.output<ReturnType<typeof configSchema>>>;
+export type SourceConfig = HeraldConfig['sources'][number];
+export type FileSourceConfig = Extract<SourceConfig, { kind: 'file' }>;
+export type KubernetesSourceConfig = Extract<SourceConfig, { kind: 'kubernetes' }>;
+export type RegistrySourceConfig = Extract<SourceConfig, { kind: 'registry' }>;
+export type RegistryServerConfig = NonNullable<HeraldConfig['registry']>;
+export type Endpoint = HeraldConfig['xds'];
+export type GuardConfig = SourceConfig['guard'];
 
 /** Parses and validates a config document. `baseDir` anchors relative paths. Throws one Error listing every problem. */
 export function parseConfig(text: string, baseDir: string): HeraldConfig {
@@ -124,147 +160,10 @@ export function parseConfig(text: string, baseDir: string): HeraldConfig {
   } catch (err) {
     throw new Error(`config: yaml: ${(err as Error).message}`);
   }
-  const p = new Problems();
-  if (!isObject(doc)) throw new Error('config: (root): must be a mapping');
-  noUnknownKeys(doc, ['xds', 'admin', 'sidecar', 'sources', 'registry', 'batching', 'policyFile', 'ackTimeoutMs'], '(root)', p);
-  const policyFile = doc.policyFile === undefined ? '' : path.resolve(baseDir, str(doc, 'policyFile', '(root)', p));
-  const xds = endpoint(doc.xds, 'xds', p, DEFAULTS.xds);
-  const admin = endpoint(doc.admin, 'admin', p, DEFAULTS.admin);
-  let egress: Endpoint = DEFAULTS.egress;
-  if (doc.sidecar !== undefined) {
-    if (!isObject(doc.sidecar)) p.add('sidecar', 'must be a mapping');
-    else {
-      noUnknownKeys(doc.sidecar, ['egress'], 'sidecar', p);
-      egress = endpoint(doc.sidecar.egress, 'sidecar.egress', p, DEFAULTS.egress);
-    }
-  }
-  const sources: SourceConfig[] = [];
-  const rawSources = doc.sources ?? [];
-  if (!Array.isArray(rawSources)) p.add('sources', 'must be a list');
-  else
-    rawSources.forEach((s, i) => {
-      const sp = `sources[${i}]`;
-      if (!isObject(s)) return p.add(sp, 'must be a mapping');
-      const parsed = parseSource(s, sp, baseDir, p, i);
-      if (!parsed) return;
-      if (sources.some((x) => x.name === parsed.name)) p.add(`${sp}.name`, `duplicate source name ${JSON.stringify(parsed.name)}`);
-      sources.push(parsed);
-    });
-  if (sources.length === 0 && p.ok) p.add('sources', 'at least one source is required');
-  const ackTimeoutMs = int(doc, 'ackTimeoutMs', '(root)', p, 1000, 3_600_000, DEFAULTS.ackTimeoutMs);
-  let batching: HeraldConfig['batching'] = DEFAULTS.batching;
-  if (doc.batching !== undefined) {
-    if (!isObject(doc.batching)) p.add('batching', 'must be a mapping');
-    else {
-      noUnknownKeys(doc.batching, ['delayMs', 'maxDelayMs'], 'batching', p);
-      const delayMs = int(doc.batching, 'delayMs', 'batching', p, 0, 60_000, DEFAULTS.batching.delayMs);
-      const maxDelayMs = int(doc.batching, 'maxDelayMs', 'batching', p, 0, 600_000, DEFAULTS.batching.maxDelayMs);
-      if (maxDelayMs < delayMs) p.add('batching.maxDelayMs', 'must be at least delayMs');
-      batching = { delayMs, maxDelayMs };
-    }
-  }
-  let registry: RegistryServerConfig | undefined;
-  if (doc.registry !== undefined) {
-    if (!isObject(doc.registry)) p.add('registry', 'must be a mapping');
-    else {
-      const r = doc.registry;
-      noUnknownKeys(r, ['address', 'port', 'db', 'tokenFile', 'ttlSeconds'], 'registry', p);
-      registry = {
-        address: str(r, 'address', 'registry', p, DEFAULTS.registry.address),
-        port: int(r, 'port', 'registry', p, 0, 65535, DEFAULTS.registry.port),
-        db: path.resolve(baseDir, str(r, 'db', 'registry', p)),
-        tokenFile: r.tokenFile === undefined ? '' : path.resolve(baseDir, str(r, 'tokenFile', 'registry', p)),
-        ttlSeconds: int(r, 'ttlSeconds', 'registry', p, 1, 86_400 * 30, DEFAULTS.registry.ttlSeconds),
-      };
-    }
-  }
-  if (!p.ok) throw new Error(`config has ${p.list.length} problem(s):\n  ${p.list.join('\n  ')}`);
-  return { xds, admin, sidecar: { egress }, sources, ackTimeoutMs, batching, policyFile, ...(registry ? { registry } : {}) };
-}
-
-function stringList(obj: Record<string, unknown>, key: string, path: string, p: Problems): string[] {
-  const v = obj[key];
-  if (v === undefined) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) {
-    p.add(`${path}.${key}`, 'must be a list of non-empty strings');
-    return [];
-  }
-  return v as string[];
-}
-
-function parseGuard(raw: unknown, path: string, p: Problems, fallback: GuardConfig): GuardConfig {
-  if (raw === undefined) return fallback;
-  if (!isObject(raw)) {
-    p.add(path, 'must be a mapping');
-    return fallback;
-  }
-  noUnknownKeys(raw, ['maxRemovalPercent', 'holdSeconds', 'confirmByReread'], path, p);
-  return {
-    maxRemovalPercent: int(raw, 'maxRemovalPercent', path, p, 0, 100, fallback.maxRemovalPercent),
-    holdSeconds: int(raw, 'holdSeconds', path, p, 0, 86_400, fallback.holdSeconds),
-    confirmByReread: bool(raw, 'confirmByReread', path, p, fallback.confirmByReread),
-  };
-}
-
-function discoveryMode(v: unknown, path: string, p: Problems): DiscoveryMode {
-  if (typeof v === 'string' && (DISCOVERY_MODES as readonly string[]).includes(v)) return v as DiscoveryMode;
-  p.add(path, `must be one of ${DISCOVERY_MODES.join(', ')}`);
-  return 'pods';
-}
-
-function parseSource(s: Record<string, unknown>, sp: string, baseDir: string, p: Problems, i: number): SourceConfig | undefined {
-  const kind = str(s, 'kind', sp, p);
-  switch (kind) {
-    case 'file': {
-      noUnknownKeys(s, ['kind', 'name', 'path', 'guard'], sp, p);
-      return {
-        kind,
-        name: str(s, 'name', sp, p, `file-${i}`),
-        path: path.resolve(baseDir, str(s, 'path', sp, p)),
-        guard: parseGuard(s.guard, `${sp}.guard`, p, DEFAULTS.guard.file),
-      };
-    }
-    case 'kubernetes': {
-      noUnknownKeys(s, ['kind', 'name', 'kubeconfig', 'namespaces', 'serviceLabel', 'portName', 'discovery', 'discoveryOverrides', 'guard'], sp, p);
-      const overrides: Record<string, DiscoveryMode> = {};
-      if (s.discoveryOverrides !== undefined) {
-        if (!isObject(s.discoveryOverrides)) p.add(`${sp}.discoveryOverrides`, 'must be a mapping of service name to discovery mode');
-        else for (const [svc, m] of Object.entries(s.discoveryOverrides)) overrides[svc] = discoveryMode(m, `${sp}.discoveryOverrides.${svc}`, p);
-      }
-      const d = DEFAULTS.kubernetes;
-      return {
-        kind,
-        name: str(s, 'name', sp, p, `kubernetes-${i}`),
-        kubeconfig: s.kubeconfig === undefined ? '' : path.resolve(baseDir, str(s, 'kubeconfig', sp, p)),
-        namespaces: stringList(s, 'namespaces', sp, p),
-        serviceLabel: str(s, 'serviceLabel', sp, p, d.serviceLabel),
-        portName: str(s, 'portName', sp, p, d.portName),
-        discovery: s.discovery === undefined ? d.discovery : discoveryMode(s.discovery, `${sp}.discovery`, p),
-        discoveryOverrides: overrides,
-        guard: parseGuard(s.guard, `${sp}.guard`, p, DEFAULTS.guard.kubernetes),
-      };
-    }
-    case 'registry': {
-      noUnknownKeys(s, ['kind', 'name', 'url', 'services', 'intervalMs', 'ttlSeconds', 'guard'], sp, p);
-      const url = str(s, 'url', sp, p);
-      if (url && !/^https?:\/\//.test(url)) p.add(`${sp}.url`, 'must be an http:// or https:// URL');
-      const services = stringList(s, 'services', sp, p);
-      if (services.length === 0) p.add(`${sp}.services`, 'must name at least one service');
-      const d = DEFAULTS.registrySource;
-      return {
-        kind,
-        name: str(s, 'name', sp, p, `registry-${i}`),
-        url: url.replace(/\/+$/, ''),
-        services,
-        intervalMs: int(s, 'intervalMs', sp, p, 100, 3_600_000, d.intervalMs),
-        ttlSeconds: int(s, 'ttlSeconds', sp, p, 1, 86_400 * 30, d.ttlSeconds),
-        guard: parseGuard(s.guard, `${sp}.guard`, p, DEFAULTS.guard.registry),
-      };
-    }
-    default:
-      p.add(`${sp}.kind`, 'must be one of: file, kubernetes, registry');
-      return undefined;
-  }
+  const r = configSchema(baseDir).safeParse(doc);
+  if (r.success) return r.data;
+  const problems = problemsOf(r.error.issues);
+  throw new Error(`config has ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
 }
 
 export function loadConfig(file: string): HeraldConfig {

@@ -1,8 +1,10 @@
 import { isIP } from 'node:net';
 
 /**
- * Small validation helpers that produce path-prefixed errors (`services[0].endpoints[1].port: ...`). They
- * collect every problem instead of stopping at the first, so a broken file is reported whole.
+ * IP literal helpers shared by every source (isIpLiteral, ipLiteralProblem, canonicalIp), and the older
+ * hand-rolled helpers (Problems, isObject, str, int, noUnknownKeys) that produce path-prefixed errors
+ * (`services[0].endpoints[1].port: ...`). Herald's documents are zod schemas (config/schema.ts); the hand-rolled
+ * helpers remain only for the services file (sources/file/services-file.ts) until it moves to a schema too.
  */
 export class Problems {
   readonly list: string[] = [];
@@ -39,16 +41,6 @@ export function int(obj: Record<string, unknown>, key: string, path: string, p: 
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     p.add(`${path}.${key}`, `must be an integer from ${min} to ${max}`);
     return fallback ?? min;
-  }
-  return v;
-}
-
-export function bool(obj: Record<string, unknown>, key: string, path: string, p: Problems, fallback: boolean): boolean {
-  const v = obj[key];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') {
-    p.add(`${path}.${key}`, 'must be true or false');
-    return fallback;
   }
   return v;
 }

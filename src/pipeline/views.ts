@@ -32,7 +32,7 @@ export interface ViewRegistryOptions {
   readonly memoryBudgetBytes: number;
 }
 
-export const VIEW_DEFAULTS = { maxViews: 128, idleGraceMs: 60_000, memoryBudgetBytes: 2 << 30 } as const;
+export const VIEW_DEFAULTS = { maxViews: 128, idleGraceMs: 60_000, memoryBudgetBytes: 2 * 1024 ** 3 } as const;
 
 export interface ViewOwner {
   /** Called (from a later turn of the event loop) when a view is wanted for the first time. */

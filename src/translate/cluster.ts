@@ -3,6 +3,7 @@
  * sidecar's `local_app` cluster (its own application on loopback) for views with an ingress.
  */
 import type { ResourceInput } from '../xds/cache';
+import type { Cluster, HealthCheck } from '../xds/envoy-messages';
 import type { Service } from '../model/types';
 import { DEFAULT_POLICY, resolvePolicy, type ClusterPolicy } from '../model/policy';
 import { ADS_SOURCE, duration, socketAddress, typed } from './envoy-types';
@@ -18,9 +19,9 @@ export function clusterName(service: string): string {
  */
 export const LOCAL_APP_CLUSTER = 'local_app';
 
-const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions' as const;
 
-function healthChecks(p: ClusterPolicy): Record<string, unknown>[] {
+function healthChecks(p: ClusterPolicy): HealthCheck[] {
   const hc = p.healthCheck;
   if (!hc.enabled) return [];
   return [
@@ -31,7 +32,7 @@ function healthChecks(p: ClusterPolicy): Record<string, unknown>[] {
       healthyThreshold: { value: hc.healthyThreshold },
       unhealthyThreshold: { value: hc.unhealthyThreshold },
       // An HTTP/2-only upstream (gRPC) would fail an HTTP/1.1 health check.
-      httpHealthCheck: { path: hc.path, ...(p.protocol === 'http2' ? { codecClientType: 'HTTP2' } : {}) },
+      httpHealthCheck: { path: hc.path, ...(p.protocol === 'http2' ? { codecClientType: 'HTTP2' as const } : {}) },
     },
   ];
 }
@@ -40,11 +41,11 @@ function healthChecks(p: ClusterPolicy): Record<string, unknown>[] {
  * The service's cluster: endpoints by EDS over ADS. Active health checks go to sidecar views only (proxyless
  * gRPC clients do not run them); everything else is the same for every view.
  */
-export function translateCluster(service: Service, view: ProxyView, base?: ClusterPolicy): ResourceInput {
+export function translateCluster(service: Service, view: ProxyView, base?: ClusterPolicy): ResourceInput<'cluster'> {
   const p = resolvePolicy(service.policy, base);
   const name = clusterName(service.name);
   const od = p.outlierDetection;
-  const message: Record<string, unknown> = {
+  const message: Cluster = {
     name,
     type: 'EDS',
     edsClusterConfig: { edsConfig: ADS_SOURCE, serviceName: name },
@@ -64,12 +65,10 @@ export function translateCluster(service: Service, view: ProxyView, base?: Clust
       updateMergeWindow: duration(p.updateMergeWindowMs),
     },
     ignoreHealthOnHostRemoval: p.ignoreHealthOnHostRemoval,
+    ...(p.protocol === 'http2'
+      ? { typedExtensionProtocolOptions: { [HTTP_OPTIONS]: typed(HTTP_OPTIONS, { explicitHttpConfig: { http2ProtocolOptions: {} } }) } }
+      : {}),
   };
-  if (p.protocol === 'http2') {
-    message.typedExtensionProtocolOptions = {
-      [HTTP_OPTIONS]: typed(HTTP_OPTIONS, { explicitHttpConfig: { http2ProtocolOptions: {} } }),
-    };
-  }
   return { name, message, dependents: [{ kind: 'endpoint', name }] };
 }
 
@@ -78,7 +77,7 @@ export function translateCluster(service: Service, view: ProxyView, base?: Clust
  * HTTP/1.1 out; HTTP/2 in, HTTP/2 out), so gRPC and plain HTTP apps both work without a per-app setting.
  * No health checks: callers' health checks reach the app through the ingress listener.
  */
-export function localAppCluster(ingress: IngressView, base: ClusterPolicy = DEFAULT_POLICY): ResourceInput {
+export function localAppCluster(ingress: IngressView, base: ClusterPolicy = DEFAULT_POLICY): ResourceInput<'cluster'> {
   const name = LOCAL_APP_CLUSTER;
   return {
     name,

@@ -9,6 +9,7 @@
  * (`envoy.lb` → `canary: true`), which splits the router's upstream stats into `canary.*`.
  */
 import type { ResourceInput } from '../xds/cache';
+import type { LbEndpoint, LocalityLbEndpoints, Struct } from '../xds/envoy-messages';
 import type { Endpoint, Service } from '../model/types';
 import { endpointKey } from '../model/types';
 import { resolvePolicy, type ClusterPolicy } from '../model/policy';
@@ -19,20 +20,23 @@ import type { ProxyView } from './view';
 /** The label that marks a canary endpoint, and the value that means yes. */
 export const CANARY_LABEL = 'canary';
 
-function lbEndpoint(e: Endpoint): Record<string, unknown> {
-  const out: Record<string, unknown> = {
+function lbEndpoint(e: Endpoint): LbEndpoint {
+  const filterMetadata: Record<string, Struct> = {};
+  if (e.labels[CANARY_LABEL] === 'true') filterMetadata['envoy.lb'] = { fields: { canary: { boolValue: true } } };
+  if (Object.keys(e.labels).length > 0) filterMetadata.herald = stringStruct(e.labels);
+  return {
     endpoint: { address: socketAddress(e.address, e.port) },
     healthStatus: e.health,
     loadBalancingWeight: { value: e.weight },
+    ...(Object.keys(filterMetadata).length > 0 ? { metadata: { filterMetadata } } : {}),
   };
-  const filterMetadata: Record<string, unknown> = {};
-  if (e.labels[CANARY_LABEL] === 'true') filterMetadata['envoy.lb'] = { fields: { canary: { boolValue: true } } };
-  if (Object.keys(e.labels).length > 0) filterMetadata.herald = stringStruct(e.labels);
-  if (Object.keys(filterMetadata).length > 0) out.metadata = { filterMetadata };
-  return out;
 }
 
-export function translateEndpoints(service: Service, view: ProxyView, base?: ClusterPolicy): ResourceInput {
+/**
+ * The service's ClusterLoadAssignment for a view. What grpc-js-xds would NACK in it (xds/validators.ts
+ * `assignmentProblems`) is checked on every assignment before it enters the cache.
+ */
+export function translateEndpoints(service: Service, view: ProxyView, base?: ClusterPolicy): ResourceInput<'endpoint'> {
   const p = resolvePolicy(service.policy, base);
   const name = clusterName(service.name);
   const localZonePresent = view.zone !== '' && service.endpoints.some((e) => e.zone === view.zone);
@@ -49,7 +53,7 @@ export function translateEndpoints(service: Service, view: ProxyView, base?: Clu
     g.push(e);
   }
   const zones = [...groups.keys()].sort();
-  const endpoints = zones.map((zone) => {
+  const endpoints = zones.map((zone): LocalityLbEndpoints => {
     const members = groups.get(zone)!;
     return {
       locality: zone ? { zone } : {},
@@ -59,32 +63,4 @@ export function translateEndpoints(service: Service, view: ProxyView, base?: Clu
     };
   });
   return { name, message: { clusterName: name, endpoints } };
-}
-
-/**
- * What proxyless gRPC clients (grpc-js-xds) NACK, checked on a ClusterLoadAssignment in `fromObject` form:
- * a locality without a positive load_balancing_weight, a duplicate address, a gap in priorities. Returns the
- * problems, path-prefixed; empty when the assignment is fine.
- */
-export function assignmentProblems(message: Record<string, unknown>): string[] {
-  const problems: string[] = [];
-  const where = `endpoint[${String(message.clusterName)}]`;
-  const localities = (message.endpoints ?? []) as Array<Record<string, any>>;
-  const seen = new Set<string>();
-  const priorities = new Set<number>();
-  localities.forEach((l, i) => {
-    if (!(l.loadBalancingWeight?.value > 0)) problems.push(`${where}.endpoints[${i}]: locality without a positive load_balancing_weight`);
-    priorities.add(l.priority ?? 0);
-    for (const [j, e] of ((l.lbEndpoints ?? []) as Array<Record<string, any>>).entries()) {
-      const a = e.endpoint?.address?.socketAddress;
-      const key = `${a?.address}:${a?.portValue}`;
-      if (seen.has(key)) problems.push(`${where}.endpoints[${i}].lbEndpoints[${j}]: duplicate address ${key}`);
-      seen.add(key);
-    }
-  });
-  const sorted = [...priorities].sort((a, b) => a - b);
-  sorted.forEach((p, i) => {
-    if (p !== i) problems.push(`${where}: priorities ${sorted.join(', ')} have a gap (must be 0..n without holes)`);
-  });
-  return [...new Set(problems)];
 }

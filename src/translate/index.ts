@@ -3,6 +3,7 @@
  * byte for byte: services and endpoints are walked in sorted order.
  */
 import type { KindUpdate } from '../xds/cache';
+import type { ResourceKind } from '../xds/resource-types';
 import type { Mesh, Service } from '../model/types';
 import type { ClusterPolicy } from '../model/policy';
 import { localAppCluster, translateCluster } from './cluster';
@@ -19,10 +20,11 @@ import type { ResourceInput } from '../xds/cache';
 export class TranslationMemo {
   private readonly byService = new WeakMap<Service, Map<string, ResourceInput>>();
 
-  get(service: Service, key: string, make: () => ResourceInput): ResourceInput {
+  /** `key` must name the kind (`cluster|…`, `endpoints|…`): one key, one kind, so the stored input is a `K`. */
+  get<K extends ResourceKind>(service: Service, key: string, make: () => ResourceInput<K>): ResourceInput<K> {
     let m = this.byService.get(service);
     if (!m) this.byService.set(service, (m = new Map()));
-    let r = m.get(key);
+    let r = m.get(key) as ResourceInput<K> | undefined;
     if (!r) m.set(key, (r = make()));
     return r;
   }
@@ -57,6 +59,6 @@ export function translateEndpointUpdate(services: readonly Service[], view: Prox
   return [{ kind: 'endpoint', upsert: services.map((s) => endpointsOf(s, view, vk, base, memo)) }];
 }
 
-function endpointsOf(s: Service, view: ProxyView, vk: string, base: ClusterPolicy | undefined, memo: TranslationMemo | undefined): ResourceInput {
+function endpointsOf(s: Service, view: ProxyView, vk: string, base: ClusterPolicy | undefined, memo: TranslationMemo | undefined): ResourceInput<'endpoint'> {
   return memo ? memo.get(s, `endpoints|${vk}`, () => translateEndpoints(s, view, base)) : translateEndpoints(s, view, base);
 }

@@ -15,6 +15,7 @@
  * A proxyless gRPC client gets one API listener per service (its `xds:///name` target) and its route.
  */
 import type { ResourceInput } from '../xds/cache';
+import type { Address, AnyOf, Route, RouteAction, VirtualHost } from '../xds/envoy-messages';
 import type { Mesh, Service } from '../model/types';
 import { resolvePolicy, type ClusterPolicy } from '../model/policy';
 import { ADS_SOURCE, HCM_TYPE, ROUTER_FILTER, duration, socketAddress, typed } from './envoy-types';
@@ -27,7 +28,7 @@ export const INGRESS = 'ingress';
 const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
 const HEALTH_CHECK_TYPE = 'envoy.extensions.filters.http.health_check.v3.HealthCheck';
 
-function hcm(statPrefix: string, routeName: string): Record<string, unknown> {
+function hcm(statPrefix: string, routeName: string): AnyOf<typeof HCM_TYPE> {
   return typed(HCM_TYPE, {
     statPrefix,
     codecType: 'AUTO',
@@ -37,25 +38,28 @@ function hcm(statPrefix: string, routeName: string): Record<string, unknown> {
   });
 }
 
-function route(service: Service, base?: ClusterPolicy): Record<string, unknown> {
+function route(service: Service, base?: ClusterPolicy): Route {
   const p = resolvePolicy(service.policy, base);
-  const action: Record<string, unknown> = { cluster: clusterName(service.name), timeout: duration(p.requestTimeoutMs) };
-  if (p.retries > 0) action.retryPolicy = { retryOn: '5xx,reset,connect-failure', numRetries: { value: p.retries } };
+  const action: RouteAction = {
+    cluster: clusterName(service.name),
+    timeout: duration(p.requestTimeoutMs),
+    ...(p.retries > 0 ? { retryPolicy: { retryOn: '5xx,reset,connect-failure', numRetries: { value: p.retries } } } : {}),
+  };
   return { match: { prefix: '/' }, route: action };
 }
 
-function virtualHost(service: Service, base?: ClusterPolicy): Record<string, unknown> {
+function virtualHost(service: Service, base?: ClusterPolicy): VirtualHost {
   return { name: service.name, domains: [service.name], routes: [route(service, base)] };
 }
 
-function bind(hostPort: string): Record<string, unknown> {
+function bind(hostPort: string): Address {
   const hp = splitHostPort(hostPort);
   if (!hp) throw new Error(`listener address ${JSON.stringify(hostPort)} is not host:port`);
   return socketAddress(hp[0], hp[1]);
 }
 
 /** The ingress listener: everything to local_app, health checks passed through (see the file comment). */
-export function ingressListener(ingress: IngressView): ResourceInput {
+export function ingressListener(ingress: IngressView): ResourceInput<'listener'> {
   const config = typed(HCM_TYPE, {
     statPrefix: INGRESS,
     codecType: 'AUTO',
@@ -93,7 +97,7 @@ export function ingressListener(ingress: IngressView): ResourceInput {
   };
 }
 
-export function translateListeners(mesh: Mesh, view: ProxyView, base?: ClusterPolicy): { listeners: ResourceInput[]; routes: ResourceInput[] } {
+export function translateListeners(mesh: Mesh, view: ProxyView, base?: ClusterPolicy): { listeners: ResourceInput<'listener'>[]; routes: ResourceInput<'route'>[] } {
   const services = [...mesh.services.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
   if (view.flavor === 'grpc') {
     return {
@@ -105,7 +109,7 @@ export function translateListeners(mesh: Mesh, view: ProxyView, base?: ClusterPo
       routes: services.map((s) => ({ name: s.name, message: { name: s.name, virtualHosts: [virtualHost(s, base)] } })),
     };
   }
-  const listeners: ResourceInput[] = [
+  const listeners: ResourceInput<'listener'>[] = [
     {
       name: EGRESS,
       message: {

@@ -11,9 +11,11 @@
  * knows nothing of readiness: a view exists once the pipeline has built it, and the pipeline builds views only
  * once it serves. A view's first `apply` announces every kind (even an empty one) so its streams get a first answer.
  */
-import { messageType } from './protos';
-import { encodeAny, encodeDeltaResource } from './wire';
-import { KIND_ORDER, RESOURCE_TYPES, type ResourceKind, type ResourceRef } from './resource-types';
+import { encodeResource, type ResourceInput } from './encode';
+import { encodeDeltaResource } from './wire';
+import { KIND_ORDER, type ResourceKind, type ResourceRef } from './resource-types';
+
+export type { ResourceInput } from './encode';
 
 export interface CachedResource {
   readonly kind: ResourceKind;
@@ -30,20 +32,18 @@ export interface CachedResource {
   readonly input: ResourceInput;
 }
 
-/** A resource as translators produce it: a plain object in protobufjs `fromObject` form (camelCase fields). */
-export interface ResourceInput {
-  readonly name: string;
-  readonly message: Record<string, unknown>;
-  readonly dependents?: readonly ResourceRef[];
-}
-
-/** One kind's part of a batch. With `replace`, resources of that kind absent from `upsert` are removed. */
-export interface KindUpdate {
-  readonly kind: ResourceKind;
-  readonly upsert?: readonly ResourceInput[];
-  readonly remove?: readonly string[];
-  readonly replace?: boolean;
-}
+/**
+ * One kind's part of a batch, its inputs typed by the kind. With `replace`, resources of that kind absent from
+ * `upsert` are removed.
+ */
+export type KindUpdate = {
+  readonly [K in ResourceKind]: {
+    readonly kind: K;
+    readonly upsert?: readonly ResourceInput<K>[];
+    readonly remove?: readonly string[];
+    readonly replace?: boolean;
+  };
+}[ResourceKind];
 
 export interface CacheChange {
   readonly view: string;
@@ -100,8 +100,8 @@ export class XdsCache {
   }
 
   /**
-   * Applies a batch to one view atomically. Each resource is validated and encoded; a resource that fails
-   * keeps its previous version (or stays absent). If the result would break consistency (a resource whose
+   * Applies a batch to one view atomically. Each resource is checked and encoded by `encodeResource` (the strict
+   * schema walk and its kind's validators); a resource that fails keeps its previous version (or stays absent). If the result would break consistency (a resource whose
    * dependents are missing), that resource is rejected too. Returns what changed and what was rejected.
    */
   apply(view: string, batch: readonly KindUpdate[]): ApplyResult {
@@ -121,10 +121,10 @@ export class XdsCache {
     for (const update of batch) {
       const store = writable(update.kind);
       const keep = new Set<string>();
-      for (const input of update.upsert ?? []) {
+      for (const input of (update.upsert ?? []) as readonly ResourceInput[]) {
         keep.add(input.name);
         if (store.get(input.name)?.input === input) continue;
-        const encoded = this.encode(update.kind, input);
+        const encoded = encodeResource(update.kind, input);
         if (typeof encoded === 'string') {
           rejected.push(encoded);
           continue;
@@ -198,22 +198,6 @@ export class XdsCache {
 
   private emit(changes: readonly CacheChange[]): void {
     for (const l of this.listeners) l(changes);
-  }
-
-  private encode(kind: ResourceKind, input: ResourceInput): { any: Buffer; dependents: readonly ResourceRef[] } | string {
-    const desc = RESOURCE_TYPES[kind];
-    const where = `${kind}[${input.name}]`;
-    if (!input.name) return `${where}: empty name`;
-    if (input.message[desc.nameField] !== input.name) return `${where}: ${desc.nameField} must equal the resource name`;
-    try {
-      const type = messageType(desc.message);
-      const msg = type.fromObject(input.message);
-      const problem = type.verify(msg);
-      if (problem) return `${where}: ${problem}`;
-      return { any: encodeAny(desc.typeUrl, type.encode(msg).finish()), dependents: input.dependents ?? [] };
-    } catch (err) {
-      return `${where}: ${(err as Error).message}`;
-    }
   }
 }
 

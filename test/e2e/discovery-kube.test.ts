@@ -14,7 +14,7 @@ import { startHerald, type Running } from '../../src/main';
 import { EdsWatch, percentile } from '../support/eds-watch';
 import { freePort } from '../support/ports';
 import { sleep, waitFor } from '../support/wait';
-import { kubectlApply, listPods, startLab, waitDeploymentReady, webApp, type Lab } from './kube-lab';
+import { kubectlApply, listPods, startLab, waitDeploymentReady, webApp, type Lab } from '../../lab/src/harness';
 
 const TOKEN = 'registry-token';
 let lab: Lab;

@@ -6,9 +6,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { waitFor } from '../../src/lab/kube';
-import { EchoClient, whoami } from '../../src/lab/backend/grpc';
-import { httpGet, isReady, kubectlApply, listPods, sliceEndpoints, startLab, waitDeploymentReady, webApp, type EndpointSlice, type Lab } from './kube-lab';
+import { waitFor } from '../../lab/src/kube';
+import { EchoClient, whoami } from '../../lab/src/backend/grpc';
+import { httpGet, isReady, kubectlApply, listPods, sliceEndpoints, startLab, waitDeploymentReady, webApp, type EndpointSlice, type Lab } from '../../lab/src/harness';
 
 let lab: Lab;
 

@@ -7,10 +7,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { waitFor } from '../../src/lab/kube';
-import { EchoClient, whoami } from '../../src/lab/backend/grpc';
-import type { Pod } from '../../src/lab/kubelet/types';
-import { httpGet, isReady, kubectlApply, podEndpoint, startLab, waitDeploymentReady, webApp, type Lab } from './kube-lab';
+import { waitFor } from '../../lab/src/kube';
+import { EchoClient, whoami } from '../../lab/src/backend/grpc';
+import type { Pod } from '../../lab/src/kubelet/types';
+import { httpGet, isReady, kubectlApply, podEndpoint, startLab, waitDeploymentReady, webApp, type Lab } from '../../lab/src/harness';
 
 let lab: Lab;
 let victim: string;

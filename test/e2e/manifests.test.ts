@@ -1,5 +1,5 @@
 /**
- * The Kubernetes manifests (deploy/, deploy/example/) against the real kube-apiserver (src/lab/kube):
+ * The Kubernetes manifests (deploy/, deploy/example/) against the real kube-apiserver (lab/src/kube):
  * - their content holds what the design promises (least-privilege RBAC, 2+ replicas with a PDB, probes,
  *   a native Envoy sidecar gated on /ready with a draining preStop), and what they hand Herald is valid for
  *   Herald (the ConfigMap's herald.yaml, the example's herald.io annotations);
@@ -14,11 +14,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
-import { kubeBinariesPresent, kubeBinDir, startControlPlane, type ControlPlane } from '../../src/lab/kube';
-import { writeKubeconfig } from '../../src/lab/kube/kubeconfig';
+import { kubeBinariesPresent, kubeBinDir, startControlPlane, type ControlPlane } from '../../lab/src/kube';
+import { writeKubeconfig } from '../../lab/src/kube/kubeconfig';
 import { parseConfig } from '../../src/config/config';
 import { startHerald } from '../../src/main';
-import { parsePolicyFile, policyFromAnnotations } from '../../src/model/policy';
+import { parsePolicyFile } from '../../src/config/policy-file';
+import { policyFromAnnotations } from '../../src/sources/kubernetes/annotations';
 import { repoRoot } from '../support/repo';
 import { waitFor } from '../support/wait';
 

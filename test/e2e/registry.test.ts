@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/config';
 import { startHerald, type Running } from '../../src/main';
-import { startFaultyRegistry } from '../../src/lab/registry-faults';
+import { startFaultyRegistry } from '../../lab/src/registry-faults';
 import { AdsClient, typeUrl } from '../support/ads-client';
 import { sleep, waitFor } from '../support/wait';
 

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { startEnvoy } from '../../src/envoy/process';
+import { startEnvoy } from '../../lab/src/envoy/process';
 import { startBackend } from '../support/backends';
 import { httpRequest } from '../support/envoy';
 import { startTestHerald, writeServicesFile, type TestHerald } from '../support/herald';

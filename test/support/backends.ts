@@ -1,1 +1,1 @@
-export { startBackend, type Backend } from '../../src/demo/backend';
+export { startBackend, type Backend } from '../../lab/src/demo/backend';

@@ -2,7 +2,7 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { envoyBootstrap } from '../../src/envoy/bootstrap';
-import { startEnvoy, type EnvoyProcess } from '../../src/envoy/process';
+import { startEnvoy, type EnvoyProcess } from '../../lab/src/envoy/process';
 import { freePort } from './ports';
 import { waitFor } from './wait';
 

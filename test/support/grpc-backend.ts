@@ -1,11 +1,11 @@
 /**
- * In-process gRPC test backends speaking the lab backend's Echo service (src/lab/backend/grpc.ts), for proxyless
+ * In-process gRPC test backends speaking the lab backend's Echo service (lab/src/backend/grpc.ts), for proxyless
  * grpc-js-xds tests: each answers Whoami with its own name as `pod`.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ECHO_SERVICE } from '../../src/lab/backend/grpc';
+import { ECHO_SERVICE } from '../../lab/src/backend/grpc';
 
-export { whoami, EchoClient } from '../../src/lab/backend/grpc';
+export { whoami, EchoClient } from '../../lab/src/backend/grpc';
 
 export interface GrpcBackend {
   readonly port: number;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { XdsCache, type CacheChange, type ResourceInput } from '../../src/xds/cache';
 
 function cla(name: string, port: number): ResourceInput {
-  return { name, message: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } } }] }] } };
+  return { name, message: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } } }], loadBalancingWeight: { value: 1 } }] } };
 }
 function cluster(name: string): ResourceInput {
   return { name, message: { name, type: 'EDS', edsClusterConfig: { edsConfig: { ads: {} } } }, dependents: [{ kind: 'endpoint', name }] };
@@ -44,7 +44,7 @@ test('a resource that fails validation is rejected with a path and the previous 
   const c = new XdsCache('p');
   c.apply('v', [{ kind: 'endpoint', upsert: [cla('a', 1)] }]);
   const before = c.resources('v', 'endpoint').get('a');
-  const bad: ResourceInput = { name: 'a', message: { clusterName: 'a', endpoints: 'not-a-list' } };
+  const bad = { name: 'a', message: { clusterName: 'a', endpoints: 'not-a-list' } } as unknown as ResourceInput<'endpoint'>;
   const r = c.apply('v', [{ kind: 'endpoint', upsert: [bad] }]);
   assert.equal(r.rejected.length, 1);
   assert.match(r.rejected[0]!, /^endpoint\[a\]: /);

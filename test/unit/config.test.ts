@@ -49,7 +49,7 @@ const badConfigs: Record<string, { yaml: string; problem: RegExp }> = {
   'no sources': { yaml: 'xds: {port: 1}', problem: /sources: at least one source/ },
   'unknown source kind': { yaml: 'sources: [{kind: ftp}]', problem: /sources\[0\]\.kind: must be one of/ },
   'port is a string': { yaml: 'xds: {port: "x"}\nsources: [{kind: file, path: s.yaml}]', problem: /xds\.port: must be an integer/ },
-  'unknown top-level key': { yaml: 'xdss: {}\nsources: [{kind: file, path: s.yaml}]', problem: /\(root\)\.xdss: unknown field/ },
+  'unknown top-level key': { yaml: 'xdss: {}\nsources: [{kind: file, path: s.yaml}]', problem: /\n  xdss: unknown field \(expected one of xds, admin, / },
   'broken yaml': { yaml: 'sources: [', problem: /config: yaml:/ },
 };
 
@@ -73,4 +73,90 @@ test('services file: IPv6 addresses are canonical, so two spellings of one addre
   assert.equal(r.snapshot.get('web')!.endpoints[0]!.address, '2001:db8::1');
   const dup = parseServicesFile('services: [{name: web, endpoints: [{address: "2001:DB8::1", port: 80}, {address: "2001:db8:0::1", port: 80}]}]', 'file');
   assert.equal(dup.ok, false);
+});
+
+const moreBadConfigs: Record<string, { yaml: string; problems: string[] }> = {
+  'guard out of range, with its path': { yaml: 'sources: [{kind: file, path: s.yaml, guard: {maxRemovalPercent: 150}}]', problems: ['sources[0].guard.maxRemovalPercent: must be an integer from 0 to 100'] },
+  'typo in a guard': { yaml: 'sources: [{kind: kubernetes, guard: {holdSecond: 5}}]', problems: ['sources[0].guard.holdSecond: unknown field (expected one of maxRemovalPercent, holdSeconds, confirmByReread)'] },
+  'every unknown key is its own problem': {
+    yaml: 'sources: [{kind: file, path: s.yaml, pth: x, nme: y}]',
+    problems: [
+      'sources[0].pth: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard)',
+      'sources[0].nme: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard)',
+    ],
+  },
+  'duplicate source names': { yaml: 'sources: [{kind: file, path: a.yaml}, {kind: file, name: file-0, path: b.yaml}]', problems: ['sources[1].name: duplicate source name "file-0"'] },
+  'bad discovery override': { yaml: 'sources: [{kind: kubernetes, discoveryOverrides: {legacy-api: slices}}]', problems: ['sources[0].discoveryOverrides.legacy-api: must be one of pods, endpointslices-ready, endpointslices-terminating'] },
+  'namespaces not a list': { yaml: 'sources: [{kind: kubernetes, namespaces: default}]', problems: ['sources[0].namespaces: must be a list of non-empty strings'] },
+  'registry source without services or a URL scheme': {
+    yaml: 'sources: [{kind: registry, url: "127.0.0.1:18002"}]',
+    problems: ['sources[0].url: must be an http:// or https:// URL', 'sources[0].services: must name at least one service'],
+  },
+  'source kind missing': { yaml: 'sources: [{name: x}]', problems: ['sources[0].kind: must be one of: file, kubernetes, registry'] },
+  'source not a mapping': { yaml: 'sources: [file]', problems: ['sources[0]: must be a mapping'] },
+  'sources not a list': { yaml: 'sources: {kind: file}', problems: ['sources: must be a list'] },
+  'batching max below delay': { yaml: 'batching: {delayMs: 500, maxDelayMs: 100}\nsources: [{kind: file, path: s.yaml}]', problems: ['batching.maxDelayMs: must be at least delayMs'] },
+  'endpoint not a mapping': { yaml: 'admin: 18001\nsources: [{kind: file, path: s.yaml}]', problems: ['admin: must be a mapping with address and port'] },
+  'registry server without db': { yaml: 'registry: {port: 1}\nsources: [{kind: file, path: s.yaml}]', problems: ['registry.db: must be a non-empty string'] },
+  'ack timeout too small': { yaml: 'ackTimeoutMs: 10\nsources: [{kind: file, path: s.yaml}]', problems: ['ackTimeoutMs: must be an integer from 1000 to 3600000'] },
+  'root not a mapping': { yaml: '- a', problems: ['(root): must be a mapping'] },
+};
+
+for (const [name, c] of Object.entries(moreBadConfigs)) {
+  test(`config rejects: ${name}`, () => {
+    assert.throws(
+      () => parseConfig(c.yaml, '/tmp'),
+      (err: Error) => {
+        assert.equal(err.message, `config has ${c.problems.length} problem(s):\n  ${c.problems.join('\n  ')}`);
+        return true;
+      },
+    );
+  });
+}
+
+test('config: every default comes from the schema; a partial guard keeps its kind defaults; names default to kind-index', () => {
+  const c = parseConfig(
+    'sources:\n  - {kind: kubernetes, guard: {holdSeconds: 5}}\n  - {kind: registry, url: "http://r:1//", services: [a]}\n  - {kind: file, path: s.yaml}\nregistry: {db: r.sqlite}\npolicyFile: p.yaml\n',
+    '/etc/herald',
+  );
+  assert.deepEqual(
+    { xds: c.xds, admin: c.admin, sidecar: c.sidecar, batching: c.batching, ackTimeoutMs: c.ackTimeoutMs, policyFile: c.policyFile, registry: c.registry, views: c.views },
+    {
+      views: { maxViews: 128, zones: [], idleGraceSeconds: 60, memoryBudgetMb: 2048 },
+      xds: { address: '127.0.0.1', port: 18000 },
+      admin: { address: '127.0.0.1', port: 18001 },
+      sidecar: { egress: { address: '127.0.0.1', port: 15001 } },
+      batching: { delayMs: 100, maxDelayMs: 1000 },
+      ackTimeoutMs: 30_000,
+      policyFile: '/etc/herald/p.yaml',
+      registry: { address: '127.0.0.1', port: 18002, db: '/etc/herald/r.sqlite', tokenFile: '', ttlSeconds: 600 },
+    },
+  );
+  assert.deepEqual(c.sources, [
+    {
+      kind: 'kubernetes',
+      name: 'kubernetes-0',
+      kubeconfig: '',
+      namespaces: [],
+      serviceLabel: 'app',
+      portName: 'http',
+      discovery: 'pods',
+      discoveryOverrides: {},
+      guard: { maxRemovalPercent: 50, holdSeconds: 5, confirmByReread: true },
+    },
+    { kind: 'registry', name: 'registry-1', url: 'http://r:1', services: ['a'], intervalMs: 5000, ttlSeconds: 600, guard: { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false } },
+    {
+      kind: 'file',
+      name: 'file-2',
+      path: '/etc/herald/s.yaml',
+      settleMs: 100,
+      allowEmpty: false,
+      maxBytes: 8 << 20,
+      maxEndpoints: 100_000,
+      maxLossPercent: 50,
+      confirmMs: 2000,
+      guard: { maxRemovalPercent: 50, holdSeconds: 0, confirmByReread: true },
+    },
+  ]);
+  assert.equal(parseConfig('sources: [{kind: file, path: s.yaml}]', '/x').registry, undefined, 'no registry server unless configured');
 });

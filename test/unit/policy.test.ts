@@ -4,16 +4,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  DEFAULT_POLICY,
-  POLICY_ANNOTATIONS,
-  loadPolicyFile,
-  mergeOverrides,
-  parsePolicyFile,
-  policyFromAnnotations,
-  resolvePolicy,
-  validatePolicyOverrides,
-} from '../../src/model/policy';
+import { loadPolicyFile, parsePolicyFile } from '../../src/config/policy-file';
+import { DEFAULT_POLICY, mergeOverrides, resolvePolicy, validatePolicyOverrides } from '../../src/model/policy';
+import { POLICY_ANNOTATIONS, endpointAnnotations, policyFromAnnotations } from '../../src/sources/kubernetes/annotations';
 import { parseServicesFile } from '../../src/sources/file/services-file';
 
 const rejects: Record<string, { raw: unknown; problem: string }> = {
@@ -177,4 +170,34 @@ test('services file: a bad policy is rejected with its path, a good one is kept'
   const good = parseServicesFile('services: [{name: web, policy: {zoneAware: true, healthCheck: {path: /ready}}}]', 'file');
   assert.ok(good.ok);
   if (good.ok) assert.deepEqual(good.snapshot.get('web')!.policy, { healthCheck: { path: '/ready' }, zoneAware: true });
+});
+
+const endpointCases: Record<string, { annotations: Record<string, string>; expect: unknown }> = {
+  'none: weight 1, not a canary': { annotations: {}, expect: { port: undefined, weight: 1, canary: false } },
+  'port number, weight, canary': { annotations: { 'herald.io/port': '8080', 'herald.io/weight': '7', 'herald.io/canary': 'true' }, expect: { port: 8080, weight: 7, canary: true } },
+  'port name': { annotations: { 'herald.io/port': 'grpc' }, expect: { port: 'grpc', weight: 1, canary: false } },
+  'canary other than true is no canary': { annotations: { 'herald.io/canary': 'yes' }, expect: { port: undefined, weight: 1, canary: false } },
+  'port zero': { annotations: { 'herald.io/port': '0' }, expect: { problem: 'pods[a/b].metadata.annotations[herald.io/port]: "0" is neither a port number nor a named container port' } },
+  'port too big': { annotations: { 'herald.io/port': '70000' }, expect: { problem: 'pods[a/b].metadata.annotations[herald.io/port]: "70000" is neither a port number nor a named container port' } },
+  'weight zero': { annotations: { 'herald.io/weight': '0' }, expect: { problem: 'pods[a/b].metadata.annotations[herald.io/weight]: "0" must be an integer from 1 to 128' } },
+  'weight not a number': { annotations: { 'herald.io/weight': 'heavy' }, expect: { problem: 'pods[a/b].metadata.annotations[herald.io/weight]: "heavy" must be an integer from 1 to 128' } },
+};
+
+for (const [name, c] of Object.entries(endpointCases)) {
+  test(`endpoint annotations: ${name}`, () => {
+    assert.deepEqual(endpointAnnotations(c.annotations, 'pods[a/b]'), c.expect);
+  });
+}
+
+test('annotations: valid ones are kept when others are wrong', () => {
+  const r = policyFromAnnotations({ 'herald.io/retries': '2', 'herald.io/zone-aware': 'maybe', 'herald.io/bogus': 'x' }, 'pods[a/b].metadata');
+  assert.deepEqual(r.overrides, { retries: 2 });
+  assert.deepEqual(r.problems, [
+    'pods[a/b].metadata.annotations["herald.io/zone-aware"]: must be "true" or "false" (got "maybe")',
+    'pods[a/b].metadata.annotations["herald.io/bogus"]: unknown Herald annotation (expected one of herald.io/protocol, herald.io/zone-aware, herald.io/retries, herald.io/connect-timeout, herald.io/request-timeout, herald.io/health-check, herald.io/health-check-path, herald.io/health-check-timeout, herald.io/health-check-interval, herald.io/health-check-no-traffic-interval, herald.io/health-check-healthy-threshold, herald.io/health-check-unhealthy-threshold, herald.io/outlier-consecutive-5xx, herald.io/outlier-max-ejection-percent, herald.io/outlier-success-rate-minimum-hosts, herald.io/outlier-success-rate-request-volume, herald.io/outlier-success-rate-stdev-factor, herald.io/panic-threshold, herald.io/ignore-new-hosts-until-first-hc, herald.io/ignore-health-on-host-removal, herald.io/update-merge-window)',
+  ]);
+});
+
+test('policy: the defaults are a valid override block', () => {
+  assert.deepEqual(validatePolicyOverrides(DEFAULT_POLICY, 'defaults').problems, []);
 });

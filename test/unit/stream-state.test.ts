@@ -23,7 +23,7 @@ function cla(name: string, ports: number[]): ResourceInput {
     name,
     message: {
       clusterName: name,
-      endpoints: [{ lbEndpoints: ports.map((p) => ({ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: p } } } })) }],
+      endpoints: [{ lbEndpoints: ports.map((p) => ({ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: p } } } })), loadBalancingWeight: { value: 1 } }],
     },
   };
 }

@@ -1,11 +1,39 @@
 /**
- * A small Kubernetes API client over plain HTTPS (Herald's informers, the lab harness, the lab kubelet, tests):
- * JSON requests and newline-delimited watch streams, authenticated with a bearer token and verified
- * against the control plane's CA. It is not Herald's informer; it keeps no state beyond its agent.
+ * Herald's Kubernetes API client over plain HTTPS, read-only: get, list (one page) and newline-delimited watch
+ * streams. TLS material and authentication come from a `KubeAuth` asked before every request (connect.ts builds
+ * one from a kubeconfig through client-node, so client certificates, exec plugins and rotating token files work
+ * as in kubectl). It is not Herald's informer; it keeps no state beyond its agents.
+ *
+ * The product only reads. The lab's writer (lab/src/kube/writer.ts) extends this class with write verbs through
+ * the protected `send`.
  */
+import { createHash } from 'node:crypto';
 import https from 'node:https';
 import { URL } from 'node:url';
 
+/** TLS options of one request (those of https.Agent that a kubeconfig can set). */
+export interface KubeTls {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** false for `insecure-skip-tls-verify: true`. */
+  rejectUnauthorized?: boolean;
+  /** `tls-server-name`. */
+  servername?: string;
+}
+
+/** Where the apiserver is and how to authenticate to it. */
+export interface KubeAuth {
+  /** https://host:port of the apiserver. */
+  readonly server: string;
+  /**
+   * TLS options and headers (Authorization, Impersonate-User) for the next request. Called before every request
+   * and watch; may re-read files or run an exec plugin (implementations cache). A rejection fails that request.
+   */
+  options(): Promise<{ tls: KubeTls; headers: Record<string, string> }>;
+}
+
+/** A fixed bearer token and CA (the lab's control plane, tests). */
 export interface KubeCredentials {
   /** https://host:port of the apiserver. */
   server: string;
@@ -13,6 +41,11 @@ export interface KubeCredentials {
   token: string;
   /** PEM of the CA that signed the apiserver's serving certificate. */
   caPem: string;
+}
+
+export function tokenAuth(c: KubeCredentials): KubeAuth {
+  const fixed = { tls: { ca: c.caPem }, headers: { authorization: `Bearer ${c.token}` } };
+  return { server: c.server, options: async () => fixed };
 }
 
 /** An error answer of the apiserver (HTTP status ≥ 400, or an ERROR event on a watch). */
@@ -94,31 +127,56 @@ function statusError(status: number, text: string): KubeApiError {
   return new KubeApiError(status, reason, message, body);
 }
 
+/** At most this many agents (one per distinct TLS material: a rotated client certificate gets a new one). */
+const MAX_AGENTS = 8;
+
 export class KubeClient {
   readonly server: URL;
-  private readonly agent: https.Agent;
-  private readonly token: string;
+  private readonly auth: KubeAuth;
+  /** Agents by a hash of their TLS options, oldest first. */
+  private readonly agents = new Map<string, https.Agent>();
 
-  constructor(readonly credentials: KubeCredentials) {
-    this.server = new URL(credentials.server);
-    this.token = credentials.token;
-    this.agent = new https.Agent({ ca: credentials.caPem, keepAlive: true, maxSockets: 64 });
+  constructor(auth: KubeAuth | KubeCredentials) {
+    this.auth = 'options' in auth ? auth : tokenAuth(auth);
+    this.server = new URL(this.auth.server);
+    if (this.server.protocol !== 'https:') throw new Error(`apiserver ${this.auth.server}: only https:// is supported`);
   }
 
-  /** Destroys the agent's sockets, those of in-flight requests and watches included (they end with an error). */
+  /** Destroys the agents' sockets, those of in-flight requests and watches included (they end with an error). */
   close(): void {
-    this.agent.destroy();
+    for (const a of this.agents.values()) a.destroy();
+    this.agents.clear();
   }
 
-  private open(method: string, path: string, opts: RequestOptions, accept: string) {
+  /**
+   * The agent for these TLS options. When they change (a rotated client certificate, a new CA file), a new agent
+   * is made; the old one is dropped, not destroyed, so the watches it serves end at their timeout and resume
+   * through the new one.
+   */
+  private agentFor(tls: KubeTls): https.Agent {
+    const h = createHash('sha256');
+    for (const v of [tls.ca, tls.cert, tls.key, tls.servername]) h.update(v === undefined ? '\0' : `${v.length}:`).update(v ?? '');
+    h.update(String(tls.rejectUnauthorized !== false));
+    const key = h.digest('hex');
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new https.Agent({ ...tls, keepAlive: true, maxSockets: 64 });
+      this.agents.set(key, agent);
+      if (this.agents.size > MAX_AGENTS) this.agents.delete(this.agents.keys().next().value!);
+    }
+    return agent;
+  }
+
+  private async open(method: string, path: string, opts: RequestOptions, accept: string) {
     const payload = opts.body === undefined ? undefined : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept };
+    const { tls, headers: authHeaders } = await this.auth.options();
+    const headers: Record<string, string> = { ...authHeaders, accept };
     if (payload) {
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = String(payload.length);
     }
     const req = https.request({
-      agent: this.agent,
+      agent: this.agentFor(tls),
       protocol: this.server.protocol,
       hostname: this.server.hostname,
       port: this.server.port,
@@ -132,11 +190,12 @@ export class KubeClient {
 
   /**
    * One request; resolves with the parsed JSON body (or the text when it is not JSON), rejects with a
-   * KubeApiError for HTTP ≥ 400 and with the socket error when the apiserver cannot be reached.
+   * KubeApiError for HTTP ≥ 400 and with the socket error when the apiserver cannot be reached (or the
+   * credentials cannot be had). The product issues only GET; the lab's writer uses the other verbs.
    */
-  request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  protected async send<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const { req, payload } = await this.open(method, path, opts, 'application/json');
     return new Promise<T>((resolve, reject) => {
-      const { req, payload } = this.open(method, path, opts, 'application/json');
       req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`${method} ${path}: timed out`)));
       req.on('error', reject);
       req.on('response', (res) => {
@@ -158,25 +217,14 @@ export class KubeClient {
     });
   }
 
-  get<T = unknown>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
-    return this.request<T>('GET', path, { query, signal });
+  /** GET; `timeoutMs` bounds the whole request (default 30 s). */
+  get<T = unknown>(path: string, query?: Query, signal?: AbortSignal, timeoutMs?: number): Promise<T> {
+    return this.send<T>('GET', path, { query, signal, timeoutMs });
   }
 
-  post<T = unknown>(path: string, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>('POST', path, { body, query });
-  }
-
-  put<T = unknown>(path: string, body: unknown): Promise<T> {
-    return this.request<T>('PUT', path, { body });
-  }
-
-  /** JSON merge patch (RFC 7386): lists in the patch replace the lists of the object. */
-  mergePatch<T = unknown>(path: string, patch: unknown): Promise<T> {
-    return this.request<T>('PATCH', path, { body: patch, contentType: 'application/merge-patch+json' });
-  }
-
-  delete<T = unknown>(path: string, body?: unknown, query?: Query): Promise<T> {
-    return this.request<T>('DELETE', path, { body, query });
+  /** One page of a collection (pass `limit` and `continue` in `query` to paginate). */
+  list<T = KubeObject>(path: string, query?: Query, signal?: AbortSignal): Promise<KubeList<T>> {
+    return this.get<KubeList<T>>(path, query, signal);
   }
 
   /**
@@ -185,9 +233,9 @@ export class KubeClient {
    * from the last resourceVersion it saw) or `signal` aborts; rejects with a KubeApiError on an HTTP
    * error or an ERROR event (410 Gone carries status 410), or with the socket error.
    */
-  watch<T = KubeObject>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void | Promise<void>, signal?: AbortSignal): Promise<void> {
+  async watch<T = KubeObject>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void | Promise<void>, signal?: AbortSignal): Promise<void> {
+    const { req } = await this.open('GET', path, { query: { ...query, watch: true }, signal }, 'application/json');
     return new Promise<void>((resolve, reject) => {
-      const { req } = this.open('GET', path, { query: { ...query, watch: true }, signal }, 'application/json');
       let settled = false;
       const finish = (err?: unknown) => {
         if (settled) return;

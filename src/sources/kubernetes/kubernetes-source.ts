@@ -11,7 +11,8 @@ import { limited, log } from '../../log/log';
 import { counter } from '../../admin/metrics';
 import { compareEndpoints, endpointKey, type Endpoint } from '../../model/types';
 import type { Source, SourceService, SourceSink } from '../source';
-import { policyFromAnnotations, type PolicyOverrides } from '../../model/policy';
+import type { PolicyOverrides } from '../../model/policy';
+import { policyFromAnnotations } from './annotations';
 import { Informer, type Change, type KubeApi } from './informer';
 import { podEndpoint, podLite, samePod, ZONE_LABEL, type PodLite } from './pods';
 import { sameSlice, sliceEndpoints, sliceLite, type SliceLite, type SliceMode } from './slices';
@@ -134,7 +135,7 @@ export class KubernetesSource implements Source {
     let newest: PodLite | undefined;
     for (const p of this.podIndex.members(service)) if (!p.terminating && (!newest || p.created > newest.created)) newest = p;
     if (!newest || Object.keys(newest.annotations).length === 0) return undefined;
-    const r = policyFromAnnotations(newest.annotations, `pods[${newest.namespace}/${newest.name}].metadata.annotations`);
+    const r = policyFromAnnotations(newest.annotations, `pods[${newest.namespace}/${newest.name}].metadata`);
     if (r.problems.length > 0) {
       mSkipped.inc({ reason: 'bad-policy-annotation' });
       limited(`pod-policy:${service}`, 'warn', 'pod policy annotations rejected', { source: this.name, problems: r.problems }, 60_000);

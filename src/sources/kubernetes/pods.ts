@@ -3,12 +3,9 @@
  * one pod to one endpoint. Pure functions; no I/O.
  */
 import type { Endpoint, Health } from '../../model/types';
-import { ANNOTATION_PREFIX } from '../../model/policy';
+import { ANNOTATION_PREFIX, PORT_ANNOTATION, endpointAnnotations } from './annotations';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
-export const PORT_ANNOTATION = `${ANNOTATION_PREFIX}port`;
-export const WEIGHT_ANNOTATION = `${ANNOTATION_PREFIX}weight`;
-export const CANARY_ANNOTATION = `${ANNOTATION_PREFIX}canary`;
 
 export interface PodLite {
   readonly namespace: string;
@@ -99,27 +96,23 @@ export function podEndpoint(p: PodLite, o: { portName: string; zone: string; was
   const where = `pods[${p.namespace}/${p.name}]`;
   if (p.phase === 'Succeeded' || p.phase === 'Failed') return { absent: `${where}: phase ${p.phase}`, reason: 'finished' };
   if (!p.podIP) return { absent: `${where}: no IP yet`, reason: 'no-ip' };
+  const a = endpointAnnotations(p.annotations, where);
+  if ('problem' in a) return { skip: a.problem };
   let port: number | undefined;
-  const annotated = p.annotations[PORT_ANNOTATION];
-  if (annotated !== undefined) {
-    port = /^\d+$/.test(annotated) ? Number(annotated) : p.ports[annotated];
-    if (port === undefined || port < 1 || port > 65535) return { skip: `${where}.metadata.annotations[${PORT_ANNOTATION}]: ${JSON.stringify(annotated)} is neither a port number nor a named container port` };
+  if (a.port !== undefined) {
+    port = typeof a.port === 'number' ? a.port : p.ports[a.port];
+    if (port === undefined) return { skip: `${where}.metadata.annotations[${PORT_ANNOTATION}]: ${JSON.stringify(a.port)} is neither a port number nor a named container port` };
   } else {
     port = p.ports[o.portName] ?? (p.allPorts.length === 1 ? p.allPorts[0] : undefined);
     if (port === undefined) return { skip: `${where}.spec.containers: no container port named ${JSON.stringify(o.portName)}, no single port, and no ${PORT_ANNOTATION} annotation` };
   }
-  let weight = 1;
-  const w = p.annotations[WEIGHT_ANNOTATION];
-  if (w !== undefined) {
-    if (!/^\d+$/.test(w) || Number(w) < 1 || Number(w) > 128) return { skip: `${where}.metadata.annotations[${WEIGHT_ANNOTATION}]: ${JSON.stringify(w)} must be an integer from 1 to 128` };
-    weight = Number(w);
-  }
+  const weight = a.weight;
   let health: Health;
   if (p.terminating) health = 'DRAINING';
   else if (p.ready) health = 'HEALTHY';
   else if (o.wasReady) health = 'UNHEALTHY';
   else return { absent: `${where}: not ready yet`, reason: 'not-ready' };
   const labels: Record<string, string> = { pod: `${p.namespace}/${p.name}` };
-  if (p.annotations[CANARY_ANNOTATION] === 'true') labels.canary = 'true';
+  if (a.canary) labels.canary = 'true';
   return { endpoint: { address: p.podIP, port, health, zone: o.zone, weight, source: o.source, labels } };
 }

@@ -1,0 +1,177 @@
+/**
+ * Everything a lab run needs, started and stopped in order: the real control plane and lab kubelet, Herald's
+ * registry server (its own process) behind a failure switch, Herald (its own process, so it can be killed),
+ * VM hosts heartbeating into the registry, and the client Envoys.
+ *
+ * Ownership: the LabEnvironment owns every process it starts; stop() ends them all and is idempotent.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { startControlPlane, type ControlPlane } from '../kube';
+import { LabKubelet } from '../kubelet';
+import { ManagedProcess } from '../kube/process';
+import { freePorts } from '../kube/ports';
+import { waitFor } from '../kube/wait';
+import { startFaultyRegistry, type FaultyRegistry } from '../registry-faults';
+import { startClientEnvoy, type ClientEnvoy } from './envoys';
+import { HERALD_CLI } from '../product';
+
+export type LabMode = 'pods-draining' | 'endpointslices-terminating' | 'endpointslices-ready';
+export const LAB_MODES: readonly LabMode[] = ['pods-draining', 'endpointslices-terminating', 'endpointslices-ready'];
+export const LAB_ZONES = ['lab-zone-a', 'lab-zone-b', 'lab-zone-c'] as const;
+
+const BACKEND = path.resolve(__dirname, '..', 'backend', 'main.js');
+const TOKEN = 'lab-registry-token';
+
+export interface Vm {
+  readonly ip: string;
+  readonly proc: ManagedProcess;
+  registered: boolean;
+}
+
+export class LabEnvironment {
+  cp!: ControlPlane;
+  kubelet!: LabKubelet;
+  registry!: ManagedProcess;
+  faulty!: FaultyRegistry;
+  herald: ManagedProcess | undefined;
+  envoys: ClientEnvoy[] = [];
+  readonly vms: Vm[] = [];
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-lab-'));
+  xdsPort = 0;
+  adminPort = 0;
+  registryPort = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    readonly service: string,
+    readonly mode: LabMode,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  async start(envoys: number): Promise<void> {
+    const [xds, admin, registry] = await freePorts(3);
+    this.xdsPort = xds!;
+    this.adminPort = admin!;
+    this.registryPort = registry!;
+    this.cp = await startControlPlane();
+    this.log(`control plane ready in ${this.cp.startupMs} ms`);
+    this.kubelet = await LabKubelet.start({ client: this.cp.client, logDir: path.join(this.dir, 'pods') });
+    fs.writeFileSync(path.join(this.dir, 'registry.token'), TOKEN);
+    this.registry = ManagedProcess.spawn({
+      name: 'registry',
+      command: process.execPath,
+      args: [HERALD_CLI, 'registry', '--db', path.join(this.dir, 'registry.sqlite'), '--port', String(this.registryPort), '--token-file', path.join(this.dir, 'registry.token')],
+      logFile: path.join(this.dir, 'registry.log'),
+    });
+    await waitFor('the registry server', async () => (await fetch(`http://127.0.0.1:${this.registryPort}/v1/registration/${this.service}`)).ok, { timeoutMs: 15_000 });
+    this.faulty = await startFaultyRegistry(`http://127.0.0.1:${this.registryPort}`);
+    this.writeHeraldConfig();
+    await this.startHerald();
+    const ports = await freePorts(envoys * 2);
+    for (let i = 0; i < envoys; i++) {
+      this.envoys.push(
+        await startClientEnvoy({ index: i, zone: LAB_ZONES[i % LAB_ZONES.length]!, xdsPort: this.xdsPort, adminPort: ports[2 * i]!, egressPort: ports[2 * i + 1]!, service: this.service }),
+      );
+    }
+    await waitFor('client Envoys ready (connected to Herald and configured)', async () => (await Promise.all(this.envoys.map((e) => e.envoy.isReady()))).every(Boolean), { timeoutMs: 20_000 });
+  }
+
+  private writeHeraldConfig(): void {
+    const discovery = this.mode === 'pods-draining' ? 'pods' : this.mode;
+    // endpointslices-ready is the talk's initial design: only ready endpoints and Envoy's default removal
+    // semantics (a host absent from EDS stays until it fails health checks).
+    const policy = this.mode === 'endpointslices-ready' ? { defaults: { ignoreHealthOnHostRemoval: false } } : {};
+    fs.writeFileSync(path.join(this.dir, 'policies.yaml'), stringify(policy));
+    fs.writeFileSync(
+      path.join(this.dir, 'herald.yaml'),
+      stringify({
+        xds: { address: '127.0.0.1', port: this.xdsPort },
+        admin: { address: '127.0.0.1', port: this.adminPort },
+        policyFile: 'policies.yaml',
+        sources: [
+          { kind: 'kubernetes', name: 'k8s', kubeconfig: this.cp.kubeconfigPath, namespaces: ['default'], serviceLabel: 'app', portName: 'http', discovery },
+          { kind: 'registry', name: 'vms', url: this.faulty.url, services: [this.service], intervalMs: 500 },
+        ],
+      }),
+    );
+  }
+
+  /** Starts Herald as its own process and waits until it serves. */
+  async startHerald(): Promise<void> {
+    this.herald = ManagedProcess.spawn({
+      name: 'herald',
+      command: process.execPath,
+      args: [HERALD_CLI, 'serve', '--config', path.join(this.dir, 'herald.yaml')],
+      logFile: path.join(this.dir, 'herald.log'),
+      env: { ...process.env, HERALD_LOG_LEVEL: 'info' },
+    });
+    const proc = this.herald;
+    await waitFor('Herald /readyz', async () => (await fetch(`http://127.0.0.1:${this.adminPort}/readyz`)).status === 200, {
+      timeoutMs: 30_000,
+      abortIf: () => (proc.exit ? `herald exited (${JSON.stringify(proc.exit)}); see ${proc.logFile}` : undefined),
+    });
+  }
+
+  /** SIGKILLs Herald: no goodbye to any proxy. */
+  async killHerald(): Promise<void> {
+    await this.herald?.kill();
+    this.herald = undefined;
+  }
+
+  /** Starts `count` VM hosts (lab backends on 127.3.0.x) and keeps them registered in the registry. */
+  async startVms(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const ip = `127.3.0.${i + 1}`;
+      const proc = ManagedProcess.spawn({
+        name: `vm-${i + 1}`,
+        command: process.execPath,
+        args: [BACKEND],
+        logFile: path.join(this.dir, `vm-${i + 1}.log`),
+        env: { ...process.env, LAB_POD_NAME: `vm-${i + 1}`, LAB_POD_IP: ip, LAB_HTTP_PORT: '8080', LAB_GRPC_PORT: '0', LAB_DRAIN_MS: '500' },
+      });
+      await waitFor(`VM ${ip} to listen`, async () => (await fetch(`http://${ip}:8080/healthz`)).ok, { timeoutMs: 10_000 });
+      this.vms.push({ ip, proc, registered: true });
+    }
+    await this.heartbeatOnce();
+    this.heartbeat = setInterval(() => void this.heartbeatOnce(), 2000);
+    this.heartbeat.unref();
+  }
+
+  private async heartbeatOnce(): Promise<void> {
+    await Promise.all(
+      this.vms
+        .filter((v) => v.registered)
+        .map((v) =>
+          fetch(`http://127.0.0.1:${this.registryPort}/v1/registration/${this.service}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${TOKEN}` },
+            body: new URLSearchParams({ ip: v.ip, port: '8080', revision: 'vm', tags: JSON.stringify({ az: 'lab-zone-a', region: 'lab', instance_id: v.ip }) }),
+          }).catch(() => undefined),
+        ),
+    );
+  }
+
+  /** Deregisters a VM host (the registry's DELETE). Its process keeps running until stopVm. */
+  async deregisterVm(vm: Vm): Promise<void> {
+    vm.registered = false;
+    await fetch(`http://127.0.0.1:${this.registryPort}/v1/registration/${this.service}/${vm.ip}`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      clearInterval(this.heartbeat);
+      for (const e of this.envoys) await e.envoy.stop().catch(() => undefined);
+      await this.herald?.kill().catch(() => undefined);
+      for (const v of this.vms) await v.proc.kill().catch(() => undefined);
+      await this.faulty?.close().catch(() => undefined);
+      await this.registry?.kill().catch(() => undefined);
+      await this.kubelet?.stop().catch(() => undefined);
+      await this.cp?.stop().catch(() => undefined);
+    })();
+    return this.stopped;
+  }
+}

@@ -1,0 +1,53 @@
+/** Client Envoys of the lab: each bootstrapped by `herald bootstrap` with its own node id and zone. */
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { HERALD_CLI } from '../product';
+import { startEnvoy, type EnvoyProcess } from '../envoy/process';
+import type { EnvoyView, HostState } from './convergence';
+
+const run = promisify(execFile);
+
+export interface ClientEnvoy extends EnvoyView {
+  readonly index: number;
+  readonly zone: string;
+  readonly egressPort: number;
+  readonly envoy: EnvoyProcess;
+  /** The value of cluster.<service>.lb_healthy_panic. */
+  panics(): Promise<number>;
+}
+
+export async function startClientEnvoy(o: { index: number; zone: string; xdsPort: number; adminPort: number; egressPort: number; service: string }): Promise<ClientEnvoy> {
+  const { stdout } = await run(process.execPath, [
+    HERALD_CLI,
+    'bootstrap',
+    '--node-id', `lab-client-${o.index}`,
+    '--cluster', 'lab-clients',
+    '--zone', o.zone,
+    '--xds', `127.0.0.1:${o.xdsPort}`,
+    '--admin-port', String(o.adminPort),
+    '--egress', `127.0.0.1:${o.egressPort}`,
+    '--ready-port', '0',
+  ]);
+  const envoy = await startEnvoy({ bootstrap: JSON.parse(stdout), adminPort: o.adminPort });
+  return {
+    index: o.index,
+    zone: o.zone,
+    egressPort: o.egressPort,
+    envoy,
+    hosts: async () => {
+      const json = JSON.parse((await envoy.admin('/clusters?format=json')).body);
+      const c = (json.cluster_statuses ?? []).find((x: any) => x.name === o.service);
+      const out = new Map<string, HostState>();
+      for (const h of c?.host_statuses ?? []) {
+        const a = h.address.socket_address;
+        out.set(`${a.address}:${a.port_value}`, { eds: h.health_status?.eds_health_status ?? 'HEALTHY', failedHc: Boolean(h.health_status?.failed_active_health_check) });
+      }
+      return out;
+    },
+    panics: async () => {
+      const body = (await envoy.admin(`/stats?filter=^cluster\\.${o.service.replace(/\./g, '\\.')}\\.lb_healthy_panic$`)).body;
+      return Number(body.match(/: (\d+)/)?.[1] ?? 0);
+    },
+  };
+}
