@@ -12,6 +12,7 @@ import { Publisher } from './pipeline/publisher';
 import { Intake } from './pipeline/intake';
 import { VIEW_DEFAULTS, ViewRegistry, type ViewRegistryOptions } from './pipeline/views';
 import { AdminServer } from './admin/server';
+import { proxyConfig } from './admin/proxy-config';
 import type { Source } from './sources/source';
 import { FileSource } from './sources/file/file-source';
 import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
@@ -109,7 +110,13 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     publish: (mesh) => publisher.update(mesh),
     onSynced: () => publisher.startServing(),
   });
-  const admin = new AdminServer({ ready: () => publisher.serving, proxies: () => xds.proxies(), mesh: () => publisher.current, holds: () => intake.holds() });
+  const admin = new AdminServer({
+    ready: () => publisher.serving,
+    proxies: () => xds.proxies(),
+    mesh: () => publisher.current,
+    holds: () => intake.holds(),
+    config: (proxy, filter) => proxyConfig(xds, cache, proxy, filter),
+  });
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;
