@@ -82,7 +82,7 @@ export interface CoreOptions {
 export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer } {
   const cache = new XdsCache();
   let views: ViewRegistry | undefined;
-  const publisher = new Publisher(cache, { ...(o.policy ? { policy: o.policy } : {}), onZones: (zones) => views?.setZones(zones) });
+  const publisher = new Publisher(cache, { ...(o.policy ? { policy: o.policy } : {}), onZones: (zones) => views?.setZones('endpoints', zones) });
   views = new ViewRegistry(
     { defaultEgress: o.defaultEgress, zones: [], ...VIEW_DEFAULTS, ...o.views },
     { build: (key) => publisher.buildView(key), drop: (key) => publisher.dropView(key) },
@@ -109,6 +109,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     ...(policies ? { policies: policies.policies } : {}),
     publish: (mesh) => publisher.update(mesh),
     onSynced: () => publisher.startServing(),
+    onZones: (zones) => views.setZones('topology', zones),
   });
   const admin = new AdminServer({
     ready: () => publisher.serving,
