@@ -174,19 +174,19 @@ export class FakeKube implements KubeApi {
     this.failures.push({ op, match, error });
   }
 
-  /** Every open watch gets an ERROR event 410 Gone (its resourceVersion is too old), after what it was sent. */
-  expireWatches(): void {
-    for (const w of [...this.watches]) w.endAfterQueued(kubeError(410, 'Expired', 'too old resource version'));
+  /** Every open watch (of paths containing `pathPart`) gets an ERROR event 410 Gone (its resourceVersion is too old), after what it was sent. */
+  expireWatches(pathPart = ''): void {
+    for (const w of this.open(pathPart)) w.endAfterQueued(kubeError(410, 'Expired', 'too old resource version'));
   }
 
-  /** Every open watch ends normally (the apiserver's timeout), after what it was sent. */
-  closeWatches(): void {
-    for (const w of [...this.watches]) w.endAfterQueued();
+  /** Every open watch (of paths containing `pathPart`) ends normally (the apiserver's timeout), after what it was sent. */
+  closeWatches(pathPart = ''): void {
+    for (const w of this.open(pathPart)) w.endAfterQueued();
   }
 
-  /** Every open watch goes silent without ending: a half-open connection. Later watches are fine. */
-  stallWatches(): void {
-    for (const w of this.watches) w.stalled = true;
+  /** Every open watch (of paths containing `pathPart`) goes silent without ending: a half-open connection. Later watches are fine. */
+  stallWatches(pathPart = ''): void {
+    for (const w of this.open(pathPart)) w.stalled = true;
   }
 
   /** Every open watch gets a BOOKMARK at the current resourceVersion. */
@@ -281,6 +281,10 @@ export class FakeKube implements KubeApi {
         for (const h of this.history) if (h.rv > from && h.resource === resource) this.deliver(w, h);
       });
     });
+  }
+
+  private open(pathPart: string): OpenWatch[] {
+    return [...this.watches].filter((w) => w.path.includes(pathPart));
   }
 
   /** @internal the watch has ended */
