@@ -320,3 +320,15 @@ test('informer: nothing is delivered after stop resolves', async () => {
   assert.equal(batches.length, 1);
   assert.equal(kube.watching(), 0, 'the watch was aborted');
 });
+
+test('informer: stop right after the first sync resolves at once, and opens no watch', async () => {
+  const kube = new FakeKube();
+  kube.put(obj('a', '1'));
+  const { inf } = informer(kube);
+  inf.start();
+  await inf.synced();
+  const stopped = await Promise.race([inf.stop().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 2_000).unref())]);
+  assert.equal(stopped, true, 'stop() resolved within 2 s (a watch opened after stop would run until its watchdog)');
+  await kube.settled();
+  assert.equal(kube.watching(), 0);
+});

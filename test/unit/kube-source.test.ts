@@ -312,6 +312,26 @@ test('kubernetes: a relist after 410 re-reads the pods (a full read) and updates
   }
 });
 
+test('kubernetes: a node relist re-reads nodes, not pods: its update is not a full read (it confirms no hold)', async () => {
+  const kube = new FakeKube();
+  for (const o of [zoneA, pod({ name: 'web-1', ip: '10.1.0.1' })]) kube.put(o);
+  const { src, updates, last } = await startSource(kube);
+  try {
+    const n = updates.length;
+    kube.stallWatches('/nodes');
+    kube.put(node('node-a', 'zone-c'));
+    kube.compact();
+    kube.expireWatches('/nodes');
+    await kube.until('the node relist', () => kube.callsOf('list', 'nodes').length === 2);
+    await kube.settled();
+    assert.ok(updates.length > n);
+    assert.deepEqual(eps(last().snapshot, 'web'), ['10.1.0.1:8080 HEALTHY zone-c']);
+    assert.equal(last().meta?.fullRead, false);
+  } finally {
+    await src.stop();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // The ServiceIndex alone.
 
