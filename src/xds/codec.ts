@@ -6,7 +6,7 @@ import type * as protobuf from 'protobufjs';
 import { messageType } from './protos';
 import { RESOURCE_TYPES } from './resource-types';
 import type { Outgoing, XdsRequest } from './stream-state';
-import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire';
+import { DELTA_NAME_FIELDS, SOTW_NAME_FIELDS, countFields, encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire';
 
 /** The parts of envoy.config.core.v3.Node Herald uses. */
 export interface NodeInfo {
@@ -24,6 +24,8 @@ export interface Codec {
   readonly protocol: 'sotw' | 'delta';
   decode(bytes: Buffer): Decoded;
   encode(out: Outgoing): Buffer;
+  /** How many resource names the encoded request carries, counted without decoding it; -1 if malformed. */
+  countNames(bytes: Buffer): number;
 }
 
 interface RawNode {
@@ -92,6 +94,7 @@ export function sotwCodec(): Codec {
   const struct = structToObject(messageType('google.protobuf.Struct'));
   return {
     protocol: 'sotw',
+    countNames: (bytes) => countFields(bytes, SOTW_NAME_FIELDS),
     decode: (bytes) =>
       decodeWith<{ typeUrl: string; responseNonce: string; resourceNames: string[]; errorDetail?: { code?: number; message?: string }; node?: RawNode }>(
         type,
@@ -121,6 +124,7 @@ export function deltaCodec(): Codec {
   const struct = structToObject(messageType('google.protobuf.Struct'));
   return {
     protocol: 'delta',
+    countNames: (bytes) => countFields(bytes, DELTA_NAME_FIELDS),
     decode: (bytes) =>
       decodeWith<{
         typeUrl: string;

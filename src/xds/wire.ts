@@ -85,3 +85,60 @@ export function encodeDeltaDiscoveryResponse(r: DeltaEnvelope): Buffer {
   field(parts, 7, r.controlPlane);
   return Buffer.concat(parts);
 }
+
+/**
+ * Counts the top-level fields numbered `fields` in a protobuf message, walking tags and lengths only (no
+ * decode, no allocation), so a request's name count can be bounded before protobufjs builds an object per
+ * name. Returns -1 for bytes that are not a well-formed message at the top level (the decoder then reports why).
+ * DiscoveryRequest names: resource_names = 3, resource_locators = 7. DeltaDiscoveryRequest:
+ * resource_names_subscribe = 3, resource_names_unsubscribe = 4, initial_resource_versions = 5 (one map entry
+ * each), resource_locators_subscribe = 8, resource_locators_unsubscribe = 9.
+ */
+export function countFields(bytes: Uint8Array, fields: ReadonlySet<number>): number {
+  let pos = 0;
+  let count = 0;
+  const n = bytes.length;
+  const readVarint = (): number => {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= n) return -1;
+      const b = bytes[pos++]!;
+      result += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) return result;
+      mul *= 128;
+    }
+    return -1;
+  };
+  while (pos < n) {
+    const tag = readVarint();
+    if (tag < 0) return -1;
+    const fieldNo = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (fields.has(fieldNo)) count++;
+    switch (wire) {
+      case 0:
+        if (readVarint() < 0) return -1;
+        break;
+      case 1:
+        pos += 8;
+        break;
+      case 2: {
+        const len = readVarint();
+        if (len < 0) return -1;
+        pos += len;
+        break;
+      }
+      case 5:
+        pos += 4;
+        break;
+      default:
+        return -1;
+    }
+    if (pos > n) return -1;
+  }
+  return count;
+}
+
+export const SOTW_NAME_FIELDS: ReadonlySet<number> = new Set([3, 7]);
+export const DELTA_NAME_FIELDS: ReadonlySet<number> = new Set([3, 4, 5, 8, 9]);
