@@ -61,7 +61,12 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
   });
-  const xds = new XdsServer(cache, publisher, { ackTimeoutMs: config.ackTimeoutMs });
+  const xds = new XdsServer(cache, publisher, {
+    ackTimeoutMs: config.ackTimeoutMs,
+    limits: config.xdsLimits,
+    admission: config.admission,
+    ...(config.xdsTls ? { tls: config.xdsTls } : {}),
+  });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);
   const intake = new Intake({
     sources: config.sources.map((s) => ({
@@ -73,7 +78,10 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     publish: (mesh) => publisher.update(mesh),
     onSynced: () => publisher.markSynced(),
   });
-  const admin = new AdminServer({ ready: () => cache.ready, proxies: () => xds.proxies(), mesh: () => publisher.current, holds: () => intake.holds() });
+  const admin = new AdminServer(
+    { ready: () => cache.ready, proxies: () => xds.proxies(), mesh: () => publisher.current, holds: () => intake.holds() },
+    { allowedHosts: config.adminAllowedHosts },
+  );
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;

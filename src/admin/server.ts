@@ -3,11 +3,16 @@
  * /proxies (per-stream xDS state), /services (the merged model), /holds (updates the guard is holding),
  * /metrics (Prometheus text).
  * Read-only: it changes nothing in Herald.
+ *
+ * DNS rebinding: a browser tricked into calling the admin port sends the attacker's name as Host. Only requests
+ * whose Host (without port) is localhost, 127.0.0.1, [::1], the address the server is bound to (unless 0.0.0.0
+ * or ::), or a configured name are answered; others get 403, a log line (rate-limited) and a metric. A request
+ * without a Host header (HTTP/1.0, the kubelet's probes send one) is answered.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { log } from '../log/log';
-import { renderMetrics } from './metrics';
+import { limited, log } from '../log/log';
+import { counter, renderMetrics } from './metrics';
 import type { ProxyInfo } from '../xds/server';
 import type { Mesh } from '../model/types';
 
@@ -19,14 +24,35 @@ export interface AdminState {
   holds(): Record<string, Array<{ service: string; since: number }>>;
 }
 
+const mHostRefused = counter('herald_admin_host_refused_total', 'Admin requests refused with 403 for a Host header not allowed (DNS rebinding)');
+
+export interface AdminOptions {
+  /** Host names (or IPs) answered besides loopback and the bound address, e.g. the pod IP or a Service name. */
+  readonly allowedHosts?: readonly string[];
+}
+
+/** The host part of a Host header, lowercased, without port or IPv6 brackets. */
+export function hostOf(header: string): string {
+  const h = header.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(1, h.indexOf(']') < 0 ? undefined : h.indexOf(']'));
+  const colon = h.lastIndexOf(':');
+  return colon >= 0 && h.indexOf(':') === colon ? h.slice(0, colon) : h;
+}
+
 export class AdminServer {
   private readonly server: http.Server;
+  private readonly allowed = new Set(['localhost', '127.0.0.1', '::1']);
 
-  constructor(private readonly state: AdminState) {
+  constructor(
+    private readonly state: AdminState,
+    options: AdminOptions = {},
+  ) {
+    for (const h of options.allowedHosts ?? []) this.allowed.add(hostOf(h));
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
 
   listen(address: string, port: number): Promise<number> {
+    if (address !== '0.0.0.0' && address !== '::') this.allowed.add(hostOf(address.includes(':') ? `[${address}]` : address));
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, address, () => resolve((this.server.address() as AddressInfo).port));
@@ -45,6 +71,12 @@ export class AdminServer {
       res.end(JSON.stringify(body, null, 2) + '\n');
     };
     try {
+      const host = req.headers.host;
+      if (host !== undefined && !this.allowed.has(hostOf(host))) {
+        mHostRefused.inc();
+        limited('admin:host', 'warn', 'admin request refused: Host not allowed', { host: host.slice(0, 200), peer: req.socket.remoteAddress, allowed: [...this.allowed] });
+        return json(403, { error: `Host ${JSON.stringify(host.slice(0, 200))} is not allowed (admin.allowedHosts)` });
+      }
       if (req.method !== 'GET') return json(405, { error: 'read-only API: use GET' });
       switch (url.pathname) {
         case '/healthz':

@@ -19,6 +19,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { Problems, bool, int, isObject, noUnknownKeys, str } from './validate';
+import type { AdmissionLimits, StreamLimits } from '../xds/limits';
+import type { XdsTlsOptions } from '../xds/tls';
 
 export interface Endpoint {
   readonly address: string;
@@ -86,6 +88,14 @@ export interface HeraldConfig {
   readonly batching: { readonly delayMs: number; readonly maxDelayMs: number };
   /** Log a response that has waited this long for its ACK. */
   readonly ackTimeoutMs: number;
+  /** xds.tls: serve xDS over TLS (mTLS with clientCaFile); absent: plaintext. */
+  readonly xdsTls?: XdsTlsOptions;
+  /** xds.limits: per-stream bounds (defaults in src/xds/limits.ts). */
+  readonly xdsLimits: Partial<StreamLimits>;
+  /** admission: new streams per second, burst, total (defaults in src/xds/limits.ts). */
+  readonly admission: Partial<AdmissionLimits>;
+  /** admin.allowedHosts: Host header names the admin API answers besides loopback and its bound address. */
+  readonly adminAllowedHosts: readonly string[];
 }
 
 export const DEFAULTS = {
@@ -106,13 +116,13 @@ export const DEFAULTS = {
   registrySource: { intervalMs: 5000, ttlSeconds: 600 },
 } as const;
 
-function endpoint(raw: unknown, pathName: string, p: Problems, fallback: Endpoint): Endpoint {
+function endpoint(raw: unknown, pathName: string, p: Problems, fallback: Endpoint, extraKeys: readonly string[] = []): Endpoint {
   if (raw === undefined) return fallback;
   if (!isObject(raw)) {
     p.add(pathName, 'must be a mapping with address and port');
     return fallback;
   }
-  noUnknownKeys(raw, ['address', 'port'], pathName, p);
+  noUnknownKeys(raw, ['address', 'port', ...extraKeys], pathName, p);
   return { address: str(raw, 'address', pathName, p, fallback.address), port: int(raw, 'port', pathName, p, 0, 65535, fallback.port) };
 }
 
@@ -126,10 +136,10 @@ export function parseConfig(text: string, baseDir: string): HeraldConfig {
   }
   const p = new Problems();
   if (!isObject(doc)) throw new Error('config: (root): must be a mapping');
-  noUnknownKeys(doc, ['xds', 'admin', 'sidecar', 'sources', 'registry', 'batching', 'policyFile', 'ackTimeoutMs'], '(root)', p);
+  noUnknownKeys(doc, ['xds', 'admin', 'sidecar', 'sources', 'registry', 'batching', 'policyFile', 'ackTimeoutMs', 'admission'], '(root)', p);
   const policyFile = doc.policyFile === undefined ? '' : path.resolve(baseDir, str(doc, 'policyFile', '(root)', p));
-  const xds = endpoint(doc.xds, 'xds', p, DEFAULTS.xds);
-  const admin = endpoint(doc.admin, 'admin', p, DEFAULTS.admin);
+  const xds = endpoint(doc.xds, 'xds', p, DEFAULTS.xds, ['tls', 'limits']);
+  const admin = endpoint(doc.admin, 'admin', p, DEFAULTS.admin, ['allowedHosts']);
   let egress: Endpoint = DEFAULTS.egress;
   if (doc.sidecar !== undefined) {
     if (!isObject(doc.sidecar)) p.add('sidecar', 'must be a mapping');
@@ -178,8 +188,53 @@ export function parseConfig(text: string, baseDir: string): HeraldConfig {
       };
     }
   }
+  const hardening = parseHardening(doc, baseDir, p);
   if (!p.ok) throw new Error(`config has ${p.list.length} problem(s):\n  ${p.list.join('\n  ')}`);
-  return { xds, admin, sidecar: { egress }, sources, ackTimeoutMs, batching, policyFile, ...(registry ? { registry } : {}) };
+  return { xds, admin, sidecar: { egress }, sources, ackTimeoutMs, batching, policyFile, ...(registry ? { registry } : {}), ...hardening };
+}
+
+/**
+ * xds.tls { certFile, keyFile, clientCaFile, verifyNodeIdentity, trustDomain, reloadIntervalMs },
+ * xds.limits { maxRequestBytes, maxNamesPerRequest, maxBufferedBytes, maxBlockedMs },
+ * admission { newStreamsPerSecond, burst, maxStreams }, admin.allowedHosts [names].
+ * Defaults are src/xds/limits.ts's; only what is set is passed on.
+ */
+function parseHardening(doc: Record<string, unknown>, baseDir: string, p: Problems): Pick<HeraldConfig, 'xdsTls' | 'xdsLimits' | 'admission' | 'adminAllowedHosts'> {
+  const section = (raw: unknown, at: string, keys: readonly string[]): Record<string, unknown> | undefined => {
+    if (raw === undefined) return undefined;
+    if (!isObject(raw)) {
+      p.add(at, 'must be a mapping');
+      return undefined;
+    }
+    noUnknownKeys(raw, keys, at, p);
+    return raw;
+  };
+  const ints = (raw: Record<string, unknown> | undefined, at: string, bounds: Record<string, [number, number]>): Record<string, number> => {
+    const out: Record<string, number> = {};
+    if (raw) for (const [k, [min, max]] of Object.entries(bounds)) if (raw[k] !== undefined) out[k] = int(raw, k, at, p, min, max);
+    return out;
+  };
+  const xdsRaw = isObject(doc.xds) ? doc.xds : {};
+  let xdsTls: XdsTlsOptions | undefined;
+  const t = section(xdsRaw.tls, 'xds.tls', ['certFile', 'keyFile', 'clientCaFile', 'verifyNodeIdentity', 'trustDomain', 'reloadIntervalMs']);
+  if (t) {
+    const file = (k: string) => path.resolve(baseDir, str(t, k, 'xds.tls', p));
+    xdsTls = {
+      certFile: file('certFile'),
+      keyFile: file('keyFile'),
+      ...(t.clientCaFile !== undefined ? { clientCaFile: file('clientCaFile') } : {}),
+      verifyNodeIdentity: bool(t, 'verifyNodeIdentity', 'xds.tls', p, true),
+      ...(t.trustDomain !== undefined ? { trustDomain: str(t, 'trustDomain', 'xds.tls', p) } : {}),
+      ...(t.reloadIntervalMs !== undefined ? { reloadIntervalMs: int(t, 'reloadIntervalMs', 'xds.tls', p, 100, 3_600_000) } : {}),
+    };
+  }
+  const limitKeys = { maxRequestBytes: [1024, 256 << 20], maxNamesPerRequest: [1, 10_000_000], maxBufferedBytes: [64 << 10, 4 * 2 ** 30], maxBlockedMs: [100, 3_600_000] } as Record<string, [number, number]>;
+  const xdsLimits = ints(section(xdsRaw.limits, 'xds.limits', Object.keys(limitKeys)), 'xds.limits', limitKeys);
+  const admissionKeys = { newStreamsPerSecond: [0, 1_000_000], burst: [1, 1_000_000], maxStreams: [0, 10_000_000] } as Record<string, [number, number]>;
+  const admission = ints(section(doc.admission, 'admission', Object.keys(admissionKeys)), 'admission', admissionKeys);
+  let adminAllowedHosts: string[] = [];
+  if (isObject(doc.admin) && doc.admin.allowedHosts !== undefined) adminAllowedHosts = stringList(doc.admin, 'allowedHosts', 'admin', p);
+  return { ...(xdsTls ? { xdsTls } : {}), xdsLimits, admission, adminAllowedHosts };
 }
 
 function stringList(obj: Record<string, unknown>, key: string, path: string, p: Problems): string[] {
