@@ -40,7 +40,7 @@ export interface XdsRequest {
   /** Delta: changes to the subscription, and on the first request what the client already holds. */
   readonly subscribe?: readonly string[];
   readonly unsubscribe?: readonly string[];
-  readonly initialVersions?: Readonly<Record<string, string>>;
+  readonly initialVersions?: ReadonlyMap<string, string> | Readonly<Record<string, string>>;
 }
 
 export type RequestOutcome =
@@ -296,7 +296,8 @@ export class StreamState {
         if (n === WILDCARD) t.wildcard = false;
         else if (t.names.delete(n)) dropped.push(n);
       }
-      if (firstRequest) for (const [n, v] of Object.entries(req.initialVersions ?? {})) t.held.set(n, v);
+      const iv = req.initialVersions;
+      if (firstRequest && iv) for (const [n, v] of iv instanceof Map ? iv : Object.entries(iv)) t.held.set(n, v);
     }
     // A name the client dropped is forgotten, so subscribing again sends it afresh.
     for (const n of dropped) if (!t.subscribed(n)) t.held.delete(n);
