@@ -21,6 +21,12 @@ export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each opt
   --xds HOST:PORT[,...] Herald's xDS address HERALD_XDS, else 127.0.0.1:18000 (a DNS name is resolved by Envoy;
                         several: one per Herald instance, the proxy moves to a live one when its own dies)
   --protocol sotw|delta ADS flavour          HERALD_XDS_PROTOCOL, else sotw
+  --namespace NS        claimed namespace    HERALD_NAMESPACE, else POD_NAMESPACE (node metadata HERALD_NAMESPACE;
+                        with mTLS it must match the client certificate, as --cluster must)
+  --tls-ca FILE         xDS over TLS: CA     HERALD_XDS_TLS_CA (Herald's certificate must chain to it)
+  --tls-cert FILE       mTLS: client cert    HERALD_XDS_TLS_CERT (PEM chain; SPIFFE URI or DNS SAN, see README)
+  --tls-key FILE        mTLS: client key     HERALD_XDS_TLS_KEY
+  --tls-server-name N   TLS: SNI and the DNS SAN Herald's certificate must carry  HERALD_XDS_TLS_SERVER_NAME
   --admin-port N        admin API on 127.0.0.1 HERALD_ADMIN_PORT, else 9901
   --egress HOST:PORT    egress listener      HERALD_EGRESS, else 127.0.0.1:15001
   --ingress HOST:PORT   ingress listener     HERALD_INGRESS (with --app-port: forward to the local app)
@@ -40,6 +46,11 @@ const OPTIONS = {
   region: { type: 'string' },
   xds: { type: 'string' },
   protocol: { type: 'string' },
+  namespace: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-server-name': { type: 'string' },
   'admin-port': { type: 'string' },
   egress: { type: 'string' },
   ingress: { type: 'string' },
@@ -122,6 +133,13 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
   if (ingressGiven !== appPortGiven) problems.push('--ingress (HERALD_INGRESS) and --app-port (HERALD_APP_PORT): give both or neither');
   if (healthPick.value !== undefined && !ingressGiven) problems.push('--health-path (HERALD_HEALTH_PATH): only meaningful with --ingress and --app-port');
   if (readyPort && readyPort === adminPort) problems.push(`--admin-port and --ready-port: must differ (both ${adminPort})`);
+  const namespace = pick('namespace', 'HERALD_NAMESPACE').value ?? podNamespace;
+  const tlsCa = pick('tls-ca', 'HERALD_XDS_TLS_CA').value;
+  const tlsCert = pick('tls-cert', 'HERALD_XDS_TLS_CERT').value;
+  const tlsKey = pick('tls-key', 'HERALD_XDS_TLS_KEY').value;
+  const serverName = pick('tls-server-name', 'HERALD_XDS_TLS_SERVER_NAME').value;
+  if (!!tlsCert !== !!tlsKey) problems.push('--tls-cert (HERALD_XDS_TLS_CERT) and --tls-key (HERALD_XDS_TLS_KEY): give both or neither');
+  if ((tlsCert || serverName) && !tlsCa) problems.push('--tls-ca (HERALD_XDS_TLS_CA): required with --tls-cert or --tls-server-name');
   if (problems.length > 0) return { problems };
 
   const [first, ...xdsRest] = xdsHosts as Array<[string, number]>;
@@ -135,6 +153,8 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
     xdsPort,
     ...(xdsRest.length ? { xdsMore: xdsRest.map(([address, port]) => ({ address, port })) } : {}),
     protocol: protocol as 'sotw' | 'delta',
+    ...(namespace ? { namespace } : {}),
+    ...(tlsCa ? { tls: { caFile: tlsCa, ...(tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey } : {}), ...(serverName ? { serverName } : {}) } } : {}),
     adminAddress: '127.0.0.1',
     adminPort,
     ...(egress ? { egress } : {}),
