@@ -50,6 +50,8 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
   private readonly caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
   private timer: NodeJS.Timeout | undefined;
   private readonly watchers: fs.FSWatcher[] = [];
+  private debounce: NodeJS.Timeout | undefined;
+  private closed = false;
 
   /** Reads the files once; throws with the file's name if they cannot be used (start-up must fail loudly). */
   constructor(private readonly o: XdsTlsOptions) {
@@ -63,7 +65,7 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
     // Secret volumes swap a symlinked directory: watch the directories, debounce through reload().
     for (const dir of new Set([o.certFile, o.keyFile, o.clientCaFile].filter((f): f is string => !!f).map((f) => f.replace(/\/[^/]*$/, '') || '/'))) {
       try {
-        const w = fs.watch(dir, { persistent: false }, () => setTimeout(() => this.reload(), 100).unref());
+        const w = fs.watch(dir, { persistent: false }, () => this.soon());
         w.on('error', () => w.close());
         this.watchers.push(w);
       } catch {
@@ -76,8 +78,19 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
     return this.current?.digest ?? '';
   }
 
+  /** A watched directory changed: re-read once things settle (a Secret update is several file events). */
+  private soon(): void {
+    if (this.closed || this.debounce) return;
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      this.reload();
+    }, 100);
+    this.debounce.unref();
+  }
+
   /** Re-reads the files; a loadable, different set replaces the current one and is pushed to grpc-js. */
   reload(): void {
+    if (this.closed) return;
     const next = this.read();
     if ('error' in next) {
       mReloads.inc({ outcome: 'failed' });
@@ -92,6 +105,8 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
   }
 
   close(): void {
+    this.closed = true;
+    if (this.debounce) clearTimeout(this.debounce);
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     for (const w of this.watchers) w.close();
