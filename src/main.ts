@@ -23,6 +23,8 @@ export interface Running {
   readonly adminPort: number;
   /** The embedded registry server's port, when configured. */
   readonly registryPort?: number;
+  /** The probes listener's port (/healthz, /readyz, /metrics only), when configured. */
+  readonly probesPort?: number;
   readonly cache: XdsCache;
   readonly xds: XdsServer;
   readonly publisher: Publisher;
@@ -83,6 +85,8 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     { allowedHosts: config.adminAllowedHosts },
   );
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
+  const probes = config.probes ? new AdminServer({ ready: () => cache.ready, proxies: () => [], mesh: () => publisher.current, holds: () => ({}) }, { probesOnly: true }) : undefined;
+  const probesPort = config.probes ? await probes!.listen(config.probes.address, config.probes.port) : undefined;
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;
   if (config.registry) {
@@ -98,6 +102,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     xdsPort,
     adminPort,
     ...(registryPort !== undefined ? { registryPort } : {}),
+    ...(probesPort !== undefined ? { probesPort } : {}),
     cache,
     xds,
     publisher,
@@ -108,6 +113,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
         intake.stop();
         await registry?.close();
         await admin.close();
+        await probes?.close();
         await xds.close();
         log('info', 'herald stopped');
       })()),

@@ -29,7 +29,14 @@ const mHostRefused = counter('herald_admin_host_refused_total', 'Admin requests 
 export interface AdminOptions {
   /** Host names (or IPs) answered besides loopback and the bound address, e.g. the pod IP or a Service name. */
   readonly allowedHosts?: readonly string[];
+  /**
+   * Probe mode: only /healthz, /readyz and /metrics, for any Host (the kubelet and Prometheus use the pod IP).
+   * For a listener beyond the pod while the full API stays on loopback.
+   */
+  readonly probesOnly?: boolean;
 }
+
+const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** The host part of a Host header, lowercased, without port or IPv6 brackets. */
 export function hostOf(header: string): string {
@@ -42,12 +49,14 @@ export function hostOf(header: string): string {
 export class AdminServer {
   private readonly server: http.Server;
   private readonly allowed = new Set(['localhost', '127.0.0.1', '::1']);
+  private readonly probesOnly: boolean;
 
   constructor(
     private readonly state: AdminState,
     options: AdminOptions = {},
   ) {
     for (const h of options.allowedHosts ?? []) this.allowed.add(hostOf(h));
+    this.probesOnly = options.probesOnly === true;
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
 
@@ -71,8 +80,9 @@ export class AdminServer {
       res.end(JSON.stringify(body, null, 2) + '\n');
     };
     try {
+      if (this.probesOnly && !PROBE_PATHS.has(url.pathname)) return json(404, { error: `no such path ${url.pathname}`, paths: [...PROBE_PATHS] });
       const host = req.headers.host;
-      if (host !== undefined && !this.allowed.has(hostOf(host))) {
+      if (!this.probesOnly && host !== undefined && !this.allowed.has(hostOf(host))) {
         mHostRefused.inc();
         limited('admin:host', 'warn', 'admin request refused: Host not allowed', { host: host.slice(0, 200), peer: req.socket.remoteAddress, allowed: [...this.allowed] });
         return json(403, { error: `Host ${JSON.stringify(host.slice(0, 200))} is not allowed (admin.allowedHosts)` });

@@ -96,6 +96,8 @@ export interface HeraldConfig {
   readonly admission: Partial<AdmissionLimits>;
   /** admin.allowedHosts: Host header names the admin API answers besides loopback and its bound address. */
   readonly adminAllowedHosts: readonly string[];
+  /** probes { address, port }: a listener with only /healthz, /readyz, /metrics (for kubelet and Prometheus). */
+  readonly probes?: Endpoint;
 }
 
 export const DEFAULTS = {
@@ -136,7 +138,7 @@ export function parseConfig(text: string, baseDir: string): HeraldConfig {
   }
   const p = new Problems();
   if (!isObject(doc)) throw new Error('config: (root): must be a mapping');
-  noUnknownKeys(doc, ['xds', 'admin', 'sidecar', 'sources', 'registry', 'batching', 'policyFile', 'ackTimeoutMs', 'admission'], '(root)', p);
+  noUnknownKeys(doc, ['xds', 'admin', 'sidecar', 'sources', 'registry', 'batching', 'policyFile', 'ackTimeoutMs', 'admission', 'probes'], '(root)', p);
   const policyFile = doc.policyFile === undefined ? '' : path.resolve(baseDir, str(doc, 'policyFile', '(root)', p));
   const xds = endpoint(doc.xds, 'xds', p, DEFAULTS.xds, ['tls', 'limits']);
   const admin = endpoint(doc.admin, 'admin', p, DEFAULTS.admin, ['allowedHosts']);
@@ -196,10 +198,10 @@ export function parseConfig(text: string, baseDir: string): HeraldConfig {
 /**
  * xds.tls { certFile, keyFile, clientCaFile, verifyNodeIdentity, trustDomain, reloadIntervalMs },
  * xds.limits { maxRequestBytes, maxNamesPerRequest, maxBufferedBytes, maxBlockedMs },
- * admission { newStreamsPerSecond, burst, maxStreams }, admin.allowedHosts [names].
+ * admission { newStreamsPerSecond, burst, maxStreams }, admin.allowedHosts [names], probes { address, port }.
  * Defaults are src/xds/limits.ts's; only what is set is passed on.
  */
-function parseHardening(doc: Record<string, unknown>, baseDir: string, p: Problems): Pick<HeraldConfig, 'xdsTls' | 'xdsLimits' | 'admission' | 'adminAllowedHosts'> {
+function parseHardening(doc: Record<string, unknown>, baseDir: string, p: Problems): Pick<HeraldConfig, 'xdsTls' | 'xdsLimits' | 'admission' | 'adminAllowedHosts' | 'probes'> {
   const section = (raw: unknown, at: string, keys: readonly string[]): Record<string, unknown> | undefined => {
     if (raw === undefined) return undefined;
     if (!isObject(raw)) {
@@ -234,7 +236,8 @@ function parseHardening(doc: Record<string, unknown>, baseDir: string, p: Proble
   const admission = ints(section(doc.admission, 'admission', Object.keys(admissionKeys)), 'admission', admissionKeys);
   let adminAllowedHosts: string[] = [];
   if (isObject(doc.admin) && doc.admin.allowedHosts !== undefined) adminAllowedHosts = stringList(doc.admin, 'allowedHosts', 'admin', p);
-  return { ...(xdsTls ? { xdsTls } : {}), xdsLimits, admission, adminAllowedHosts };
+  const probes = doc.probes === undefined ? undefined : endpoint(doc.probes, 'probes', p, { address: '0.0.0.0', port: 18003 });
+  return { ...(xdsTls ? { xdsTls } : {}), xdsLimits, admission, adminAllowedHosts, ...(probes ? { probes } : {}) };
 }
 
 function stringList(obj: Record<string, unknown>, key: string, path: string, p: Problems): string[] {
