@@ -25,7 +25,8 @@ export interface BenchServer {
 export async function startServer(mesh: Mesh): Promise<BenchServer> {
   const cache = new XdsCache();
   const publisher = new Publisher(cache, { defaultEgress: '127.0.0.1:15001' });
-  const xds = new XdsServer(cache, publisher, { ackTimeoutMs: 60_000 });
+  // Fan-out and memory connect their streams at once: admission (measured by hostile.ts) is not what they measure.
+  const xds = new XdsServer(cache, publisher, { ackTimeoutMs: 60_000, admission: { newStreamsPerSecond: 0, maxStreams: 0 } });
   const port = await xds.listen('127.0.0.1', 0);
   publisher.update(mesh);
   publisher.markSynced();
