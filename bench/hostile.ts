@@ -16,6 +16,7 @@
  */
 import { fork } from 'node:child_process';
 import * as http2 from 'node:http2';
+import * as os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { fixed, gc, kb, meshOf, ms, note, printTable, quietLogs, reportResult, reweighted, service, sleep, stats, type Mesh } from './common';
@@ -391,6 +392,7 @@ async function main(): Promise<void> {
   );
   for (const p of phases) if (p.extra) note(`${p.attack}: ${p.extra}`);
   note('honest = publish → the honest proxy\'s EDS ACK, on the server clock; loop = perf_hooks monitorEventLoopDelay');
+  note(`load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs (stalls scale with it)`);
   const base = phases[0]!;
   const summary: Array<[string, string, string, string]> = [
     ...stalls.map((r): [string, string, string, string] => [`stall, ${r.names / 1000}k-name request (${r.limits} limits)`, `${ms(r.stallMs, 0)} ms`, r.outcome, '']),

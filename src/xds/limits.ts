@@ -23,7 +23,7 @@ export interface StreamLimits {
   readonly maxRequestBytes: number;
   /** A request naming more resources than this (subscribe + unsubscribe + initial versions, or SotW names) is refused with RESOURCE_EXHAUSTED. */
   readonly maxNamesPerRequest: number;
-  /** Bytes written to a stream and not yet taken by the transport; past this the stream is closed. */
+  /** Bytes written to a stream and not yet taken by the transport; past this (with more than one response queued) the stream is closed. */
   readonly maxBufferedBytes: number;
   /** A stream with writes outstanding and no write completed for this long is closed. */
   readonly maxBlockedMs: number;

@@ -195,7 +195,9 @@ class AdsStream {
       this.lastProgress = performance.now();
     });
     const budget = this.server.limits.maxBufferedBytes;
-    if (this.bufferedBytes > budget) {
+    // One response is always let through, however large (a big mesh's SotW CDS to a healthy proxy); the budget
+    // bounds what piles up behind it.
+    if (this.bufferedBytes > budget && this.pendingWrites > 1) {
       this.abandon('buffer', `${this.bufferedBytes} bytes buffered for a client that is not reading, over the budget of ${budget} (xds.limits.maxBufferedBytes)`);
       return false;
     }

@@ -127,14 +127,18 @@ test('a stream that does not read is closed after maxBlockedMs, its buffer relea
   assert.equal(eds2.resources.size, 20);
 });
 
-test('a stream whose buffered bytes pass maxBufferedBytes is closed at once', async (t) => {
+test('a stream whose queued responses pass maxBufferedBytes is closed at once', async (t) => {
   const h = await startTestHerald(mesh(20, 400), { xds: { limits: { maxBufferedBytes: 65536, maxBlockedMs: 60_000 } } });
   const stuck = new NonReadingStream(h.xdsPort, 'sotw');
   t.after(async () => {
     stuck.close();
     await h.stop();
   });
+  // One response is let through however large; what queues behind it counts against the budget.
   stuck.send(encode('sotw', { node: node('stuck'), typeUrl: typeUrl('endpoint'), resourceNames: mesh(20, 1).map((s) => s.name) }));
+  await waitFor('the big EDS response buffered', () => h.xds.bufferedBytes() > 65536, 5000);
+  assert.equal((await h.adminGet('/proxies')).proxies.length, 1, 'a single response over the budget does not close the stream');
+  stuck.send(encode('sotw', { typeUrl: typeUrl('cluster') }));
   assert.equal(await waitFor('stuck stream reset', () => stuck.status, 5000), http2.constants.NGHTTP2_CANCEL);
   assert.equal(await metric(h.adminPort, /herald_xds_streams_closed_total\{reason="buffer"\} (\d+)/), 1);
   assert.equal(h.xds.bufferedBytes(), 0);
