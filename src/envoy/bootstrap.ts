@@ -18,14 +18,38 @@ import { NODE_NAMESPACE_META } from '../xds/identity';
 /**
  * The xDS connection over TLS: Herald's certificate is verified against `caFile` (and, with `serverName`, must
  * carry it as a DNS SAN; it is also sent as SNI); with `certFile`/`keyFile` the proxy presents its own certificate
- * (mTLS). The files are named inline (Envoy reads them when the cluster is created, i.e. at start): a rotated
- * proxy certificate takes effect when the sidecar restarts.
+ * (mTLS). Without `sdsFile` the files are named inline: Envoy reads them when the cluster is created, so a
+ * rotated proxy certificate takes effect when the sidecar restarts. With `sdsFile`, the client certificate is an
+ * SDS secret read from that file (`xdsClientSecret` is its content; `herald bootstrap --tls-sds-dir` writes it),
+ * whose certificate files Envoy watches (their directory, as a Secret volume swaps it) and re-reads on rotation.
  */
 export interface XdsTlsBootstrap {
   readonly caFile: string;
   readonly certFile?: string;
   readonly keyFile?: string;
   readonly serverName?: string;
+  readonly sdsFile?: string;
+}
+
+/** The SDS secret name of the proxy's client certificate. */
+export const XDS_CLIENT_SECRET = 'herald_xds_client';
+
+/** The content of `sdsFile`: a DiscoveryResponse-shaped file with the client certificate as a Secret. */
+export function xdsClientSecret(t: XdsTlsBootstrap): Record<string, unknown> {
+  const dir = (f: string) => f.replace(/\/[^/]*$/, '') || '/';
+  return {
+    resources: [
+      {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+        name: XDS_CLIENT_SECRET,
+        tls_certificate: {
+          certificate_chain: { filename: t.certFile },
+          private_key: { filename: t.keyFile },
+          watched_directory: { path: dir(t.certFile ?? '') },
+        },
+      },
+    ],
+  };
 }
 
 export interface BootstrapOptions {
@@ -73,7 +97,11 @@ export function xdsTransportSocket(t: XdsTlsBootstrap): Record<string, unknown> 
       ...(t.serverName ? { sni: t.serverName } : {}),
       common_tls_context: {
         alpn_protocols: ['h2'],
-        ...(t.certFile && t.keyFile ? { tls_certificates: [{ certificate_chain: { filename: t.certFile }, private_key: { filename: t.keyFile } }] } : {}),
+        ...(t.certFile && t.keyFile && t.sdsFile
+          ? { tls_certificate_sds_secret_configs: [{ name: XDS_CLIENT_SECRET, sds_config: { path_config_source: { path: t.sdsFile }, resource_api_version: 'V3' } }] }
+          : t.certFile && t.keyFile
+            ? { tls_certificates: [{ certificate_chain: { filename: t.certFile }, private_key: { filename: t.keyFile } }] }
+            : {}),
         validation_context: validation,
       },
     },

@@ -6,6 +6,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { bootstrapCommand } from '../../src/cli/bootstrap';
 import { startEnvoy, type EnvoyProcess } from '../../src/envoy/process';
 import { startBackend } from '../support/backends';
@@ -20,7 +23,12 @@ interface Proxy {
   readonly egressPort: number;
 }
 
-async function proxy(h: TestHerald, pki: TestPki, protocol: 'sotw' | 'delta', o: { cluster: string; namespace: string; pair?: KeyPair; ca?: string }): Promise<Proxy> {
+async function proxy(
+  h: TestHerald,
+  pki: TestPki,
+  protocol: 'sotw' | 'delta',
+  o: { cluster: string; namespace: string; pair?: KeyPair; ca?: string; sdsDir?: string },
+): Promise<Proxy> {
   const adminPort = await freePort();
   const egressPort = await freePort();
   const argv = [
@@ -35,9 +43,11 @@ async function proxy(h: TestHerald, pki: TestPki, protocol: 'sotw' | 'delta', o:
     '--tls-ca', o.ca ?? pki.ca,
     '--tls-server-name', 'localhost',
     ...(o.pair ? ['--tls-cert', o.pair.cert, '--tls-key', o.pair.key] : []),
+    ...(o.sdsDir ? ['--tls-sds-dir', o.sdsDir] : []),
   ];
   const cmd = bootstrapCommand(argv, {});
   assert.ok('bootstrap' in cmd, JSON.stringify(cmd));
+  for (const [file, content] of Object.entries(cmd.files ?? {})) fs.writeFileSync(file, JSON.stringify(content));
   const envoy = await startEnvoy({ adminPort, bootstrap: cmd.bootstrap });
   return { envoy, egressPort };
 }
@@ -98,3 +108,44 @@ for (const protocol of ['sotw', 'delta'] as const) {
     });
   });
 }
+
+test('--tls-sds-dir: Envoy re-reads its rotated client certificate (files moved into place, as a Secret volume does)', async (t) => {
+  const pki = makeTestPki();
+  const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-client-tls-'));
+  const sdsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-sds-'));
+  const place = (pair: KeyPair) => {
+    fs.copyFileSync(pair.cert, path.join(certDir, 'tls.crt.new'));
+    fs.copyFileSync(pair.key, path.join(certDir, 'tls.key.new'));
+    fs.renameSync(path.join(certDir, 'tls.key.new'), path.join(certDir, 'tls.key'));
+    fs.renameSync(path.join(certDir, 'tls.crt.new'), path.join(certDir, 'tls.crt'));
+  };
+  place(pki.issue('web-a', 'URI:spiffe://cluster.local/ns/shop/sa/web'));
+  const xds = { tls: { certFile: pki.server.cert, keyFile: pki.server.key, clientCaFile: pki.ca } };
+  let h = await startTestHerald([{ name: 'web', endpoints: [{ address: '127.0.0.1', port: 9 }] }], { xds });
+  const dir = h.dir;
+  const xdsPort = h.xdsPort;
+  let envoy: Proxy | undefined;
+  t.after(async () => {
+    await envoy?.envoy.stop();
+    await h.stop();
+    pki.remove();
+    fs.rmSync(certDir, { recursive: true, force: true });
+    fs.rmSync(sdsDir, { recursive: true, force: true });
+  });
+  envoy = await proxy(h, pki, 'delta', { cluster: 'web', namespace: 'shop', pair: { cert: path.join(certDir, 'tls.crt'), key: path.join(certDir, 'tls.key') }, sdsDir });
+  await waitFor('configured over mTLS with the first certificate', () => envoy!.envoy.isReady(), 20_000);
+  assert.equal((await h.adminGet('/proxies')).proxies[0].identity, 'spiffe://cluster.local/ns/shop/sa/web');
+
+  place(pki.issue('web-b', 'URI:spiffe://cluster.local/ns/shop/sa/web,DNS:rotated.web.shop.svc'));
+  await sleep(1500);
+  // A new connection shows which certificate Envoy now presents: restart Herald on the same port.
+  await h.stop();
+  h = await startTestHerald([], { xds, xdsPort, dir });
+  const p = await waitFor(
+    'Envoy reconnected with the rotated certificate',
+    async () => (await h.adminGet('/proxies')).proxies.find((x: any) => x.identity?.includes('DNS:rotated.web.shop.svc')),
+    30_000,
+    200,
+  );
+  assert.equal(p.cluster, 'web');
+});

@@ -90,3 +90,16 @@ test('bootstrap: --tls-ca/--tls-cert/--tls-key give the xDS cluster an UpstreamT
   const bad = bootstrapCommand(['--tls-cert', '/x'], {}, 'host');
   assert.ok('problems' in bad && bad.problems.some((p) => /--tls-key/.test(p)) && bad.problems.some((p) => /--tls-ca/.test(p)));
 });
+
+test('bootstrap: --tls-sds-dir puts the client certificate behind an SDS file whose content is returned to write', () => {
+  const r = bootstrapCommand(['--tls-ca', '/tls/ca.crt', '--tls-cert', '/tls/tls.crt', '--tls-key', '/tls/tls.key', '--tls-sds-dir', '/etc/envoy'], {}, 'host');
+  assert.ok('bootstrap' in r);
+  const b: any = r.bootstrap;
+  const ctx = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds').transport_socket.typed_config.common_tls_context;
+  assert.equal(ctx.tls_certificates, undefined);
+  assert.deepEqual(ctx.tls_certificate_sds_secret_configs[0].sds_config.path_config_source, { path: '/etc/envoy/herald-xds-client.json' });
+  const secret: any = r.files?.['/etc/envoy/herald-xds-client.json'];
+  assert.equal(secret.resources[0].name, ctx.tls_certificate_sds_secret_configs[0].name);
+  assert.deepEqual(secret.resources[0].tls_certificate.watched_directory, { path: '/tls' });
+  assert.ok('problems' in bootstrapCommand(['--tls-sds-dir', '/x'], {}, 'host'));
+});
