@@ -95,3 +95,29 @@ test('admin Host parsing', () => {
   const cases: Record<string, string> = { 'localhost:18001': 'localhost', '[::1]:18001': '::1', '[::1]': '::1', '127.0.0.1': '127.0.0.1', 'Example.COM': 'example.com', '::1': '::1' };
   for (const [header, host] of Object.entries(cases)) assert.equal(hostOf(header), host, header);
 });
+
+test('config: xds.tls, xds.limits, admission, admin.allowedHosts and probes parse; bad values are listed', async () => {
+  const { parseConfig } = await import('../../src/config/config');
+  const c = parseConfig(
+    [
+      'xds: { address: 0.0.0.0, port: 18000, tls: { certFile: tls/tls.crt, keyFile: tls/tls.key, clientCaFile: tls/ca.crt, trustDomain: td }, limits: { maxNamesPerRequest: 1000 } }',
+      'admission: { newStreamsPerSecond: 50, maxStreams: 100 }',
+      'admin: { address: 127.0.0.1, port: 18001, allowedHosts: [herald.internal] }',
+      'probes: { address: 0.0.0.0, port: 18003 }',
+      'sources: [{ kind: file, path: s.yaml }]',
+    ].join('\n'),
+    '/etc/herald',
+  );
+  assert.deepEqual(c.xdsTls, { certFile: '/etc/herald/tls/tls.crt', keyFile: '/etc/herald/tls/tls.key', clientCaFile: '/etc/herald/tls/ca.crt', verifyNodeIdentity: true, trustDomain: 'td' });
+  assert.deepEqual(c.xdsLimits, { maxNamesPerRequest: 1000 });
+  assert.deepEqual(c.admission, { newStreamsPerSecond: 50, maxStreams: 100 });
+  assert.deepEqual(c.adminAllowedHosts, ['herald.internal']);
+  assert.deepEqual(c.probes, { address: '0.0.0.0', port: 18003 });
+  const plain = parseConfig('sources: [{ kind: file, path: s.yaml }]', '/');
+  assert.equal(plain.xdsTls, undefined, 'plaintext by default');
+  assert.equal(plain.probes, undefined);
+  assert.throws(
+    () => parseConfig('xds: { tls: { certFile: a }, limits: { maxRequestBytes: 10, bogus: 1 } }\nadmission: { burst: 0 }\nsources: [{ kind: file, path: s.yaml }]', '/'),
+    (e: Error) => /xds\.tls\.keyFile/.test(e.message) && /xds\.limits\.maxRequestBytes/.test(e.message) && /bogus/.test(e.message) && /admission\.burst/.test(e.message),
+  );
+});
