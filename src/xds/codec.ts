@@ -98,7 +98,7 @@ function decodeRequest(
   const names: string[] = [];
   const subscribe: string[] = [];
   const unsubscribe: string[] = [];
-  const initial = new Map<string, string>();
+  const initial: Array<[string, string]> = [];
   let entryError: string | undefined;
   const text = (s: number, e: number) => bytes.toString('utf8', s, e);
   const problem = walkFields(bytes, (no, wire, _v, s, e) => {
@@ -132,7 +132,7 @@ function decodeRequest(
         else if (tag === 0x12) value = bytes.toString('utf8', p, p + len);
         p += len;
       }
-      initial.set(key, value);
+      initial.push([key, value]);
     }
   });
   if (problem || entryError) return { error: `malformed ${name}: ${problem ?? entryError}` };

@@ -40,7 +40,7 @@ export interface XdsRequest {
   /** Delta: changes to the subscription, and on the first request what the client already holds. */
   readonly subscribe?: readonly string[];
   readonly unsubscribe?: readonly string[];
-  readonly initialVersions?: ReadonlyMap<string, string> | Readonly<Record<string, string>>;
+  readonly initialVersions?: ReadonlyArray<readonly [string, string]> | ReadonlyMap<string, string> | Readonly<Record<string, string>>;
 }
 
 export type RequestOutcome =
@@ -150,7 +150,8 @@ export class StreamState {
     this.dirty.delete(kind);
     const all = this.resources(kind);
     const upserts: CachedResource[] = [];
-    const removedSet = new Set<string>();
+    // The two loops below add disjoint names (candidates, then held names that are not candidates): no Set needed.
+    const removed: string[] = [];
     let candidates: ReadonlySet<string> = t.names;
     if (t.wildcard) {
       const union = new Set(all.keys());
@@ -162,11 +163,10 @@ export class StreamState {
       if (res) {
         if (t.held.get(name) !== res.version) upserts.push(res);
       } else if (t.held.get(name) !== ABSENT && (t.held.has(name) || this.traits.explicitRemovals)) {
-        removedSet.add(name);
+        removed.push(name);
       }
     }
-    for (const name of t.held.keys()) if (!candidates.has(name)) removedSet.add(name);
-    const removed = [...removedSet];
+    for (const name of t.held.keys()) if (!candidates.has(name)) removed.push(name);
 
     const fullState = RESOURCE_TYPES[kind].sotwFullState && !this.traits.explicitRemovals;
     // Removals reach the client as omissions (SotW full state) or removed_resources (Delta). SotW EDS/RDS cannot
@@ -297,7 +297,7 @@ export class StreamState {
         else if (t.names.delete(n)) dropped.push(n);
       }
       const iv = req.initialVersions;
-      if (firstRequest && iv) for (const [n, v] of iv instanceof Map ? iv : Object.entries(iv)) t.held.set(n, v);
+      if (firstRequest && iv) for (const [n, v] of Array.isArray(iv) || iv instanceof Map ? iv : Object.entries(iv)) t.held.set(n, v);
     }
     // A name the client dropped is forgotten, so subscribing again sends it afresh.
     for (const n of dropped) if (!t.subscribed(n)) t.held.delete(n);

@@ -69,7 +69,7 @@ test('countFields and the hand decoders agree with protobufjs; malformed bytes a
   assert.ok(!('error' in d));
   assert.deepEqual(d.request.subscribe, ['a', 'b']);
   assert.deepEqual(d.request.unsubscribe, ['c']);
-  assert.deepEqual([...(d.request.initialVersions as Map<string, string>)], [['x', '1'], ['ü-y', '2']]);
+  assert.deepEqual([...(d.request.initialVersions as ReadonlyArray<readonly [string, string]>)], [['x', '1'], ['ü-y', '2']]);
   assert.equal(d.request.nonce, 'nonce-1');
   assert.deepEqual(d.request.errorDetail, { code: 3, message: 'bad' });
   assert.equal(d.node?.id, 'n1');
