@@ -19,7 +19,7 @@ import * as http2 from 'node:http2';
 import * as os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { fixed, gc, kb, meshOf, ms, note, printTable, quietLogs, reportResult, reweighted, service, sleep, stats, type Mesh } from './common';
+import { fixed, gc, meshOf, ms, note, printTable, quietLogs, reportResult, reweighted, service, sleep, stats, type Mesh } from './common';
 import { XdsCache } from '../src/xds/cache';
 import { XdsServer, type XdsServerOptions } from '../src/xds/server';
 import { Publisher } from '../src/pipeline/publisher';
@@ -255,7 +255,6 @@ async function phase(name: string, seconds: number, attack: (s: Server) => { sto
   await sleep(500);
   gc();
   const rssStart = rssMb();
-  const published = new Map<number, number>();
   const lat: number[] = [];
   let pending: number | undefined;
   s.xds.onAck((e) => {
@@ -272,7 +271,6 @@ async function phase(name: string, seconds: number, attack: (s: Server) => { sto
     const svc = s.mesh.services.get(`svc-${i % SERVICES}`)!;
     s.mesh = { services: new Map(s.mesh.services).set(svc.name, reweighted(svc, i % ENDPOINTS, 2 + (i % 7))) };
     pending ??= Date.now();
-    published.set(i, Date.now());
     i++;
     s.publisher.update(s.mesh);
     rssMax = Math.max(rssMax, rssMb());
@@ -353,7 +351,7 @@ async function main(): Promise<void> {
   phases.push(
     await phase('20 non-reading streams', seconds, (s) => {
       const a = attacker('nonreading', s.port, ['--n', '20']);
-      return { stop: a.stop, extra: async () => '' };
+      return { stop: a.stop };
     }),
   );
   phases.push(
@@ -405,7 +403,7 @@ async function main(): Promise<void> {
     ...phases.map((p): [string, string, string, string] => [`RSS under ${p.attack}`, `${fixed(p.rssStartMb, 0)} → ${fixed(p.rssEndMb, 0)} MB`, `max ${fixed(p.rssMaxMb, 0)} MB`, '']),
     ...phases.map((p): [string, string, string, string] => [`event-loop p99 under ${p.attack}`, `${ms(p.loopP99Ms)} ms`, `max ${ms(p.loopMaxMs)} ms`, '']),
   ];
-  await reportResult({ bench: 'hostile', summary, data: { stalls, phases, rssUnit: kb(1 << 20) } });
+  await reportResult({ bench: 'hostile', summary, data: { stalls, phases, loadavg: os.loadavg() } });
 }
 
 const role = arg('--attacker');
