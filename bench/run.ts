@@ -3,7 +3,7 @@
  * next), then prints one summary table and one JSON line (`BENCH_JSON {...}`). Benchmarks print figures and
  * ratios against baselines measured in the same run; nothing here fails on a slow machine.
  *
- *   node dist/bench/run.js [--quick] [--only pipeline,fanout,memory] [--n 100,500,1000] [--changes 6]
+ *   node dist/bench/run.js [--quick] [--only pipeline,fanout,memory,hostile] [--n 100,500,1000] [--changes 6]
  *                          [--protocols sotw,delta] [--idle 1000]
  */
 import { fork } from 'node:child_process';
@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs, printTable, type BenchResult } from './common';
 
-const BENCHES: Record<string, string> = { pipeline: 'pipeline.js', fanout: 'fanout.js', memory: 'memory.js' };
+const BENCHES: Record<string, string> = { pipeline: 'pipeline.js', fanout: 'fanout.js', memory: 'memory.js', hostile: 'hostile.js' };
 
 function runChild(name: string, argv: readonly string[]): Promise<{ result?: BenchResult; seconds: number; code: number | null }> {
   const started = performance.now();

@@ -11,7 +11,7 @@ import { XdsServer, type XdsServerOptions } from './xds/server';
 import { Publisher } from './pipeline/publisher';
 import { Intake } from './pipeline/intake';
 import { VIEW_DEFAULTS, ViewRegistry, type ViewRegistryOptions } from './pipeline/views';
-import { AdminServer } from './admin/server';
+import { AdminServer, type AdminState } from './admin/server';
 import { proxyConfig } from './admin/proxy-config';
 import type { Source } from './sources/source';
 import { FileSource } from './sources/file/file-source';
@@ -27,6 +27,8 @@ export interface Running {
   readonly adminPort: number;
   /** The embedded registry server's port, when configured. */
   readonly registryPort?: number;
+  /** The probes listener's port (/healthz, /readyz, /metrics only), when configured. */
+  readonly probesPort?: number;
   readonly cache: XdsCache;
   readonly xds: XdsServer;
   readonly publisher: Publisher;
@@ -97,7 +99,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
     views: { maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20) },
-    xds: { ackTimeoutMs: config.ackTimeoutMs },
+    xds: { ackTimeoutMs: config.ackTimeoutMs, limits: config.xds.limits, admission: config.admission, ...(config.xds.tls ? { tls: config.xds.tls } : {}) },
   });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);
   const intake = new Intake({
@@ -111,14 +113,17 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     onSynced: () => publisher.startServing(),
     onZones: (zones) => views.setZones('topology', zones),
   });
-  const admin = new AdminServer({
+  const adminState: AdminState = {
     ready: () => publisher.serving,
     proxies: () => xds.proxies(),
     mesh: () => publisher.current,
     holds: () => intake.holds(),
     config: (proxy, filter) => proxyConfig(xds, cache, proxy, filter),
-  });
+  };
+  const admin = new AdminServer(adminState, { allowedHosts: config.admin.allowedHosts });
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
+  const probes = config.probes ? new AdminServer(adminState, { probesOnly: true }) : undefined;
+  const probesPort = config.probes ? await probes!.listen(config.probes.address, config.probes.port) : undefined;
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;
   if (config.registry) {
@@ -134,6 +139,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     xdsPort,
     adminPort,
     ...(registryPort !== undefined ? { registryPort } : {}),
+    ...(probesPort !== undefined ? { probesPort } : {}),
     cache,
     xds,
     publisher,
@@ -146,6 +152,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
         views.stop();
         await registry?.close();
         await admin.close();
+        await probes?.close();
         await xds.close();
         log('info', 'herald stopped');
       })()),

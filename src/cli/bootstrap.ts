@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { envoyBootstrap, type BootstrapOptions } from '../envoy/bootstrap';
+import * as path from 'node:path';
+import { envoyBootstrap, xdsClientSecret, type BootstrapOptions, type XdsTlsBootstrap } from '../envoy/bootstrap';
 import { DEFAULT_HEALTH_PATH, splitHostPort } from '../translate/view';
 
 export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each option falls back to the environment variable shown)
@@ -21,6 +22,14 @@ export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each opt
   --xds HOST:PORT[,...] Herald's xDS address HERALD_XDS, else 127.0.0.1:18000 (a DNS name is resolved by Envoy;
                         several: one per Herald instance, the proxy moves to a live one when its own dies)
   --protocol sotw|delta ADS flavour          HERALD_XDS_PROTOCOL, else sotw
+  --namespace NS        claimed namespace    HERALD_NAMESPACE, else POD_NAMESPACE (node metadata HERALD_NAMESPACE;
+                        with mTLS it must match the client certificate, as --cluster must)
+  --tls-ca FILE         xDS over TLS: CA     HERALD_XDS_TLS_CA (Herald's certificate must chain to it)
+  --tls-cert FILE       mTLS: client cert    HERALD_XDS_TLS_CERT (PEM chain; SPIFFE URI or DNS SAN, see README)
+  --tls-key FILE        mTLS: client key     HERALD_XDS_TLS_KEY
+  --tls-server-name N   TLS: SNI and the DNS SAN Herald's certificate must carry  HERALD_XDS_TLS_SERVER_NAME
+  --tls-sds-dir DIR     mTLS: write DIR/herald-xds-client.json, an SDS file through which Envoy re-reads the
+                        client certificate when it rotates  HERALD_XDS_TLS_SDS_DIR (else read once at start)
   --admin-port N        admin API on 127.0.0.1 HERALD_ADMIN_PORT, else 9901
   --egress HOST:PORT    egress listener      HERALD_EGRESS, else 127.0.0.1:15001
   --ingress HOST:PORT   ingress listener     HERALD_INGRESS (with --app-port: forward to the local app)
@@ -40,6 +49,12 @@ const OPTIONS = {
   region: { type: 'string' },
   xds: { type: 'string' },
   protocol: { type: 'string' },
+  namespace: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-server-name': { type: 'string' },
+  'tls-sds-dir': { type: 'string' },
   'admin-port': { type: 'string' },
   egress: { type: 'string' },
   ingress: { type: 'string' },
@@ -53,7 +68,14 @@ const OPTIONS = {
 
 export type BootstrapCommand =
   | { readonly help: true }
-  | { readonly help?: false; readonly bootstrap: Record<string, unknown>; readonly yaml: boolean; readonly out?: string }
+  | {
+      readonly help?: false;
+      readonly bootstrap: Record<string, unknown>;
+      readonly yaml: boolean;
+      readonly out?: string;
+      /** More files to write (path → JSON content): the SDS file of --tls-sds-dir. */
+      readonly files?: Readonly<Record<string, Record<string, unknown>>>;
+    }
   | { readonly help?: false; readonly problems: string[] };
 
 /**
@@ -122,8 +144,25 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
   if (ingressGiven !== appPortGiven) problems.push('--ingress (HERALD_INGRESS) and --app-port (HERALD_APP_PORT): give both or neither');
   if (healthPick.value !== undefined && !ingressGiven) problems.push('--health-path (HERALD_HEALTH_PATH): only meaningful with --ingress and --app-port');
   if (readyPort && readyPort === adminPort) problems.push(`--admin-port and --ready-port: must differ (both ${adminPort})`);
+  const namespace = pick('namespace', 'HERALD_NAMESPACE').value ?? podNamespace;
+  const tlsCa = pick('tls-ca', 'HERALD_XDS_TLS_CA').value;
+  const tlsCert = pick('tls-cert', 'HERALD_XDS_TLS_CERT').value;
+  const tlsKey = pick('tls-key', 'HERALD_XDS_TLS_KEY').value;
+  const serverName = pick('tls-server-name', 'HERALD_XDS_TLS_SERVER_NAME').value;
+  const sdsDir = pick('tls-sds-dir', 'HERALD_XDS_TLS_SDS_DIR').value;
+  if (sdsDir && !tlsCert) problems.push('--tls-sds-dir (HERALD_XDS_TLS_SDS_DIR): only meaningful with --tls-cert and --tls-key');
+  if (!!tlsCert !== !!tlsKey) problems.push('--tls-cert (HERALD_XDS_TLS_CERT) and --tls-key (HERALD_XDS_TLS_KEY): give both or neither');
+  if ((tlsCert || serverName) && !tlsCa) problems.push('--tls-ca (HERALD_XDS_TLS_CA): required with --tls-cert or --tls-server-name');
   if (problems.length > 0) return { problems };
 
+  const tls: XdsTlsBootstrap | undefined = tlsCa
+    ? {
+        caFile: tlsCa,
+        ...(tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey } : {}),
+        ...(serverName ? { serverName } : {}),
+        ...(sdsDir ? { sdsFile: path.join(sdsDir, 'herald-xds-client.json') } : {}),
+      }
+    : undefined;
   const [first, ...xdsRest] = xdsHosts as Array<[string, number]>;
   const [xdsAddress, xdsPort] = first!;
   const options: BootstrapOptions = {
@@ -135,6 +174,8 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
     xdsPort,
     ...(xdsRest.length ? { xdsMore: xdsRest.map(([address, port]) => ({ address, port })) } : {}),
     protocol: protocol as 'sotw' | 'delta',
+    ...(namespace ? { namespace } : {}),
+    ...(tls ? { tls } : {}),
     adminAddress: '127.0.0.1',
     adminPort,
     ...(egress ? { egress } : {}),
@@ -142,7 +183,12 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
     ...(readyPort ? { readyPort } : {}),
   };
   const out = values.out;
-  return { bootstrap: envoyBootstrap(options), yaml: values.yaml === true, ...(typeof out === 'string' ? { out } : {}) };
+  return {
+    bootstrap: envoyBootstrap(options),
+    yaml: values.yaml === true,
+    ...(typeof out === 'string' ? { out } : {}),
+    ...(tls?.sdsFile ? { files: { [tls.sdsFile]: xdsClientSecret(tls) } } : {}),
+  };
 }
 
 /** The subcommand: exit code 2 and every problem on bad input. */
@@ -158,6 +204,11 @@ export async function bootstrap(argv: string[]): Promise<void> {
     return;
   }
   const text = cmd.yaml ? stringify(cmd.bootstrap, { aliasDuplicateObjects: false }) : JSON.stringify(cmd.bootstrap, null, 2) + '\n';
+  for (const [file, content] of Object.entries(cmd.files ?? {})) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(content, null, 2) + '\n');
+    fs.renameSync(`${file}.tmp`, file);
+  }
   if (cmd.out) {
     const tmp = `${cmd.out}.tmp`;
     fs.writeFileSync(tmp, text);

@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { type DeepReadonly, bool, intIn, nonEmptyString, oneOf, problemsOf, strict } from './schema';
 import { FILE_SOURCE_DEFAULTS } from '../sources/file/file-source';
 import { VIEW_DEFAULTS } from '../pipeline/views';
+import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS } from '../xds/limits';
 
 const DISCOVERY = oneOf(['pods', 'endpointslices-ready', 'endpointslices-terminating']);
 export type DiscoveryMode = z.output<typeof DISCOVERY>;
@@ -97,10 +98,51 @@ function configSchema(baseDir: string) {
     error: (iss) => (iss.code === 'invalid_union' ? 'must be one of: file, kubernetes, registry' : 'must be a mapping'),
   });
 
+  const L = DEFAULT_STREAM_LIMITS;
+  const A = DEFAULT_ADMISSION;
   return strict({
     /** ADS (gRPC), SotW and Delta. */
-    xds: endpoint('127.0.0.1', 18000),
-    admin: endpoint('127.0.0.1', 18001),
+    xds: strict(
+      {
+        address: nonEmptyString().default('127.0.0.1'),
+        port: intIn(0, 65535).default(18000),
+        /** Serve xDS over TLS (mTLS with clientCaFile; xds/tls.ts, xds/identity.ts); absent: plaintext. */
+        tls: strict({
+          certFile: file(),
+          keyFile: file(),
+          clientCaFile: file().optional(),
+          /** With a CA bundle: a client's certificate identity must match the node it claims. */
+          verifyNodeIdentity: bool().default(true),
+          trustDomain: nonEmptyString().optional(),
+          reloadIntervalMs: intIn(100, 3_600_000).optional(),
+        }).optional(),
+        /** Per-stream bounds (xds/limits.ts says why each default). */
+        limits: strict({
+          maxRequestBytes: intIn(1024, 256 << 20).default(L.maxRequestBytes),
+          maxNamesPerRequest: intIn(1, 10_000_000).default(L.maxNamesPerRequest),
+          maxBufferedBytes: intIn(64 << 10, 4 * 2 ** 30).default(L.maxBufferedBytes),
+          maxBlockedMs: intIn(100, 3_600_000).default(L.maxBlockedMs),
+        }).prefault({}),
+      },
+      { notMapping: 'must be a mapping with address and port' },
+    ).prefault({}),
+    admin: strict(
+      {
+        address: nonEmptyString().default('127.0.0.1'),
+        port: intIn(0, 65535).default(18001),
+        /** Host header names answered besides loopback and the bound address (DNS rebinding). */
+        allowedHosts: stringList().default([]),
+      },
+      { notMapping: 'must be a mapping with address and port' },
+    ).prefault({}),
+    /** New xDS streams per second (token bucket), burst, and total; streams past them get UNAVAILABLE. */
+    admission: strict({
+      newStreamsPerSecond: intIn(0, 1_000_000).default(A.newStreamsPerSecond),
+      burst: intIn(1, 1_000_000).default(A.burst),
+      maxStreams: intIn(0, 10_000_000).default(A.maxStreams),
+    }).prefault({}),
+    /** A listener with only /healthz, /readyz and /metrics (for the kubelet and Prometheus); absent: none. */
+    probes: strict({ address: nonEmptyString().default('0.0.0.0'), port: intIn(0, 65535).default(18003) }).optional(),
     sidecar: strict({ egress: endpoint('127.0.0.1', 15001) }).prefault({}),
     /** Precedence: the first listed wins an address:port. Unnamed sources are `<kind>-<index>`. */
     sources: z

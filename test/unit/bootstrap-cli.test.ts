@@ -41,7 +41,7 @@ test('bootstrap: the environment a Kubernetes pod gives (downward API), flags wi
   assert.equal(b.node.id, 'web-7d9f-abc.shop');
   assert.equal(b.node.cluster, 'web');
   assert.deepEqual(b.node.locality, { region: 'us-east-1', zone: 'us-east-1a' });
-  assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001', HERALD_INGRESS: '0.0.0.0:15006', HERALD_APP_PORT: '8080', HERALD_HEALTH_PATH: '/ready' });
+  assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001', HERALD_INGRESS: '0.0.0.0:15006', HERALD_APP_PORT: '8080', HERALD_HEALTH_PATH: '/ready', HERALD_NAMESPACE: 'shop' });
   assert.equal(b.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
   const xds = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
   assert.equal(xds.type, 'LOGICAL_DNS', 'a Service name is resolved by Envoy');
@@ -75,3 +75,31 @@ for (const [name, c] of Object.entries(bad)) {
     if ('problems' in r) assert.ok(r.problems.some((p) => c.problem.test(p)), r.problems.join('\n'));
   });
 }
+
+test('bootstrap: --tls-ca/--tls-cert/--tls-key give the xDS cluster an UpstreamTlsContext with the client certificate', () => {
+  const b = ok(['--tls-ca', '/tls/ca.crt', '--tls-cert', '/tls/tls.crt', '--tls-key', '/tls/tls.key', '--tls-server-name', 'herald-xds.herald-system.svc', '--namespace', 'shop'], {});
+  const xds = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
+  const ctx = xds.transport_socket.typed_config;
+  assert.equal(ctx['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+  assert.equal(ctx.sni, 'herald-xds.herald-system.svc');
+  assert.deepEqual(ctx.common_tls_context.tls_certificates, [{ certificate_chain: { filename: '/tls/tls.crt' }, private_key: { filename: '/tls/tls.key' } }]);
+  assert.deepEqual(ctx.common_tls_context.validation_context.trusted_ca, { filename: '/tls/ca.crt' });
+  assert.equal(b.node.metadata.HERALD_NAMESPACE, 'shop');
+  const plain = ok([], {});
+  assert.equal(plain.static_resources.clusters.find((c: any) => c.name === 'herald_xds').transport_socket, undefined, 'plaintext by default');
+  const bad = bootstrapCommand(['--tls-cert', '/x'], {}, 'host');
+  assert.ok('problems' in bad && bad.problems.some((p) => /--tls-key/.test(p)) && bad.problems.some((p) => /--tls-ca/.test(p)));
+});
+
+test('bootstrap: --tls-sds-dir puts the client certificate behind an SDS file whose content is returned to write', () => {
+  const r = bootstrapCommand(['--tls-ca', '/tls/ca.crt', '--tls-cert', '/tls/tls.crt', '--tls-key', '/tls/tls.key', '--tls-sds-dir', '/etc/envoy'], {}, 'host');
+  assert.ok('bootstrap' in r);
+  const b: any = r.bootstrap;
+  const ctx = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds').transport_socket.typed_config.common_tls_context;
+  assert.equal(ctx.tls_certificates, undefined);
+  assert.deepEqual(ctx.tls_certificate_sds_secret_configs[0].sds_config.path_config_source, { path: '/etc/envoy/herald-xds-client.json' });
+  const secret: any = r.files?.['/etc/envoy/herald-xds-client.json'];
+  assert.equal(secret.resources[0].name, ctx.tls_certificate_sds_secret_configs[0].name);
+  assert.deepEqual(secret.resources[0].tls_certificate.watched_directory, { path: '/tls' });
+  assert.ok('problems' in bootstrapCommand(['--tls-sds-dir', '/x'], {}, 'host'));
+});

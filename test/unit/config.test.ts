@@ -120,11 +120,12 @@ test('config: every default comes from the schema; a partial guard keeps its kin
     '/etc/herald',
   );
   assert.deepEqual(
-    { xds: c.xds, admin: c.admin, sidecar: c.sidecar, batching: c.batching, ackTimeoutMs: c.ackTimeoutMs, policyFile: c.policyFile, registry: c.registry, views: c.views },
+    { xds: c.xds, admin: c.admin, sidecar: c.sidecar, batching: c.batching, ackTimeoutMs: c.ackTimeoutMs, policyFile: c.policyFile, registry: c.registry, views: c.views, admission: c.admission },
     {
       views: { maxViews: 128, zones: [], idleGraceSeconds: 60, memoryBudgetMb: 2048 },
-      xds: { address: '127.0.0.1', port: 18000 },
-      admin: { address: '127.0.0.1', port: 18001 },
+      xds: { address: '127.0.0.1', port: 18000, limits: { maxRequestBytes: 4 << 20, maxNamesPerRequest: 50_000, maxBufferedBytes: 16 << 20, maxBlockedMs: 30_000 } },
+      admin: { address: '127.0.0.1', port: 18001, allowedHosts: [] },
+      admission: { newStreamsPerSecond: 200, burst: 400, maxStreams: 10_000 },
       sidecar: { egress: { address: '127.0.0.1', port: 15001 } },
       batching: { delayMs: 100, maxDelayMs: 1000 },
       ackTimeoutMs: 30_000,
