@@ -1,6 +1,6 @@
 // Command loadclient opens P ADS streams (SotW or Delta) to an xDS server, each on its own HTTP/2
 // connection like a sidecar Envoy, subscribes (CDS wildcard and/or EDS names), ACKs every response at
-// once, and times how long each published update takes to reach and be ACKed by every subscribed stream.
+// once (h2.go: one goroutine and one write per response), and times how long each published update takes to reach and be ACKed by every subscribed stream.
 // It is Herald's benchmark client (bench/peers.ts, bench/storm.ts, bench/soak.ts); it is not part of
 // Herald's runtime.
 //
@@ -31,7 +31,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -46,9 +45,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/mem"
 )
 
 const (
@@ -309,27 +305,6 @@ type response struct {
 	size    int
 }
 
-// rawCodec passes requests through as bytes and scans responses into *response (inside Unmarshal, so a
-// response that arrived in one buffer is never copied).
-type rawCodec struct{}
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(*(v.(*[]byte)))}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	r := v.(*response)
-	var b []byte
-	if len(data) == 1 {
-		b = data[0].ReadOnlyData()
-	} else {
-		b = data.Materialize()
-	}
-	return r.parse(b)
-}
-
 func (r *response) parse(b []byte) error {
 	r.size = len(b)
 	r.typ, r.typeURL, r.nres = typeOther, "", 0
@@ -425,72 +400,50 @@ type stream struct {
 	names []int // EDS cluster indices
 	// namesField: the SotW resource_names fields (3) of the EDS subscription, pre-encoded.
 	namesField []byte
+	ack        []byte // the ACK being sent (reused)
 	ready      atomic.Bool
 	seen       map[int]struct{} // EDS names received before ready
 	gotCDS     bool
 }
 
-var codecOpt = grpc.ForceCodecV2(rawCodec{})
-
 func (s *stream) run(onReady func(ok bool, at int64)) {
-	cc, err := grpc.NewClient(*addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(codecOpt, grpc.MaxCallRecvMsgSize(256<<20)),
-		grpc.WithWriteBufferSize(16<<10),
-		grpc.WithReadBufferSize(32<<10),
-		grpc.WithSharedWriteBuffer(true),
-		// Fixed windows turn off grpc-go's BDP estimation (a PING per burst of data) and make
-		// WINDOW_UPDATEs rare: fewer frames and syscalls per response.
-		grpc.WithInitialWindowSize(16<<20),
-		grpc.WithInitialConnWindowSize(16<<20),
-	)
-	if err != nil {
-		onReady(false, 0)
-		return
-	}
-	defer cc.Close()
 	method := ads + "StreamAggregatedResources"
 	if s.delta {
 		method = ads + "DeltaAggregatedResources"
 	}
-	st, err := cc.NewStream(context.Background(), &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, method, grpc.WaitForReady(true))
+	c, err := dialH2(*addr, method)
 	if err != nil {
 		onReady(false, 0)
 		s.fail(err)
 		return
 	}
+	defer c.close()
 	node := encodeNode(*nodePrefix+"-"+strconv.Itoa(s.i), "bench", *zone, "envoy")
-	send := func(b []byte) error { return st.SendMsg(&b) }
-	var first []byte
 	if *subCDS {
-		first = s.initial(node, cdsURL, false)
-		if err := send(first); err != nil {
-			onReady(false, 0)
-			s.fail(err)
-			return
-		}
+		err = c.send(s.initial(node, cdsURL, false))
 	}
-	if err := send(s.initial(node, edsURL, true)); err != nil {
+	if err == nil {
+		err = c.send(s.initial(node, edsURL, true))
+	}
+	if err == nil {
+		err = c.flush()
+	}
+	if err != nil {
 		onReady(false, 0)
 		s.fail(err)
 		return
 	}
 	resp := &response{s: s}
-	for {
-		if err := st.RecvMsg(resp); err != nil {
-			if !s.ready.Load() {
-				onReady(false, 0)
-			}
-			s.fail(err)
-			return
-		}
+	onMsg := func(b []byte) error {
 		at := mono()
-		if err := send(s.ackFor(resp)); err != nil {
-			if !s.ready.Load() {
-				onReady(false, 0)
-			}
-			s.fail(err)
-			return
+		if err := resp.parse(b); err != nil {
+			return err
+		}
+		if err := c.send(s.ackFor(resp)); err != nil {
+			return err
+		}
+		if err := c.flush(); err != nil {
+			return err
 		}
 		ackAt := mono()
 		switch resp.typ {
@@ -512,6 +465,16 @@ func (s *stream) run(onReady func(ok bool, at int64)) {
 			s.ready.Store(true)
 			s.seen = nil
 			onReady(true, ackAt)
+		}
+		return nil
+	}
+	for {
+		if err := c.recv(onMsg); err != nil {
+			if !s.ready.Load() {
+				onReady(false, 0)
+			}
+			s.fail(err)
+			return
 		}
 	}
 }
@@ -542,8 +505,7 @@ func (s *stream) initial(node []byte, typeURL string, eds bool) []byte {
 }
 
 // ackFor: SotW DiscoveryRequest { version_info = 1; resource_names = 3; type_url = 4; response_nonce = 5 };
-// Delta DeltaDiscoveryRequest { type_url = 2; response_nonce = 6 }. A fresh slice each time: grpc may
-// still hold the previous one when SendMsg returns.
+// Delta DeltaDiscoveryRequest { type_url = 2; response_nonce = 6 }. The result is valid until the next call.
 func (s *stream) ackFor(r *response) []byte {
 	url := r.typeURL
 	switch r.typ {
@@ -552,22 +514,20 @@ func (s *stream) ackFor(r *response) []byte {
 	case typeEDS:
 		url = edsURL
 	}
+	b := s.ack[:0]
 	if s.delta {
-		b := make([]byte, 0, len(url)+len(r.nonce)+8)
 		b = appendString(b, 2, url)
-		return appendField(b, 6, r.nonce)
+		b = appendField(b, 6, r.nonce)
+	} else {
+		b = appendField(b, 1, r.version)
+		if r.typ == typeEDS {
+			b = append(b, s.namesField...)
+		}
+		b = appendString(b, 4, url)
+		b = appendField(b, 5, r.nonce)
 	}
-	names := 0
-	if r.typ == typeEDS {
-		names = len(s.namesField)
-	}
-	b := make([]byte, 0, len(r.version)+names+len(url)+len(r.nonce)+12)
-	b = appendField(b, 1, r.version)
-	if r.typ == typeEDS {
-		b = append(b, s.namesField...)
-	}
-	b = appendString(b, 4, url)
-	return appendField(b, 5, r.nonce)
+	s.ack = b
+	return b
 }
 
 // ----------------------------------------------------------------------------------------------- main

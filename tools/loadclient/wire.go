@@ -131,17 +131,11 @@ func claMarker(b []byte, count bool) (name []byte, endpoints int, err error) {
 				return name, 0, r.err
 			}
 		case f == 2 && wt == wireLen && count:
-			l := reader{b: r.bytes()}
-			for l.more() {
-				g, wt2 := l.tag()
-				if g == 2 && wt2 == wireLen {
-					endpoints++
-				}
-				l.skip(wt2)
+			n, err := countLbEndpoints(r.bytes())
+			if err != nil {
+				return nil, 0, err
 			}
-			if l.err != nil {
-				return nil, 0, l.err
-			}
+			endpoints += n
 		default:
 			r.skip(wt)
 		}
@@ -177,4 +171,42 @@ func deltaResourceAny(b []byte) ([]byte, error) {
 		}
 	}
 	return v, r.err
+}
+
+// countLbEndpoints counts the lb_endpoints (field 2) of a LocalityLbEndpoints. The fast path handles the
+// one-byte tag 0x12 with a length of up to two bytes, which is every lb_endpoint below 16 KB; anything
+// else goes through the generic reader.
+func countLbEndpoints(b []byte) (int, error) {
+	n, pos := 0, 0
+	for pos < len(b) {
+		if b[pos] == 0x12 && pos+1 < len(b) {
+			l := int(b[pos+1])
+			next := pos + 2
+			if l >= 0x80 {
+				if pos+2 >= len(b) || b[pos+2] >= 0x80 {
+					goto generic
+				}
+				l = l&0x7f | int(b[pos+2])<<7
+				next++
+			}
+			pos = next + l
+			n++
+			continue
+		}
+	generic:
+		r := reader{b: b, pos: pos}
+		f, wt := r.tag()
+		if f == 2 && wt == wireLen {
+			n++
+		}
+		r.skip(wt)
+		if r.err != nil {
+			return 0, r.err
+		}
+		pos = r.pos
+	}
+	if pos > len(b) {
+		return 0, errTruncated
+	}
+	return n, nil
 }
