@@ -238,6 +238,8 @@ export interface Connected {
   readonly readyMs: Dist;
   readonly cpuUs: number;
   readonly hwmKb: number;
+  /** Connection attempts retried before a stream got its first configuration (as Envoy retries). */
+  readonly reconnects: number;
 }
 
 export interface UpdateResult {

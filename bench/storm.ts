@@ -22,6 +22,7 @@ export interface StormRow {
   readonly readyP99: number;
   readonly ready: number;
   readonly failed: number;
+  readonly reconnects: number;
   readonly peakRssMb: number;
   readonly idleRssMb: number;
   readonly serverCpuS: number;
@@ -52,6 +53,7 @@ async function stormOne(kind: ServerKind, protocol: Protocol, p: number, cluster
       readyP99: c.readyMs.p99,
       ready: c.ready,
       failed: c.failed,
+      reconnects: c.reconnects,
       peakRssMb: after.hwmKb / 1024,
       idleRssMb: idle.rssKb / 1024,
       serverCpuS: (after.cpuUs - idle.cpuUs) / 1e6,
@@ -60,7 +62,7 @@ async function stormOne(kind: ServerKind, protocol: Protocol, p: number, cluster
     };
   } catch (err) {
     const nan = NaN;
-    return { ...base, ms: nan, readyP50: nan, readyP99: nan, ready: 0, failed: p, peakRssMb: nan, idleRssMb: nan, serverCpuS: nan, clientCpuS: nan, error: (err as Error).message };
+    return { ...base, ms: nan, readyP50: nan, readyP99: nan, ready: 0, failed: p, reconnects: NaN, peakRssMb: nan, idleRssMb: nan, serverCpuS: nan, clientCpuS: nan, error: (err as Error).message };
   } finally {
     await client?.close().catch(() => undefined);
     await server.close().catch(() => undefined);
@@ -89,8 +91,8 @@ export async function runStorm(args: BenchArgs, argv: readonly string[]): Promis
   }
   printTable(
     `Storm: ${p} proxies × ${clusters} clusters at once (all ACKed)`,
-    ['protocol', 'server', 'all ACKed ms', 'proxy p50 ms', 'proxy p99 ms', 'configured', 'peak RSS MB', 'idle RSS MB', 'server CPU s', 'client CPU s'],
-    rows.map((r) => [r.protocol, r.server + (r.error ? ` (${r.error})` : ''), ms(r.ms, 0), ms(r.readyP50, 0), ms(r.readyP99, 0), `${r.ready}/${r.p}`, fixed(r.peakRssMb, 0), fixed(r.idleRssMb, 0), fixed(r.serverCpuS, 2), fixed(r.clientCpuS, 2)]),
+    ['protocol', 'server', 'all ACKed ms', 'proxy p50 ms', 'proxy p99 ms', 'configured', 'retried', 'peak RSS MB', 'idle RSS MB', 'server CPU s', 'client CPU s'],
+    rows.map((r) => [r.protocol, r.server + (r.error ? ` (${r.error})` : ''), ms(r.ms, 0), ms(r.readyP50, 0), ms(r.readyP99, 0), `${r.ready}/${r.p}`, String(r.reconnects), fixed(r.peakRssMb, 0), fixed(r.idleRssMb, 0), fixed(r.serverCpuS, 2), fixed(r.clientCpuS, 2)]),
   );
   const summary: Array<[string, string, string, string]> = [];
   for (const protocol of protocols) {
@@ -101,6 +103,7 @@ export async function runStorm(args: BenchArgs, argv: readonly string[]): Promis
     summary.push([`storm ${protocol} ${p}×${clusters}: peak RSS (target ≤ 1 GB)`, `${fixed(h.peakRssMb, 0)} MB`, `gcp ${fixed(g.peakRssMb, 0)} MB`, ratio(h.peakRssMb, g.peakRssMb)]);
   }
   note('A fresh server process per row, so VmHWM is the storm\'s peak. Both servers and the client share the 2 cores.');
+  note('retried: connection attempts the client repeated (jittered backoff from 50 ms, as Envoy retries) before a proxy got its first configuration.');
   return { bench: 'storm', summary, data: rows };
 }
 

@@ -34,6 +34,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime/pprof"
 	"sort"
@@ -71,6 +72,7 @@ var (
 	window     = flag.Int("window", 200, "streams waiting for their first configuration at a time; 0 = all at once")
 	connectTO  = flag.Duration("connect-timeout", 5*time.Minute, "give up waiting for first configurations after this")
 	zone       = flag.String("zone", "", "node locality zone")
+	retries    = flag.Int("retries", 20, "reconnect attempts of a stream that has not got its first configuration yet")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile here from connected to quit")
 )
 
@@ -289,6 +291,7 @@ var (
 	stride      int
 	edsBytes    atomic.Int64
 	streamErrs  atomic.Int64
+	reconnects  atomic.Int64
 )
 
 type marker struct{ cluster, endpoints int }
@@ -406,16 +409,37 @@ type stream struct {
 	gotCDS     bool
 }
 
+// run keeps the stream open. Until the stream holds its first configuration, a failed attempt is retried
+// (as Envoy does) after a jittered backoff, at most -retries times; reconnects counts them. A stream that
+// fails after that is counted in streamErrs and not reopened.
 func (s *stream) run(onReady func(ok bool, at int64)) {
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := s.attempt(onReady)
+		if s.ready.Load() || attempt >= *retries {
+			if !s.ready.Load() {
+				onReady(false, 0)
+			}
+			s.fail(err)
+			return
+		}
+		reconnects.Add(1)
+		time.Sleep(backoff/2 + time.Duration(rand.Int64N(int64(backoff))))
+		if backoff < 2*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// attempt opens one connection and stream and serves it until it fails.
+func (s *stream) attempt(onReady func(ok bool, at int64)) error {
 	method := ads + "StreamAggregatedResources"
 	if s.delta {
 		method = ads + "DeltaAggregatedResources"
 	}
 	c, err := dialH2(*addr, method)
 	if err != nil {
-		onReady(false, 0)
-		s.fail(err)
-		return
+		return err
 	}
 	defer c.close()
 	node := encodeNode(*nodePrefix+"-"+strconv.Itoa(s.i), "bench", *zone, "envoy")
@@ -429,10 +453,10 @@ func (s *stream) run(onReady func(ok bool, at int64)) {
 		err = c.flush()
 	}
 	if err != nil {
-		onReady(false, 0)
-		s.fail(err)
-		return
+		return err
 	}
+	s.gotCDS = false
+	s.seen = map[int]struct{}{}
 	resp := &response{s: s}
 	onMsg := func(b []byte) error {
 		at := mono()
@@ -470,11 +494,7 @@ func (s *stream) run(onReady func(ok bool, at int64)) {
 	}
 	for {
 		if err := c.recv(onMsg); err != nil {
-			if !s.ready.Load() {
-				onReady(false, 0)
-			}
-			s.fail(err)
-			return
+			return err
 		}
 	}
 }
@@ -600,7 +620,7 @@ func main() {
 	emit(map[string]any{
 		"type": "connected", "streams": len(streams), "ready": len(readyAt), "failed": failed,
 		"ms": float64(mono()-started) / 1e6, "readyMs": distMs(readyAt, started),
-		"cpuUs": cpuUs() - cpu0, "rssKb": rss, "hwmKb": hwm,
+		"cpuUs": cpuUs() - cpu0, "rssKb": rss, "hwmKb": hwm, "reconnects": reconnects.Load(),
 	})
 	mu.Unlock()
 
@@ -639,7 +659,7 @@ func main() {
 			reg.start(id, at)
 		case "cpu":
 			rss, hwm := rssKb()
-			emit(map[string]any{"type": "cpu", "cpuUs": cpuUs() - cpuAtBoot, "rssKb": rss, "hwmKb": hwm, "streamErrors": streamErrs.Load(), "now": mono()})
+			emit(map[string]any{"type": "cpu", "cpuUs": cpuUs() - cpuAtBoot, "rssKb": rss, "hwmKb": hwm, "streamErrors": streamErrs.Load(), "reconnects": reconnects.Load(), "now": mono()})
 		case "pending":
 			reg.report()
 		case "quit":
