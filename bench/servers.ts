@@ -35,6 +35,8 @@ export interface ServerStats {
   readonly cpuUs: number;
   readonly rssKb: number;
   readonly hwmKb: number;
+  /** V8 heap in use (Node servers only; no GC forced), KB. */
+  readonly heapKb?: number;
 }
 
 // ------------------------------------------------------------------------------------------------ build
@@ -195,7 +197,7 @@ class NodeServer implements ServerHandle {
     const reply = this.inbox.next((m) => m.type === 'stats', 10_000, 'stats');
     this.child.send({ cmd: 'stats' });
     const m = await reply;
-    return { cpuUs: m.cpuUs, rssKb: m.rssKb, hwmKb: m.hwmKb };
+    return { cpuUs: m.cpuUs, rssKb: m.rssKb, hwmKb: m.hwmKb, heapKb: m.heapKb };
   }
   async close(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -335,7 +337,7 @@ function ownStats(): ServerStats {
   const cpu = process.cpuUsage();
   const status = fs.readFileSync('/proc/self/status', 'utf8');
   const kbOf = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-  return { cpuUs: cpu.user + cpu.system, rssKb: kbOf('VmRSS'), hwmKb: kbOf('VmHWM') };
+  return { cpuUs: cpu.user + cpu.system, rssKb: kbOf('VmRSS'), hwmKb: kbOf('VmHWM'), heapKb: Math.round(process.memoryUsage().heapUsed / 1024) };
 }
 
 /** The index of `svc-<i>`, or an Error. */

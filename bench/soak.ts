@@ -41,6 +41,7 @@ export interface SoakWindow {
   readonly max: number;
   readonly open: number;
   readonly rssMb: number;
+  readonly heapMb: number;
   readonly serverCpuPct: number;
   readonly clientCpuPct: number;
 }
@@ -142,13 +143,14 @@ export async function runSoak(args: BenchArgs, argv: readonly string[]): Promise
           max: st.max,
           open: startedAt.size,
           rssMb: s1.rssKb / 1024,
+          heapMb: (s1.heapKb ?? NaN) / 1024,
           serverCpuPct: ((s1.cpuUs - s0.cpuUs) / 1000 / (now - lastWindow)) * 100,
           clientCpuPct: ((c1.cpuUs - c0.cpuUs) / 1000 / (now - lastWindow)) * 100,
         };
         windows.push(w);
         process.stdout.write(
           `   t=${fixed(w.atS, 0).padStart(4)} s  changes ${String(w.changes).padStart(4)}  convergence p50/p99/max ${ms(w.p50)}/${ms(w.p99)}/${ms(w.max)} ms  open ${w.open}  ` +
-            `Herald RSS ${fixed(w.rssMb, 0)} MB, CPU ${fixed(w.serverCpuPct, 0)}%  client CPU ${fixed(w.clientCpuPct, 0)}%\n`,
+            `Herald RSS ${fixed(w.rssMb, 0)} MB (heap ${fixed(w.heapMb, 0)}), CPU ${fixed(w.serverCpuPct, 0)}%  client CPU ${fixed(w.clientCpuPct, 0)}%\n`,
         );
         s0 = s1;
         c0 = c1;
@@ -166,6 +168,7 @@ export async function runSoak(args: BenchArgs, argv: readonly string[]): Promise
     // Growth over the second half (the first windows include warm-up).
     const half = Math.floor(windows.length / 2);
     const growthPerMin = slope(rssXs.slice(half), rssYs.slice(half)) * 60;
+    const heapGrowth = slope(rssXs.slice(half), windows.slice(half).map((w) => w.heapMb)) * 60;
     printTable(
       `Soak: ${id} changes in ${seconds} s (${fixed(id / seconds, 1)}/s), ${proxies} proxies, ${services} services × ${ENDPOINTS} endpoints`,
       ['figure', 'value'],
@@ -175,7 +178,8 @@ export async function runSoak(args: BenchArgs, argv: readonly string[]): Promise
         ['changes that never converged (10 s after the end)', String(unconverged)],
         ['p99 per window', spark(windows.map((w) => w.p99)) + `  (${ms(Math.min(...windows.map((w) => w.p99)))}..${ms(Math.max(...windows.map((w) => w.p99)))} ms)`],
         ['Herald RSS per window', spark(rssYs) + `  (${fixed(Math.min(...rssYs), 0)}..${fixed(Math.max(...rssYs), 0)} MB)`],
-        ['Herald RSS growth, second half', `${fixed(growthPerMin, 1)} MB/min`],
+        ['Herald heap in use per window (no GC forced)', spark(windows.map((w) => w.heapMb)) + `  (${fixed(Math.min(...windows.map((w) => w.heapMb)), 0)}..${fixed(Math.max(...windows.map((w) => w.heapMb)), 0)} MB)`],
+        ['Herald RSS growth, second half', `${fixed(growthPerMin, 1)} MB/min (heap ${fixed(heapGrowth, 1)} MB/min)`],
         ['Herald CPU (mean of windows)', `${fixed(stats(windows.map((w) => w.serverCpuPct)).mean, 0)}%`],
       ],
     );
@@ -184,7 +188,7 @@ export async function runSoak(args: BenchArgs, argv: readonly string[]): Promise
       [`soak: Herald RSS growth (second half)`, `${fixed(growthPerMin, 1)} MB/min`, `RSS ${fixed(Math.min(...rssYs), 0)}..${fixed(Math.max(...rssYs), 0)} MB`, '-'],
     ];
     if (unconverged > 0) summary.push(['soak: changes never converged', String(unconverged), '-', '-']);
-    return { bench: 'soak', summary, data: { seconds, rate, services, proxies, k, changes: id, unconverged, convergence: all, perProxyP99, growthPerMin, windows } };
+    return { bench: 'soak', summary, data: { seconds, rate, services, proxies, k, changes: id, unconverged, convergence: all, perProxyP99, growthPerMin, heapGrowth, windows } };
   } finally {
     await client?.close().catch(() => undefined);
     await server.close().catch(() => undefined);
