@@ -8,7 +8,8 @@ help:
 	@echo "make demo   run Herald on its embedded default (file source, two backends, a real Envoy)"
 	@echo "make test   install what is needed and run the whole test suite"
 	@echo "make kube   build kube-apiserver, etcd, kube-controller-manager and kubectl (cached)"
-	@echo "make bench  print fan-out, fast-path and memory figures (BENCH_ARGS=\"--quick\" for a short run)"
+	@echo "make bench  print fan-out, fast-path, memory, peers (go-control-plane), storm and soak figures"
+	@echo "            (BENCH_ARGS=\"--quick\" for a short run; \"--only soak --soak-minutes 30\" for the long soak)"
 
 $(NODE_STAMP): package.json package-lock.json lab/package.json
 	npm ci --no-audit --no-fund --loglevel=error
