@@ -16,6 +16,8 @@ import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
 import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
+import { RegistryHostCache, openKubeRegistryBackend } from './sources/registry/kube-backend';
+import { KubeRegistrySource } from './sources/registry/kube-backend-source';
 import { loadPolicyFile, resolvePolicy } from './model/policy';
 
 export interface Running {
@@ -45,6 +47,10 @@ function makeSource(c: SourceConfig): Source {
         discoveryOverrides: c.discoveryOverrides,
       });
     case 'registry':
+      if (c.backend === 'kubernetes') {
+        const cache = new RegistryHostCache(connectKubernetes(c.kubeconfig), c.namespace, `registryhosts-${c.name}`);
+        return new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache, ownsCache: true });
+      }
       return new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds });
   }
 }
@@ -78,7 +84,16 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;
   if (config.registry) {
-    registry = new RegistryServer({ db: config.registry.db, token: readToken(config.registry.tokenFile), ttlSeconds: config.registry.ttlSeconds });
+    const r = config.registry;
+    const backend = r.backend === 'kubernetes' ? await openKubeRegistryBackend({ kubeconfig: r.kubeconfig, namespace: r.namespace, ttlSeconds: r.ttlSeconds, api: connectKubernetes(r.kubeconfig) }) : undefined;
+    registry = new RegistryServer({
+      ...(backend ? { backend } : { db: r.db }),
+      auth: r.auth,
+      token: readToken(r.tokenFile),
+      ttlSeconds: r.ttlSeconds,
+      ipv6: r.ipv6,
+      ...(r.env !== undefined ? { env: r.env } : {}),
+    });
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
   const sources = config.sources.map(makeSource);

@@ -57,7 +57,11 @@ export interface KubernetesSourceConfig extends SourceBase {
 
 export interface RegistrySourceConfig extends SourceBase {
   readonly kind: 'registry';
+  /** `http` (default): poll `url`; `kubernetes`: watch RegistryHost resources in `namespace`. */
+  readonly backend: 'http' | 'kubernetes';
   readonly url: string;
+  readonly kubeconfig: string;
+  readonly namespace: string;
   readonly services: readonly string[];
   readonly intervalMs: number;
   readonly ttlSeconds: number;
@@ -69,10 +73,19 @@ export type SourceConfig = FileSourceConfig | KubernetesSourceConfig | RegistryS
 export interface RegistryServerConfig {
   readonly address: string;
   readonly port: number;
+  /** `sqlite` (default, `db`) or `kubernetes` (RegistryHost resources in `namespace`, shared by every replica). */
+  readonly backend: 'sqlite' | 'kubernetes';
   readonly db: string;
-  /** File holding the bearer token that writes need; '' allows no writes. */
+  readonly kubeconfig: string;
+  readonly namespace: string;
+  /** `token` (default): writes need the bearer token of `tokenFile` ('' allows no writes); `none`: open, as the original. */
+  readonly auth: 'token' | 'none';
   readonly tokenFile: string;
   readonly ttlSeconds: number;
+  /** Accept IPv6 hosts (the original accepts IPv4 only). */
+  readonly ipv6: boolean;
+  /** The `env` of GET answers; undefined: $APPLICATION_ENV or `development`, as the original. */
+  readonly env?: string;
 }
 
 export interface HeraldConfig {
@@ -94,7 +107,7 @@ export const DEFAULTS = {
   egress: { address: '127.0.0.1', port: 15001 },
   ackTimeoutMs: 30_000,
   batching: { delayMs: 100, maxDelayMs: 1000 },
-  registry: { address: '127.0.0.1', port: 18002, ttlSeconds: 600 },
+  registry: { address: '127.0.0.1', port: 18002, ttlSeconds: 600, namespace: 'herald-system' },
   /** A file edit is deliberate: no guard. Kubernetes removals without a deletionTimestamp are held 30 s. A
    *  registry can answer empty lists during an outage, so its holds last the hosts' TTL and reads never confirm. */
   guard: {
@@ -168,13 +181,23 @@ export function parseConfig(text: string, baseDir: string): HeraldConfig {
     if (!isObject(doc.registry)) p.add('registry', 'must be a mapping');
     else {
       const r = doc.registry;
-      noUnknownKeys(r, ['address', 'port', 'db', 'tokenFile', 'ttlSeconds'], 'registry', p);
+      noUnknownKeys(r, ['address', 'port', 'backend', 'db', 'kubeconfig', 'namespace', 'auth', 'tokenFile', 'ttlSeconds', 'ipv6', 'env'], 'registry', p);
+      const backend = r.backend === undefined ? 'sqlite' : r.backend;
+      if (backend !== 'sqlite' && backend !== 'kubernetes') p.add('registry.backend', 'must be sqlite or kubernetes');
+      const auth = r.auth === undefined ? 'token' : r.auth;
+      if (auth !== 'token' && auth !== 'none') p.add('registry.auth', 'must be token or none');
       registry = {
         address: str(r, 'address', 'registry', p, DEFAULTS.registry.address),
         port: int(r, 'port', 'registry', p, 0, 65535, DEFAULTS.registry.port),
-        db: path.resolve(baseDir, str(r, 'db', 'registry', p)),
+        backend: backend === 'kubernetes' ? 'kubernetes' : 'sqlite',
+        db: backend === 'kubernetes' ? '' : path.resolve(baseDir, str(r, 'db', 'registry', p)),
+        kubeconfig: r.kubeconfig === undefined ? '' : path.resolve(baseDir, str(r, 'kubeconfig', 'registry', p)),
+        namespace: str(r, 'namespace', 'registry', p, DEFAULTS.registry.namespace),
+        auth: auth === 'none' ? 'none' : 'token',
         tokenFile: r.tokenFile === undefined ? '' : path.resolve(baseDir, str(r, 'tokenFile', 'registry', p)),
         ttlSeconds: int(r, 'ttlSeconds', 'registry', p, 1, 86_400 * 30, DEFAULTS.registry.ttlSeconds),
+        ipv6: bool(r, 'ipv6', 'registry', p, false),
+        ...(r.env !== undefined ? { env: str(r, 'env', 'registry', p) } : {}),
       };
     }
   }
@@ -245,8 +268,10 @@ function parseSource(s: Record<string, unknown>, sp: string, baseDir: string, p:
       };
     }
     case 'registry': {
-      noUnknownKeys(s, ['kind', 'name', 'url', 'services', 'intervalMs', 'ttlSeconds', 'guard'], sp, p);
-      const url = str(s, 'url', sp, p);
+      noUnknownKeys(s, ['kind', 'name', 'backend', 'url', 'kubeconfig', 'namespace', 'services', 'intervalMs', 'ttlSeconds', 'guard'], sp, p);
+      const backend = s.backend === undefined ? 'http' : s.backend;
+      if (backend !== 'http' && backend !== 'kubernetes') p.add(`${sp}.backend`, 'must be http or kubernetes');
+      const url = backend === 'kubernetes' ? '' : str(s, 'url', sp, p);
       if (url && !/^https?:\/\//.test(url)) p.add(`${sp}.url`, 'must be an http:// or https:// URL');
       const services = stringList(s, 'services', sp, p);
       if (services.length === 0) p.add(`${sp}.services`, 'must name at least one service');
@@ -254,7 +279,10 @@ function parseSource(s: Record<string, unknown>, sp: string, baseDir: string, p:
       return {
         kind,
         name: str(s, 'name', sp, p, `registry-${i}`),
+        backend: backend === 'kubernetes' ? 'kubernetes' : 'http',
         url: url.replace(/\/+$/, ''),
+        kubeconfig: s.kubeconfig === undefined ? '' : path.resolve(baseDir, str(s, 'kubeconfig', sp, p)),
+        namespace: str(s, 'namespace', sp, p, DEFAULTS.registry.namespace),
         services,
         intervalMs: int(s, 'intervalMs', sp, p, 100, 3_600_000, d.intervalMs),
         ttlSeconds: int(s, 'ttlSeconds', sp, p, 1, 86_400 * 30, d.ttlSeconds),

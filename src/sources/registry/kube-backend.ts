@@ -1,0 +1,405 @@
+/**
+ * The registry's hosts in the cluster's own store: one `RegistryHost` custom resource (herald.io/v1alpha1,
+ * deploy/registry-crd.yaml) per (service, ip) in one namespace, so every Herald replica serves the same VM hosts,
+ * any replica can be lost, and no extra database is needed.
+ *
+ * Reads come from a watch (Herald's informer), never a poll: `RegistryHostCache` holds every RegistryHost of the
+ * namespace in compact form, for the server's GETs (KubeRegistryBackend) and for the registry source reading the
+ * resources directly (kube-backend-source.ts).
+ *
+ * Writes (client-node's CustomObjectsApi) are optimistic: a replace carries the resourceVersion it was computed
+ * from, and a conflict re-reads and retries (bounded). Writes of one host are serialised and coalesced: while one
+ * is in flight, later heartbeats of that host merge into the next write (a burst of heartbeats costs the apiserver
+ * one write per round trip per host, not one per heartbeat); at most `maxConcurrentWrites` are in flight.
+ *
+ * TTL expiry is done by every replica without fighting: a sweeper deletes a host whose last check-in is older
+ * than the TTL with a resourceVersion precondition, so a host that was heartbeated meanwhile (through any
+ * replica) is never deleted (409), and a host another replica already removed is a no-op (404).
+ *
+ * Ownership: the cache owns its informer and store; the backend owns its write queues and sweeper timer.
+ * Clocks: a host's last check-in is the writing replica's clock; replicas are assumed NTP-synchronised.
+ */
+import { createHash } from 'node:crypto';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { limited, log } from '../../log/log';
+import { counter } from '../../admin/metrics';
+import { Informer, type KubeApi } from '../kubernetes/informer';
+import type { RegistryBackend, StoredHost } from './store';
+
+export const GROUP = 'herald.io';
+export const VERSION = 'v1alpha1';
+export const PLURAL = 'registryhosts';
+export const KIND = 'RegistryHost';
+
+/** The spec of a RegistryHost (the CRD's schema in deploy/registry-crd.yaml). */
+export interface RegistryHostSpec {
+  service: string;
+  ip: string;
+  port: number;
+  revision: string;
+  serviceRepoName: string;
+  /** RFC 3339 UTC with microseconds, e.g. 2026-12-01T06:16:28.999940Z. */
+  lastCheckIn: string;
+  tags: Record<string, unknown>;
+}
+
+/** A cached RegistryHost: the stored host plus the resource's name and version. */
+export interface CachedHost extends StoredHost {
+  readonly name: string;
+  readonly resourceVersion: string;
+}
+
+/** The resource name of a host: a hash, since service names may hold any character (the original's do). */
+export function resourceName(service: string, ip: string): string {
+  return `rh-${createHash('sha256').update(`${service}\n${ip}`).digest('hex').slice(0, 40)}`;
+}
+
+export function collectionPath(namespace: string): string {
+  return `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`;
+}
+
+/** Epoch ms (with microseconds) → RFC 3339 UTC with 6 fraction digits. */
+export function checkInText(ms: number): string {
+  const whole = Math.floor(ms);
+  const micros = Math.min(999, Math.round((ms - whole) * 1000));
+  return new Date(whole).toISOString().replace(/Z$/, `${String(micros).padStart(3, '0')}Z`);
+}
+
+/** RFC 3339 (any fraction) → epoch ms with microseconds; NaN when not a time. */
+export function checkInMs(s: string): number {
+  const m = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(s);
+  if (!m) return NaN;
+  const base = Date.parse(`${m[1]}${m[3]}`);
+  return base + (m[2] ? Number(`0.${m[2]}`) * 1000 : 0);
+}
+
+/** A raw RegistryHost → cached form; undefined (left out, logged) when its spec is not what the CRD promises. */
+export function compactHost(raw: any): CachedHost | undefined {
+  const s = raw?.spec;
+  const at = typeof s?.lastCheckIn === 'string' ? checkInMs(s.lastCheckIn) : NaN;
+  if (typeof s?.service !== 'string' || typeof s.ip !== 'string' || !Number.isInteger(s.port) || Number.isNaN(at)) {
+    limited(`registryhost-bad:${raw?.metadata?.name}`, 'warn', 'RegistryHost with a malformed spec left out', { name: raw?.metadata?.name });
+    return undefined;
+  }
+  return {
+    name: raw.metadata.name,
+    resourceVersion: raw.metadata.resourceVersion ?? '',
+    service: s.service,
+    ip: s.ip,
+    port: s.port,
+    revision: typeof s.revision === 'string' ? s.revision : '',
+    serviceRepoName: typeof s.serviceRepoName === 'string' ? s.serviceRepoName : '',
+    lastCheckIn: at,
+    tags: typeof s.tags === 'object' && s.tags !== null && !Array.isArray(s.tags) ? s.tags : {},
+  };
+}
+
+const sameHost = (a: CachedHost, b: CachedHost) => a.resourceVersion === b.resourceVersion;
+
+/**
+ * Every RegistryHost of a namespace, kept by a watch. `onChange` runs synchronously after each applied batch.
+ */
+export class RegistryHostCache {
+  private readonly informer: Informer<CachedHost>;
+  private readonly listeners = new Set<(relist: boolean) => void>();
+
+  constructor(api: KubeApi, namespace: string, name = 'registryhosts') {
+    this.informer = new Informer<CachedHost>(api, {
+      name,
+      path: collectionPath(namespace),
+      transform: compactHost,
+      equal: sameHost,
+      onChanges: (_changes, meta) => {
+        for (const l of this.listeners) l(meta.relist);
+      },
+      watchTimeoutSeconds: 60,
+    });
+  }
+
+  /** Starts the watch; resolves once the first list has been applied. */
+  async start(): Promise<void> {
+    this.informer.start();
+    await this.informer.synced();
+  }
+
+  get synced(): boolean {
+    return this.informer.hasSynced;
+  }
+
+  stop(): Promise<void> {
+    return this.informer.stop();
+  }
+
+  /** `l(relist)` runs after each applied batch: a (re)list when `relist`, else one watch event. */
+  onChange(l: (relist: boolean) => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  get(name: string): CachedHost | undefined {
+    return this.informer.get(name);
+  }
+
+  all(): IterableIterator<CachedHost> {
+    return this.informer.values();
+  }
+}
+
+const mWrites = counter('herald_registry_kube_writes_total', 'RegistryHost writes by operation and outcome');
+const mSweeps = counter('herald_registry_kube_expired_total', 'RegistryHosts deleted by TTL expiry (by this replica), by outcome');
+
+export interface KubeRegistryBackendOptions {
+  /** kubeconfig file; '' means in-cluster, then $KUBECONFIG, then ~/.kube/config. */
+  readonly kubeconfig: string;
+  readonly namespace: string;
+  readonly ttlSeconds: number;
+  /** The read side (shared with a source in the same process, or its own). */
+  readonly cache: RegistryHostCache;
+  /** close() stops the cache too (default true). */
+  readonly ownsCache?: boolean;
+  /** How often the sweeper looks for expired hosts (default TTL/10, 1..30 s, jittered). */
+  readonly sweepEveryMs?: number;
+  readonly maxConcurrentWrites?: number;
+}
+
+type Mutation = (cur: RegistryHostSpec | undefined) => RegistryHostSpec | undefined;
+
+interface Pending {
+  mutate: Mutation;
+  waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
+}
+
+const statusOf = (err: unknown): number | undefined => {
+  const e = err as { code?: unknown; status?: unknown };
+  return typeof e?.code === 'number' ? e.code : typeof e?.status === 'number' ? e.status : undefined;
+};
+
+const specOf = (h: StoredHost): RegistryHostSpec => ({
+  service: h.service,
+  ip: h.ip,
+  port: h.port,
+  revision: h.revision,
+  serviceRepoName: h.serviceRepoName,
+  lastCheckIn: checkInText(h.lastCheckIn),
+  tags: { ...h.tags },
+});
+
+export class KubeRegistryBackend implements RegistryBackend {
+  private readonly api: CustomObjectsApi;
+  private readonly pending = new Map<string, Pending>();
+  private readonly inflight = new Set<string>();
+  /** The last version this replica wrote or read of a host, newer than the cache right after a write. */
+  private readonly lastSeen = new Map<string, { resourceVersion: string; spec: RegistryHostSpec }>();
+  private readonly sweeping = new Set<string>();
+  private slots: number;
+  private readonly slotWaiters: Array<() => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly o: KubeRegistryBackendOptions) {
+    const kc = new KubeConfig();
+    if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+    else kc.loadFromDefault();
+    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.slots = o.maxConcurrentWrites ?? 32;
+  }
+
+  /** Starts the cache (when owned; resolves once it has listed) and the sweeper. */
+  async start(): Promise<void> {
+    if (this.o.ownsCache !== false) await this.o.cache.start();
+    const every = this.o.sweepEveryMs ?? Math.min(30_000, Math.max(1000, (this.o.ttlSeconds * 1000) / 10));
+    const tick = () => {
+      if (this.closed) return;
+      this.sweep(Date.now());
+      this.timer = setTimeout(tick, every / 2 + Math.random() * every);
+      this.timer.unref();
+    };
+    this.timer = setTimeout(tick, Math.random() * every);
+    this.timer.unref();
+  }
+
+  private live(h: CachedHost, now: number, ttlMs: number): boolean {
+    return now - h.lastCheckIn <= ttlMs;
+  }
+
+  /** Deletes every expired host this replica sees, each only at the version judged expired. */
+  sweep(now: number, ttlMs = this.o.ttlSeconds * 1000): void {
+    for (const h of this.o.cache.all()) if (!this.live(h, now, ttlMs)) this.expire(h);
+  }
+
+  private expire(h: CachedHost): void {
+    if (this.sweeping.has(h.name) || this.closed) return;
+    this.sweeping.add(h.name);
+    void this.withSlot(() =>
+      this.api.deleteNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: this.o.namespace,
+        plural: PLURAL,
+        name: h.name,
+        body: { preconditions: { resourceVersion: h.resourceVersion } },
+      }),
+    )
+      .then(
+        () => {
+          mSweeps.inc({ outcome: 'deleted' });
+          this.lastSeen.delete(h.name);
+          log('info', 'registry host expired', { service: h.service, ip: h.ip, lastCheckIn: checkInText(h.lastCheckIn) });
+        },
+        (err) => {
+          const s = statusOf(err);
+          // 409: heartbeated since (the precondition kept it); 404: another replica removed it first.
+          mSweeps.inc({ outcome: s === 409 ? 'kept' : s === 404 ? 'gone' : 'error' });
+          if (s !== 409 && s !== 404) limited('registry-sweep-error', 'warn', 'RegistryHost expiry failed; retried at the next sweep', { name: h.name, error: (err as Error).message });
+        },
+      )
+      .finally(() => this.sweeping.delete(h.name));
+  }
+
+  private hosts(pred: (h: CachedHost) => boolean, now: number, ttlMs: number): StoredHost[] {
+    const out: CachedHost[] = [];
+    for (const h of this.o.cache.all()) {
+      if (!pred(h)) continue;
+      if (this.live(h, now, ttlMs)) out.push(h);
+      else this.expire(h); // as the original sweeps on GET
+    }
+    return out
+      .sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0))
+      .map(({ name: _n, resourceVersion: _r, ...h }) => h);
+  }
+
+  async list(service: string, now: number, ttlMs: number): Promise<StoredHost[]> {
+    return this.hosts((h) => h.service === service, now, ttlMs);
+  }
+
+  async listByRepo(repo: string, now: number, ttlMs: number): Promise<StoredHost[]> {
+    return this.hosts((h) => h.serviceRepoName === repo, now, ttlMs);
+  }
+
+  async count(service: string): Promise<number> {
+    let n = 0;
+    for (const h of this.o.cache.all()) if (h.service === service) n++;
+    return n;
+  }
+
+  upsert(h: StoredHost): Promise<void> {
+    const spec = specOf(h);
+    return this.mutate(resourceName(h.service, h.ip), (cur) => ({ ...spec, tags: { ...(cur?.tags ?? {}), ...spec.tags } }));
+  }
+
+  async setWeight(service: string, ip: string | undefined, weight: number): Promise<number> {
+    const targets = [...this.o.cache.all()].filter((h) => h.service === service && (ip === undefined || h.ip === ip));
+    await Promise.all(targets.map((t) => this.mutate(t.name, (cur) => (cur ? { ...cur, tags: { ...cur.tags, load_balancing_weight: weight } } : undefined))));
+    return targets.length;
+  }
+
+  async remove(service: string, ip: string): Promise<boolean> {
+    const name = resourceName(service, ip);
+    try {
+      await this.withSlot(() => this.api.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.o.namespace, plural: PLURAL, name }));
+      this.lastSeen.delete(name);
+      mWrites.inc({ op: 'delete', outcome: 'ok' });
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      mWrites.inc({ op: 'delete', outcome: 'error' });
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.o.ownsCache !== false) await this.o.cache.stop();
+  }
+
+  /** Queues a change of one host; resolves once a write that includes it is stored. */
+  private mutate(name: string, m: Mutation): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const p = this.pending.get(name);
+      if (p) {
+        const before = p.mutate;
+        p.mutate = (cur) => m(before(cur) ?? cur);
+        p.waiters.push({ resolve, reject });
+      } else this.pending.set(name, { mutate: m, waiters: [{ resolve, reject }] });
+      this.pump(name);
+    });
+  }
+
+  private pump(name: string): void {
+    if (this.inflight.has(name)) return;
+    const p = this.pending.get(name);
+    if (!p) return;
+    this.pending.delete(name);
+    this.inflight.add(name);
+    this.write(name, p.mutate)
+      .then(
+        () => p.waiters.forEach((w) => w.resolve()),
+        (err) => p.waiters.forEach((w) => w.reject(err)),
+      )
+      .finally(() => {
+        this.inflight.delete(name);
+        this.pump(name);
+      });
+  }
+
+  /** Read-modify-write of one RegistryHost with resourceVersion preconditions; bounded retries on conflict. */
+  private async write(name: string, m: Mutation): Promise<void> {
+    const base = { group: GROUP, version: VERSION, namespace: this.o.namespace, plural: PLURAL };
+    let fresh = false;
+    for (let attempt = 0; attempt < 6; attempt++) {
+      let cur: { resourceVersion: string; spec: RegistryHostSpec } | undefined;
+      if (fresh) {
+        try {
+          const got = await this.withSlot(() => this.api.getNamespacedCustomObject({ ...base, name }));
+          cur = { resourceVersion: got.metadata.resourceVersion, spec: got.spec };
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+        }
+      } else {
+        const cached = this.o.cache.get(name);
+        cur = this.lastSeen.get(name) ?? (cached ? { resourceVersion: cached.resourceVersion, spec: specOf(cached) } : undefined);
+      }
+      const spec = m(cur?.spec);
+      if (!spec) return; // nothing to change (a weight for a host that is gone)
+      try {
+        const body = { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name, ...(cur ? { resourceVersion: cur.resourceVersion } : {}) }, spec };
+        const stored = cur
+          ? await this.withSlot(() => this.api.replaceNamespacedCustomObject({ ...base, name, body }))
+          : await this.withSlot(() => this.api.createNamespacedCustomObject({ ...base, body }));
+        this.lastSeen.set(name, { resourceVersion: stored.metadata.resourceVersion, spec: stored.spec });
+        mWrites.inc({ op: cur ? 'replace' : 'create', outcome: 'ok' });
+        return;
+      } catch (err) {
+        const s = statusOf(err);
+        // 409: changed (or created) by another replica since we read it; 404: deleted (expired) since.
+        if (s !== 409 && s !== 404) {
+          mWrites.inc({ op: cur ? 'replace' : 'create', outcome: 'error' });
+          throw err;
+        }
+        mWrites.inc({ op: cur ? 'replace' : 'create', outcome: 'conflict' });
+        this.lastSeen.delete(name);
+        fresh = true;
+      }
+    }
+    throw new Error(`RegistryHost ${name}: still conflicting after 6 attempts`);
+  }
+
+  private async withSlot<T>(f: () => Promise<T>): Promise<T> {
+    while (this.slots === 0) await new Promise<void>((r) => this.slotWaiters.push(r));
+    this.slots--;
+    try {
+      return await f();
+    } finally {
+      this.slots++;
+      this.slotWaiters.shift()?.();
+    }
+  }
+}
+
+/** A started Kubernetes-backed registry backend with its own watch (for `herald registry` and `registry:`). */
+export async function openKubeRegistryBackend(o: { kubeconfig: string; namespace: string; ttlSeconds: number; api: KubeApi }): Promise<KubeRegistryBackend> {
+  const backend = new KubeRegistryBackend({ kubeconfig: o.kubeconfig, namespace: o.namespace, ttlSeconds: o.ttlSeconds, cache: new RegistryHostCache(o.api, o.namespace, 'registryhosts-server') });
+  await backend.start();
+  return backend;
+}
