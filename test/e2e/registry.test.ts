@@ -67,7 +67,8 @@ test('registry server and source: register, TTL expiry, outage held by the guard
     body: new URLSearchParams({ ip: '127.3.0.9', port: '80', revision: 'r', tags: '{"region":"r"}' }),
   });
   assert.equal(noAz.status, 400);
-  assert.match(((await noAz.json()) as any).error, /tags\.az is required/);
+  assert.deepEqual(await noAz.json(), {}, 'the original answers 400 {}');
+  assert.match(noAz.headers.get('x-herald-reason') ?? '', /tags\.az is missing/);
 
   for (const ip of ['127.3.0.1', '127.3.0.2', '127.3.0.3']) assert.equal((await register(regPort, 'legacy', ip, ip.endsWith('3') ? { canary: 'true', load_balancing_weight: '7' } : {})).status, 200);
   const listed: any = await (await fetch(`http://127.0.0.1:${regPort}/v1/registration/legacy`)).json();
