@@ -286,7 +286,8 @@ function parseSource(s: Record<string, unknown>, sp: string, baseDir: string, p:
         services,
         intervalMs: int(s, 'intervalMs', sp, p, 100, 3_600_000, d.intervalMs),
         ttlSeconds: int(s, 'ttlSeconds', sp, p, 1, 86_400 * 30, d.ttlSeconds),
-        guard: parseGuard(s.guard, `${sp}.guard`, p, DEFAULTS.guard.registry),
+        // Watched RegistryHosts cannot answer an empty list by mistake as a broken HTTP registry can: guarded as pods.
+        guard: parseGuard(s.guard, `${sp}.guard`, p, backend === 'kubernetes' ? DEFAULTS.guard.kubernetes : DEFAULTS.guard.registry),
       };
     }
     default:

@@ -12,6 +12,13 @@
  * is in flight, later heartbeats of that host merge into the next write (a burst of heartbeats costs the apiserver
  * one write per round trip per host, not one per heartbeat); at most `maxConcurrentWrites` are in flight.
  *
+ * Heartbeats are cheap: a heartbeat of a stored host that changes nothing but the check-in is answered at once
+ * and written when the stored check-in is `refreshMs` old (default TTL/20, 1..30 s), coalesced with every
+ * heartbeat after it, as a Lease is renewed well inside its duration: the apiserver sees at most one write per
+ * host per `refreshMs` however often VMs beat. The stored check-in lags the last heartbeat by about `refreshMs`
+ * plus a write (the TTL is in effect that much shorter); this replica's GETs show its own latest heartbeat. A
+ * registration, or any change of port, revision, repo or tags, is written before it is answered.
+ *
  * TTL expiry is done by every replica without fighting: a sweeper deletes a host whose last check-in is older
  * than the TTL with a resourceVersion precondition, so a host that was heartbeated meanwhile (through any
  * replica) is never deleted (409), and a host another replica already removed is a no-op (404).
@@ -160,6 +167,8 @@ export interface KubeRegistryBackendOptions {
   /** How often the sweeper looks for expired hosts (default TTL/10, 1..30 s, jittered). */
   readonly sweepEveryMs?: number;
   readonly maxConcurrentWrites?: number;
+  /** A heartbeat-only write is deferred while the stored check-in is younger than this (default TTL/20, 1..30 s). */
+  readonly refreshMs?: number;
 }
 
 type Mutation = (cur: RegistryHostSpec | undefined) => RegistryHostSpec | undefined;
@@ -173,6 +182,12 @@ const statusOf = (err: unknown): number | undefined => {
   const e = err as { code?: unknown; status?: unknown };
   return typeof e?.code === 'number' ? e.code : typeof e?.status === 'number' ? e.status : undefined;
 };
+
+/** True when writing `h` over `cur` would change nothing but the check-in (tags merge, so only given tags count). */
+function heartbeatOnly(cur: RegistryHostSpec, h: StoredHost): boolean {
+  if (cur.port !== h.port || cur.revision !== h.revision || cur.serviceRepoName !== h.serviceRepoName) return false;
+  return Object.entries(h.tags).every(([k, v]) => JSON.stringify(cur.tags?.[k]) === JSON.stringify(v));
+}
 
 const specOf = (h: StoredHost): RegistryHostSpec => ({
   service: h.service,
@@ -195,6 +210,9 @@ export class KubeRegistryBackend implements RegistryBackend {
   private readonly slotWaiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Deferred heartbeats: the latest one per host, and the timer that writes it. */
+  private readonly deferred = new Map<string, { host: StoredHost; timer: NodeJS.Timeout }>();
+  private readonly refreshMs: number;
 
   constructor(private readonly o: KubeRegistryBackendOptions) {
     const kc = new KubeConfig();
@@ -202,6 +220,7 @@ export class KubeRegistryBackend implements RegistryBackend {
     else kc.loadFromDefault();
     this.api = kc.makeApiClient(CustomObjectsApi);
     this.slots = o.maxConcurrentWrites ?? 32;
+    this.refreshMs = o.refreshMs ?? Math.min(30_000, Math.max(1000, (o.ttlSeconds * 1000) / 20));
   }
 
   /** Starts the cache (when owned; resolves once it has listed) and the sweeper. */
@@ -258,8 +277,10 @@ export class KubeRegistryBackend implements RegistryBackend {
 
   private hosts(pred: (h: CachedHost) => boolean, now: number, ttlMs: number): StoredHost[] {
     const out: CachedHost[] = [];
-    for (const h of this.o.cache.all()) {
-      if (!pred(h)) continue;
+    for (const cached of this.o.cache.all()) {
+      if (!pred(cached)) continue;
+      const beat = this.deferred.get(cached.name)?.host.lastCheckIn;
+      const h = beat !== undefined && beat > cached.lastCheckIn ? { ...cached, lastCheckIn: beat } : cached;
       if (this.live(h, now, ttlMs)) out.push(h);
       else this.expire(h); // as the original sweeps on GET
     }
@@ -283,8 +304,43 @@ export class KubeRegistryBackend implements RegistryBackend {
   }
 
   upsert(h: StoredHost): Promise<void> {
-    const spec = specOf(h);
-    return this.mutate(resourceName(h.service, h.ip), (cur) => ({ ...spec, tags: { ...(cur?.tags ?? {}), ...spec.tags } }));
+    const name = resourceName(h.service, h.ip);
+    const cached = this.o.cache.get(name);
+    const cur = this.lastSeen.get(name)?.spec ?? (cached ? specOf(cached) : undefined);
+    if (cur && heartbeatOnly(cur, h)) {
+      // Answered at once; written at stored + refreshMs (at once when that has passed), coalesced per host.
+      this.defer(name, h, checkInMs(cur.lastCheckIn) + this.refreshMs);
+      return Promise.resolve();
+    }
+    return this.store(name, h);
+  }
+
+  /** Writes a registration (with any deferred heartbeat of the host folded in). */
+  private store(name: string, h: StoredHost): Promise<void> {
+    const d = this.deferred.get(name);
+    if (d) {
+      clearTimeout(d.timer);
+      this.deferred.delete(name);
+    }
+    const spec = specOf(d && d.host.lastCheckIn > h.lastCheckIn ? { ...h, lastCheckIn: d.host.lastCheckIn } : h);
+    return this.mutate(name, (c) => ({ ...spec, tags: { ...(c?.tags ?? {}), ...spec.tags } }));
+  }
+
+  /** Keeps the latest heartbeat of a host and writes it at `at` (one timer per host). */
+  private defer(name: string, h: StoredHost, at: number): void {
+    const d = this.deferred.get(name);
+    if (d) {
+      d.host = h;
+      return;
+    }
+    const timer = setTimeout(() => {
+      const latest = this.deferred.get(name);
+      if (!latest) return;
+      this.deferred.delete(name);
+      this.store(name, latest.host).catch((err) => limited('registry-deferred', 'warn', 'deferred heartbeat write failed', { name, error: (err as Error).message }));
+    }, Math.max(0, at - Date.now()));
+    timer.unref();
+    this.deferred.set(name, { host: h, timer });
   }
 
   async setWeight(service: string, ip: string | undefined, weight: number): Promise<number> {
@@ -307,9 +363,12 @@ export class KubeRegistryBackend implements RegistryBackend {
     }
   }
 
+  /** Writes the deferred heartbeats (bounded to 2 s), then stops. */
   async close(): Promise<void> {
-    this.closed = true;
     clearTimeout(this.timer);
+    const flush = [...this.deferred.keys()].map((name) => this.store(name, this.deferred.get(name)!.host).catch(() => undefined));
+    await Promise.race([Promise.all(flush), new Promise((r) => setTimeout(r, 2000).unref())]);
+    this.closed = true;
     if (this.o.ownsCache !== false) await this.o.cache.stop();
   }
 
