@@ -58,7 +58,7 @@ export interface CachedHost extends StoredHost {
 
 /** The resource name of a host: a hash, since service names may hold any character (the original's do). */
 export function resourceName(service: string, ip: string): string {
-  return `rh-${createHash('sha256').update(`${service}\n${ip}`).digest('hex').slice(0, 40)}`;
+  return `rh-${createHash('sha256').update(`${service.length}:${service}\n${ip}`).digest('hex').slice(0, 40)}`;
 }
 
 export function collectionPath(namespace: string): string {
