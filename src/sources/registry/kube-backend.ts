@@ -244,6 +244,8 @@ export class KubeRegistryBackend implements RegistryBackend {
   /** Deletes every expired host this replica sees, each only at the version judged expired. */
   sweep(now: number, ttlMs = this.o.ttlSeconds * 1000): void {
     for (const h of this.o.cache.all()) if (!this.live(h, now, ttlMs)) this.expire(h);
+    // Versions this replica wrote of hosts that are gone (expired or deleted through another replica).
+    for (const [name, seen] of this.lastSeen) if (!this.o.cache.get(name) && now - checkInMs(seen.spec.lastCheckIn) > ttlMs) this.lastSeen.delete(name);
   }
 
   private expire(h: CachedHost): void {
