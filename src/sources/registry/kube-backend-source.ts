@@ -12,7 +12,8 @@ import { counter } from '../../admin/metrics';
 import { compareEndpoints } from '../../model/types';
 import type { Source, SourceService, SourceSink } from '../source';
 import { formatCheckIn, parseRegistryAnswer } from './protocol';
-import type { RegistryHostCache } from './kube-backend';
+import type { CachedHost, RegistryHostCache } from './kube-backend';
+import type { Change } from '../kubernetes/informer';
 
 export interface KubeRegistrySourceOptions {
   readonly name: string;
@@ -30,19 +31,24 @@ export class KubeRegistrySource implements Source {
   readonly name: string;
   private sink: SourceSink | undefined;
   private results = new Map<string, SourceService>();
+  /** The cached hosts of each configured service, by resource name (kept from the cache's changes). */
+  private readonly index = new Map<string, Map<string, CachedHost>>();
+  private readonly wanted: ReadonlySet<string>;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
 
   constructor(private readonly o: KubeRegistrySourceOptions) {
     this.name = o.name;
+    this.wanted = new Set(o.services);
   }
 
   async start(sink: SourceSink): Promise<void> {
     this.sink = sink;
-    this.unsubscribe = this.o.cache.onChange((relist) => this.rebuild(relist));
+    this.unsubscribe = this.o.cache.onChange((changes, relist) => (relist ? this.reindex() : this.apply(changes)));
     if (this.o.ownsCache) void this.o.cache.start();
-    if (this.o.cache.synced) this.rebuild(true);
+    if (this.o.cache.synced) this.reindex();
   }
 
   async stop(): Promise<void> {
@@ -52,26 +58,54 @@ export class KubeRegistrySource implements Source {
     if (this.o.ownsCache) await this.o.cache.stop();
   }
 
-  /** Recomputes every configured service from the cache; emits when anything changed, and after every (re)list. */
-  private rebuild(fullRead: boolean): void {
+  /** After a (re)list: the index from the whole cache, every service rebuilt, and an update emitted. */
+  private reindex(): void {
+    this.index.clear();
+    for (const h of this.o.cache.all()) this.put(h);
+    this.rebuild(this.o.services, true);
+  }
+
+  /** One watch event: only the services it touches are rebuilt. */
+  private apply(changes: readonly Change<CachedHost>[]): void {
+    const touched = new Set<string>();
+    for (const c of changes) {
+      if (c.old && this.wanted.has(c.old.service)) {
+        this.index.get(c.old.service)?.delete(c.key);
+        touched.add(c.old.service);
+      }
+      if (c.obj && this.wanted.has(c.obj.service)) {
+        this.put(c.obj);
+        touched.add(c.obj.service);
+      }
+    }
+    if (touched.size > 0) this.rebuild(touched, false);
+  }
+
+  private put(h: CachedHost): void {
+    if (!this.wanted.has(h.service)) return;
+    let m = this.index.get(h.service);
+    if (!m) this.index.set(h.service, (m = new Map()));
+    m.set(h.name, h);
+  }
+
+  /**
+   * Recomputes `services` from the index (expiring hosts past their TTL on this clock), keeps unchanged
+   * services' objects, and emits when anything changed (always after a relist). Arms the expiry timer.
+   */
+  private rebuild(services: Iterable<string>, relist: boolean): void {
     if (this.stopped || !this.sink || !this.o.cache.synced) return;
     const now = Date.now();
     const ttlMs = this.o.ttlSeconds * 1000;
-    const wanted = new Set(this.o.services);
-    const byService = new Map<string, unknown[]>();
-    let nextExpiry = Infinity;
-    for (const h of this.o.cache.all()) {
-      if (!wanted.has(h.service)) continue;
-      let list = byService.get(h.service);
-      if (!list) byService.set(h.service, (list = []));
-      list.push({ ip_address: h.ip, port: h.port, last_check_in: formatCheckIn(h.lastCheckIn), tags: h.tags });
-      const expiry = h.lastCheckIn + ttlMs;
-      if (expiry > now) nextExpiry = Math.min(nextExpiry, expiry);
-    }
-    const next = new Map<string, SourceService>();
     let changed = false;
-    for (const service of this.o.services) {
-      const parsed = parseRegistryAnswer({ hosts: byService.get(service) ?? [] }, service, { ttlMs, now, source: this.name });
+    let nextExpiry = Infinity;
+    for (const service of services) {
+      const hosts = [...(this.index.get(service)?.values() ?? [])];
+      for (const h of hosts) if (h.lastCheckIn + ttlMs >= now) nextExpiry = Math.min(nextExpiry, h.lastCheckIn + ttlMs);
+      const parsed = parseRegistryAnswer(
+        { hosts: hosts.map((h) => ({ ip_address: h.ip, port: h.port, last_check_in: formatCheckIn(h.lastCheckIn), tags: h.tags })) },
+        service,
+        { ttlMs, now, source: this.name },
+      );
       if (!parsed.ok) continue; // cannot happen: the shape is ours
       if (parsed.skipped.length > 0) {
         mSkipped.inc({ source: this.name }, parsed.skipped.length);
@@ -81,25 +115,33 @@ export class KubeRegistrySource implements Source {
         mNoted.inc({ source: this.name }, parsed.notes.length);
         limited(`registry-note:${this.name}:${service}`, 'warn', 'registry hosts adjusted', { source: this.name, service, notes: parsed.notes.slice(0, 5) });
       }
+      const prev = this.results.get(service);
       if (parsed.endpoints.length === 0) {
-        if (this.results.has(service)) changed = true;
+        if (prev) {
+          this.results.delete(service);
+          changed = true;
+        }
         continue;
       }
       const endpoints = parsed.endpoints.sort(compareEndpoints);
-      const prev = this.results.get(service);
-      if (prev && JSON.stringify(prev.endpoints) === JSON.stringify(endpoints)) next.set(service, prev);
-      else {
-        next.set(service, { endpoints });
-        changed = true;
-      }
+      if (prev && JSON.stringify(prev.endpoints) === JSON.stringify(endpoints)) continue;
+      this.results.set(service, { endpoints });
+      changed = true;
     }
-    this.results = next;
+    // Later check-ins only move expiries later, so an armed timer stays valid (at worst early: it rebuilds and re-arms).
+    if (nextExpiry < this.timerAt || this.timerAt <= now) this.arm(nextExpiry, now);
+    if (changed || relist) this.sink.update(this.name, new Map(this.results), true, { fullRead: relist });
+  }
+
+  private arm(at: number, now: number): void {
     clearTimeout(this.timer);
-    if (nextExpiry !== Infinity) {
-      // +5 ms: past the boundary (expiry is strictly "older than the TTL").
-      this.timer = setTimeout(() => this.rebuild(false), Math.min(nextExpiry - now + 5, 2 ** 31 - 1));
-      this.timer.unref();
-    }
-    if (changed || fullRead) this.sink.update(this.name, new Map(this.results), true, { fullRead });
+    this.timerAt = at;
+    if (at === Infinity) return;
+    // +5 ms: past the boundary (expiry is strictly "older than the TTL"). On firing, every service is rebuilt.
+    this.timer = setTimeout(() => {
+      this.timerAt = Infinity;
+      this.rebuild(this.o.services, false);
+    }, Math.min(at - now + 5, 2 ** 31 - 1));
+    this.timer.unref();
   }
 }

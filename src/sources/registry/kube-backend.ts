@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { limited, log } from '../../log/log';
 import { counter } from '../../admin/metrics';
-import { Informer, type KubeApi } from '../kubernetes/informer';
+import { Informer, type Change, type KubeApi } from '../kubernetes/informer';
 import type { RegistryBackend, StoredHost } from './store';
 
 export const GROUP = 'herald.io';
@@ -108,7 +108,7 @@ const sameHost = (a: CachedHost, b: CachedHost) => a.resourceVersion === b.resou
  */
 export class RegistryHostCache {
   private readonly informer: Informer<CachedHost>;
-  private readonly listeners = new Set<(relist: boolean) => void>();
+  private readonly listeners = new Set<(changes: readonly Change<CachedHost>[], relist: boolean) => void>();
 
   constructor(api: KubeApi, namespace: string, name = 'registryhosts') {
     this.informer = new Informer<CachedHost>(api, {
@@ -116,8 +116,8 @@ export class RegistryHostCache {
       path: collectionPath(namespace),
       transform: compactHost,
       equal: sameHost,
-      onChanges: (_changes, meta) => {
-        for (const l of this.listeners) l(meta.relist);
+      onChanges: (changes, meta) => {
+        for (const l of this.listeners) l(changes, meta.relist);
       },
       watchTimeoutSeconds: 60,
     });
@@ -137,8 +137,8 @@ export class RegistryHostCache {
     return this.informer.stop();
   }
 
-  /** `l(relist)` runs after each applied batch: a (re)list when `relist`, else one watch event. */
-  onChange(l: (relist: boolean) => void): () => void {
+  /** `l(changes, relist)` runs after each applied batch: a (re)list when `relist`, else one watch event. */
+  onChange(l: (changes: readonly Change<CachedHost>[], relist: boolean) => void): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);
   }
