@@ -7,8 +7,9 @@
  *  - replica A is killed (SIGKILL); the VM's heartbeats through B keep it alive past several TTLs;
  *  - heartbeats stop: its TTL expiry removes it once (Envoy's host set goes present → absent exactly once, the
  *    RegistryHost is deleted), with no flapping;
- *  - a burst of 200 heartbeats/s (100 VMs, each every 0.5 s) through B is held: every answer 200, every VM in
- *    Envoy; latency printed.
+ *  - a burst of 200 heartbeats/s (20 VMs, each every 0.1 s) through B is held: every answer 200, no VM leaves
+ *    Envoy; latency printed. Heartbeats are coalesced into about one apiserver write per VM per refresh interval
+ *    (TTL/20, at least 1 s: here 1 s, since the test's TTL is 4 s).
  * Skips, saying why, when the Kubernetes binaries are not built (`make kube`).
  */
 import { test } from 'node:test';
@@ -150,44 +151,61 @@ test('Kubernetes-backed registry: two replicas, kill one, heartbeats through the
   const left: any = await cp.client.get(collectionPath(NS));
   assert.deepEqual(left.items.filter((i: any) => i.spec.service === 'legacy'), [], 'the RegistryHost was deleted by the expirer');
 
-  // A burst: 100 VMs (registered first) each heartbeating every 0.5 s through B, for 5 s (200 heartbeats/s).
-  const vms = Array.from({ length: 100 }, (_, i) => `127.4.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+  // A burst: 20 VMs (registered first) each heartbeating every 0.1 s through B, for 5 s (200 heartbeats/s).
+  const vms = Array.from({ length: 20 }, (_, i) => `127.4.0.${i + 1}`);
   const registeredAll = await Promise.all(vms.map((ip) => register(b.registryPort, 'burst', ip)));
   assert.ok(registeredAll.every((r) => r.status === 200));
   const latencies: number[] = [];
   const codes = new Map<number, number>();
-  // Open loop: one heartbeat every 5 ms, round-robin over the VMs (each VM every 0.5 s), not waiting for answers.
+  await waitFor('every burst VM in Envoy', async () => (await envoy.hosts('burst')).size === vms.length, 15_000, 100);
+  // Meanwhile: Envoy's count of burst VMs (it must stay at 100) and replica B's admin latency (its event loop).
+  let watching = true;
+  let minInEnvoy = vms.length;
+  const adminMs: number[] = [];
+  const watcher = (async () => {
+    while (watching) {
+      minInEnvoy = Math.min(minInEnvoy, (await envoy.hosts('burst')).size);
+      const t0 = performance.now();
+      await fetch(`http://127.0.0.1:${b.adminPort}/healthz`);
+      adminMs.push(performance.now() - t0);
+      await sleep(100);
+    }
+  })();
+  // Open loop: one heartbeat every 5 ms, round-robin over the VMs, not waiting for answers.
   const inflight: Promise<void>[] = [];
   const burstStart = Date.now();
   let sent = 0;
   while (Date.now() - burstStart < 5000) {
-    const due = burstStart + sent * 5;
-    if (Date.now() < due) await sleep(due - Date.now());
-    const ip = vms[sent % vms.length]!;
-    const t0 = performance.now();
-    inflight.push(
-      register(b.registryPort, 'burst', ip).then(
-        (r) => {
-          latencies.push(performance.now() - t0);
-          codes.set(r.status, (codes.get(r.status) ?? 0) + 1);
-        },
-        () => void codes.set(0, (codes.get(0) ?? 0) + 1),
-      ),
-    );
-    sent++;
+    // Catches up when the loop wakes late (a loaded machine), so the offered rate stays 200/s.
+    const due = Math.min(1000, Math.floor((Date.now() - burstStart) / 5) + 1);
+    for (; sent < due; sent++) {
+      const ip = vms[sent % vms.length]!;
+      const t0 = performance.now();
+      inflight.push(
+        register(b.registryPort, 'burst', ip).then(
+          (r) => {
+            latencies.push(performance.now() - t0);
+            codes.set(r.status, (codes.get(r.status) ?? 0) + 1);
+          },
+          () => void codes.set(0, (codes.get(0) ?? 0) + 1),
+        ),
+      );
+    }
+    await sleep(5);
   }
   const offered = sent / ((Date.now() - burstStart) / 1000);
   await Promise.all(inflight);
+  watching = false;
+  await watcher;
   const burstSeconds = (Date.now() - burstStart) / 1000; // until the last answer
   latencies.sort((x, y) => x - y);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(0);
-  await waitFor('every burst VM in Envoy', async () => (await envoy.hosts('burst')).size === vms.length, 15_000, 100);
   const writes = ((await (await fetch(`http://127.0.0.1:${b.adminPort}/metrics`)).text()).match(/^herald_registry_kube_writes_total\{[^}]*outcome="ok"[^}]*\} \d+/gm) ?? []).join('; ');
   process.stdout.write(
     `# registered via A → Envoy on B: ${seenMs} ms; expiry ${expiredAfter} ms after the last heartbeat (TTL ${TTL} s)\n` +
-      `# burst: ${sent} heartbeats offered at ${offered.toFixed(0)}/s, all answered in ${burstSeconds.toFixed(1)} s (${(sent / burstSeconds).toFixed(0)}/s), statuses ${JSON.stringify(Object.fromEntries(codes))}, latency p50 ${pct(50)} ms p99 ${pct(99)} ms max ${pct(100)} ms; apiserver writes: ${writes}\n`,
+      `# burst: ${sent} heartbeats offered at ${offered.toFixed(0)}/s, all answered in ${burstSeconds.toFixed(1)} s (${(sent / burstSeconds).toFixed(0)}/s), statuses ${JSON.stringify(Object.fromEntries(codes))}, latency p50 ${pct(50)} ms p99 ${pct(99)} ms max ${pct(100)} ms; replica B /healthz max ${Math.max(...adminMs).toFixed(0)} ms; apiserver writes: ${writes}\n`,
   );
   assert.deepEqual([...codes.keys()], [200], `every heartbeat answered 200: ${JSON.stringify(Object.fromEntries(codes))}`);
   assert.ok(offered >= 190, `the burst was offered at ${offered.toFixed(0)}/s`);
-  assert.equal((await envoy.hosts('burst')).size, vms.length, 'no VM lost during the burst');
+  assert.equal(minInEnvoy, vms.length, 'no VM left Envoy during the burst');
 });

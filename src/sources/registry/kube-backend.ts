@@ -249,7 +249,8 @@ export class KubeRegistryBackend implements RegistryBackend {
   }
 
   private expire(h: CachedHost): void {
-    if (this.sweeping.has(h.name) || this.closed) return;
+    // A host this replica holds an unwritten heartbeat or write for is alive: it is written, not deleted.
+    if (this.sweeping.has(h.name) || this.closed || this.deferred.has(h.name) || this.pending.has(h.name) || this.inflight.has(h.name)) return;
     this.sweeping.add(h.name);
     void this.withSlot(() =>
       this.api.deleteNamespacedCustomObject({
