@@ -172,6 +172,11 @@ test('Kubernetes-backed registry: two replicas, kill one, heartbeats through the
     }
   })();
   // Open loop: one heartbeat every 5 ms, round-robin over the VMs, not waiting for answers.
+  const cpuOf = (pid: number) => {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in ms (100 ticks/s)
+  };
+  const cpuBefore = cpuOf(b.child.pid!);
   const inflight: Promise<void>[] = [];
   const burstStart = Date.now();
   let sent = 0;
@@ -197,13 +202,14 @@ test('Kubernetes-backed registry: two replicas, kill one, heartbeats through the
   await Promise.all(inflight);
   watching = false;
   await watcher;
+  const cpuMs = cpuOf(b.child.pid!) - cpuBefore;
   const burstSeconds = (Date.now() - burstStart) / 1000; // until the last answer
   latencies.sort((x, y) => x - y);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(0);
   const writes = ((await (await fetch(`http://127.0.0.1:${b.adminPort}/metrics`)).text()).match(/^herald_registry_kube_writes_total\{[^}]*outcome="ok"[^}]*\} \d+/gm) ?? []).join('; ');
   process.stdout.write(
     `# registered via A → Envoy on B: ${seenMs} ms; expiry ${expiredAfter} ms after the last heartbeat (TTL ${TTL} s)\n` +
-      `# burst: ${sent} heartbeats offered at ${offered.toFixed(0)}/s, all answered in ${burstSeconds.toFixed(1)} s (${(sent / burstSeconds).toFixed(0)}/s), statuses ${JSON.stringify(Object.fromEntries(codes))}, latency p50 ${pct(50)} ms p99 ${pct(99)} ms max ${pct(100)} ms; replica B /healthz max ${Math.max(...adminMs).toFixed(0)} ms; apiserver writes: ${writes}\n`,
+      `# burst: ${sent} heartbeats offered at ${offered.toFixed(0)}/s, all answered in ${burstSeconds.toFixed(1)} s (${(sent / burstSeconds).toFixed(0)}/s), statuses ${JSON.stringify(Object.fromEntries(codes))}, latency p50 ${pct(50)} ms p99 ${pct(99)} ms max ${pct(100)} ms; replica B /healthz max ${Math.max(...adminMs).toFixed(0)} ms, CPU ${cpuMs} ms (${((cpuMs * 1000) / sent).toFixed(0)} µs per heartbeat); apiserver writes: ${writes}\n`,
   );
   assert.deepEqual([...codes.keys()], [200], `every heartbeat answered 200: ${JSON.stringify(Object.fromEntries(codes))}`);
   assert.ok(offered >= 190, `the burst was offered at ${offered.toFixed(0)}/s`);
