@@ -27,7 +27,8 @@
  * Clocks: a host's last check-in is the writing replica's clock; replicas are assumed NTP-synchronised.
  */
 import { createHash } from 'node:crypto';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import * as https from 'node:https';
+import { CustomObjectsApi, KubeConfig, ServerConfiguration, createConfiguration } from '@kubernetes/client-node';
 import { limited, log } from '../../log/log';
 import { counter } from '../../admin/metrics';
 import { Informer, type Change, type KubeApi } from '../kubernetes/informer';
@@ -199,8 +200,31 @@ const specOf = (h: StoredHost): RegistryHostSpec => ({
   tags: { ...h.tags },
 });
 
+/**
+ * client-node 1.x builds a new https.Agent for every request (a TLS handshake per write: most of a heartbeat
+ * write's CPU); this client authenticates each request as the KubeConfig does, then sends it through one
+ * keep-alive agent with the same TLS settings.
+ */
+async function writeClient(kc: KubeConfig, maxSockets: number): Promise<{ api: CustomObjectsApi; agent: https.Agent }> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig: no current cluster');
+  const tls: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(tls);
+  const agent = new https.Agent({ keepAlive: true, maxSockets, ca: tls.ca, cert: tls.cert, key: tls.key, ...(cluster.skipTLSVerify ? { rejectUnauthorized: false } : {}), ...(cluster.tlsServerName ? { servername: cluster.tlsServerName } : {}) });
+  const auth = {
+    getName: () => 'herald',
+    applySecurityAuthentication: async (ctx: { setAgent(a: https.Agent): void }) => {
+      await kc.applySecurityAuthentication(ctx as never);
+      ctx.setAgent(agent);
+    },
+  };
+  return { api: new CustomObjectsApi(createConfiguration({ baseServer: new ServerConfiguration(cluster.server, {}), authMethods: { default: auth as never } })), agent };
+}
+
 export class KubeRegistryBackend implements RegistryBackend {
-  private readonly api: CustomObjectsApi;
+  private api!: CustomObjectsApi;
+  private agent: https.Agent | undefined;
+  private readonly kc: KubeConfig;
   private readonly pending = new Map<string, Pending>();
   private readonly inflight = new Set<string>();
   /** The last version this replica wrote or read of a host, newer than the cache right after a write. */
@@ -215,16 +239,16 @@ export class KubeRegistryBackend implements RegistryBackend {
   private readonly refreshMs: number;
 
   constructor(private readonly o: KubeRegistryBackendOptions) {
-    const kc = new KubeConfig();
-    if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-    else kc.loadFromDefault();
-    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.kc = new KubeConfig();
+    if (o.kubeconfig) this.kc.loadFromFile(o.kubeconfig);
+    else this.kc.loadFromDefault();
     this.slots = o.maxConcurrentWrites ?? 32;
     this.refreshMs = o.refreshMs ?? Math.min(30_000, Math.max(1000, (o.ttlSeconds * 1000) / 20));
   }
 
   /** Starts the cache (when owned; resolves once it has listed) and the sweeper. */
   async start(): Promise<void> {
+    ({ api: this.api, agent: this.agent } = await writeClient(this.kc, this.slots));
     if (this.o.ownsCache !== false) await this.o.cache.start();
     const every = this.o.sweepEveryMs ?? Math.min(30_000, Math.max(1000, (this.o.ttlSeconds * 1000) / 10));
     const tick = () => {
@@ -372,6 +396,7 @@ export class KubeRegistryBackend implements RegistryBackend {
     const flush = [...this.deferred.keys()].map((name) => this.store(name, this.deferred.get(name)!.host).catch(() => undefined));
     await Promise.race([Promise.all(flush), new Promise((r) => setTimeout(r, 2000).unref())]);
     this.closed = true;
+    this.agent?.destroy();
     if (this.o.ownsCache !== false) await this.o.cache.stop();
   }
 
