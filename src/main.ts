@@ -32,7 +32,8 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function makeSource(c: SourceConfig): Source {
+/** `hosts`: the embedded registry server's RegistryHost watch, shared with a source reading the same namespace. */
+function makeSource(c: SourceConfig, hosts?: { cache: RegistryHostCache; kubeconfig: string; namespace: string }): Source {
   switch (c.kind) {
     case 'file':
       return new FileSource({ name: c.name, path: c.path });
@@ -48,6 +49,9 @@ function makeSource(c: SourceConfig): Source {
       });
     case 'registry':
       if (c.backend === 'kubernetes') {
+        if (hosts && hosts.kubeconfig === c.kubeconfig && hosts.namespace === c.namespace) {
+          return new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache: hosts.cache, ownsCache: false });
+        }
         const cache = new RegistryHostCache(connectKubernetes(c.kubeconfig), c.namespace, `registryhosts-${c.name}`);
         return new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache, ownsCache: true });
       }
@@ -83,6 +87,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;
+  let hosts: { cache: RegistryHostCache; kubeconfig: string; namespace: string } | undefined;
   if (config.registry) {
     const r = config.registry;
     const backend = r.backend === 'kubernetes' ? await openKubeRegistryBackend({ kubeconfig: r.kubeconfig, namespace: r.namespace, ttlSeconds: r.ttlSeconds, api: connectKubernetes(r.kubeconfig) }) : undefined;
@@ -94,9 +99,10 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
       ipv6: r.ipv6,
       ...(r.env !== undefined ? { env: r.env } : {}),
     });
+    if (backend) hosts = { cache: backend.cache, kubeconfig: r.kubeconfig, namespace: r.namespace };
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
-  const sources = config.sources.map(makeSource);
+  const sources = config.sources.map((c) => makeSource(c, hosts));
   for (const s of sources) await s.start(intake);
   log('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, registryPort, version: cache.prefix });
 

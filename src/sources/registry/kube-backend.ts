@@ -246,6 +246,11 @@ export class KubeRegistryBackend implements RegistryBackend {
     this.refreshMs = o.refreshMs ?? Math.min(30_000, Math.max(1000, (o.ttlSeconds * 1000) / 20));
   }
 
+  /** The read side this backend serves from (a source in the same process may share it). */
+  get cache(): RegistryHostCache {
+    return this.o.cache;
+  }
+
   /** Starts the cache (when owned; resolves once it has listed) and the sweeper. */
   async start(): Promise<void> {
     ({ api: this.api, agent: this.agent } = await writeClient(this.kc, this.slots));
