@@ -12,7 +12,7 @@ import { counter } from '../../admin/metrics';
 import { compareEndpoints } from '../../model/types';
 import type { Source, SourceService, SourceSink } from '../source';
 import { formatCheckIn, parseRegistryAnswer } from './protocol';
-import type { CachedHost, RegistryHostCache } from './kube-backend';
+import type { CachedHost, RegistryHostCache } from './kube-backend-hosts';
 import type { Change } from '../kubernetes/informer';
 
 export interface KubeRegistrySourceOptions {
