@@ -19,6 +19,8 @@ import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
 import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
+import { RegistryHostCache, openKubeRegistryBackend } from './sources/registry/kube-backend';
+import { KubeRegistrySource } from './sources/registry/kube-backend-source';
 import { loadPolicyFile } from './config/policy-file';
 import { resolvePolicy, type ClusterPolicy } from './model/policy';
 
@@ -37,7 +39,8 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function makeSource(c: SourceConfig): Source {
+/** `hosts`: the embedded registry server's RegistryHost watch, shared with a source reading the same namespace. */
+function makeSource(c: SourceConfig, hosts?: { cache: RegistryHostCache; kubeconfig: string; namespace: string }): Source {
   switch (c.kind) {
     case 'file':
       return new FileSource({
@@ -61,6 +64,13 @@ function makeSource(c: SourceConfig): Source {
         discoveryOverrides: c.discoveryOverrides,
       });
     case 'registry':
+      if (c.backend === 'kubernetes') {
+        if (hosts && hosts.kubeconfig === c.kubeconfig && hosts.namespace === c.namespace) {
+          return new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache: hosts.cache, ownsCache: false });
+        }
+        const cache = new RegistryHostCache(connectKubernetes(c.kubeconfig), c.namespace, `registryhosts-${c.name}`);
+        return new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache, ownsCache: true });
+      }
       return new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds });
   }
 }
@@ -126,11 +136,22 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
   const probesPort = config.probes ? await probes!.listen(config.probes.address, config.probes.port) : undefined;
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;
+  let hosts: { cache: RegistryHostCache; kubeconfig: string; namespace: string } | undefined;
   if (config.registry) {
-    registry = new RegistryServer({ db: config.registry.db, token: readToken(config.registry.tokenFile), ttlSeconds: config.registry.ttlSeconds });
+    const r = config.registry;
+    const backend = r.backend === 'kubernetes' ? await openKubeRegistryBackend({ kubeconfig: r.kubeconfig, namespace: r.namespace, ttlSeconds: r.ttlSeconds, api: connectKubernetes(r.kubeconfig) }) : undefined;
+    registry = new RegistryServer({
+      ...(backend ? { backend } : { db: r.db }),
+      auth: r.auth,
+      token: readToken(r.tokenFile),
+      ttlSeconds: r.ttlSeconds,
+      ipv6: r.ipv6,
+      ...(r.env !== undefined ? { env: r.env } : {}),
+    });
+    if (backend) hosts = { cache: backend.cache, kubeconfig: r.kubeconfig, namespace: r.namespace };
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
-  const sources = config.sources.map(makeSource);
+  const sources = config.sources.map((c) => makeSource(c, hosts));
   for (const s of sources) await s.start(intake);
   log('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, registryPort, version: cache.prefix });
 

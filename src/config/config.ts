@@ -26,6 +26,9 @@ import { FILE_SOURCE_DEFAULTS } from '../sources/file/file-source';
 import { VIEW_DEFAULTS } from '../pipeline/views';
 import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS } from '../xds/limits';
 
+/** Where RegistryHost resources live by default (deploy/registry-crd.yaml). */
+const REGISTRY_NAMESPACE = 'herald-system';
+
 const DISCOVERY = oneOf(['pods', 'endpointslices-ready', 'endpointslices-terminating']);
 export type DiscoveryMode = z.output<typeof DISCOVERY>;
 export const DISCOVERY_MODES: readonly DiscoveryMode[] = DISCOVERY.options;
@@ -85,15 +88,29 @@ function configSchema(baseDir: string) {
   const registrySource = strict({
     kind: z.literal('registry'),
     name,
+    /** `http` (default): poll `url`; `kubernetes`: watch RegistryHost resources in `namespace`. */
+    backend: oneOf(['http', 'kubernetes'], 'must be http or kubernetes').default('http'),
     url: nonEmptyString()
       .regex(/^https?:\/\//, { error: 'must be an http:// or https:// URL' })
-      .transform((u) => u.replace(/\/+$/, '')),
+      .transform((u) => u.replace(/\/+$/, ''))
+      .default(''),
+    kubeconfig: optionalFile(),
+    namespace: nonEmptyString().default(REGISTRY_NAMESPACE),
     services: stringList('must name at least one service').min(1, { error: 'must name at least one service' }),
     intervalMs: intIn(100, 3_600_000).default(5000),
     ttlSeconds: intIn(1, 86_400 * 30).default(600),
-    // A registry can answer empty lists during an outage: holds last the hosts' TTL and reads never confirm.
-    guard: guard(50, 600, false),
-  });
+    // Defaults by backend, below: a broken HTTP registry can answer empty lists again and again (holds last the
+    // hosts' TTL and reads never confirm); watched RegistryHosts cannot, so they are guarded as pods.
+    guard: strict({ maxRemovalPercent: intIn(0, 100).optional(), holdSeconds: intIn(0, 86_400).optional(), confirmByReread: bool().optional() }).default({}),
+  })
+    .check((ctx) => {
+      if (ctx.value.backend === 'http' && ctx.value.url === '') ctx.issues.push({ code: 'custom', path: ['url'], message: 'is required with backend http', input: ctx.value });
+    })
+    .transform((r) => {
+      const base = r.backend === 'kubernetes' ? { maxRemovalPercent: 50, holdSeconds: 30, confirmByReread: true } : { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false };
+      const set = Object.fromEntries(Object.entries(r.guard).filter(([, v]) => v !== undefined));
+      return { ...r, guard: { ...base, ...set } as typeof base };
+    });
   const source = z.discriminatedUnion('kind', [fileSource, kubernetesSource, registrySource], {
     error: (iss) => (iss.code === 'invalid_union' ? 'must be one of: file, kubernetes, registry' : 'must be a mapping'),
   });
@@ -158,11 +175,25 @@ function configSchema(baseDir: string) {
     registry: strict({
       address: nonEmptyString().default('127.0.0.1'),
       port: intIn(0, 65535).default(18002),
-      db: file(),
+      /** `sqlite` (default, `db`) or `kubernetes` (RegistryHost resources in `namespace`, shared by every replica). */
+      backend: oneOf(['sqlite', 'kubernetes'], 'must be sqlite or kubernetes').default('sqlite'),
+      db: optionalFile(),
+      kubeconfig: optionalFile(),
+      namespace: nonEmptyString().default(REGISTRY_NAMESPACE),
+      /** `token` (default): writes need the bearer token of `tokenFile` ('' allows no writes); `none`: open, as the original. */
+      auth: oneOf(['token', 'none'], 'must be token or none').default('token'),
       /** File holding the bearer token that writes need; '' allows no writes. */
       tokenFile: optionalFile(),
       ttlSeconds: intIn(1, 86_400 * 30).default(600),
-    }).optional(),
+      /** Accept IPv6 hosts (the original accepts IPv4 only). */
+      ipv6: bool().default(false),
+      /** The `env` of GET answers; absent: $APPLICATION_ENV or `development`, as the original. */
+      env: nonEmptyString().optional(),
+    })
+      .check((ctx) => {
+        if (ctx.value.backend === 'sqlite' && ctx.value.db === '') ctx.issues.push({ code: 'custom', path: ['db'], message: 'is required with backend sqlite', input: ctx.value });
+      })
+      .optional(),
     /** A policy file (config/policy-file.ts): defaults for every cluster and per-service overrides; '' for none. */
     policyFile: optionalFile(),
     /** Bursts coalesce for delayMs, never longer than maxDelayMs; DRAINING and removals go out at once. */

@@ -97,7 +97,7 @@ const moreBadConfigs: Record<string, { yaml: string; problems: string[] }> = {
   'sources not a list': { yaml: 'sources: {kind: file}', problems: ['sources: must be a list'] },
   'batching max below delay': { yaml: 'batching: {delayMs: 500, maxDelayMs: 100}\nsources: [{kind: file, path: s.yaml}]', problems: ['batching.maxDelayMs: must be at least delayMs'] },
   'endpoint not a mapping': { yaml: 'admin: 18001\nsources: [{kind: file, path: s.yaml}]', problems: ['admin: must be a mapping with address and port'] },
-  'registry server without db': { yaml: 'registry: {port: 1}\nsources: [{kind: file, path: s.yaml}]', problems: ['registry.db: must be a non-empty string'] },
+  'registry server without db': { yaml: 'registry: {port: 1}\nsources: [{kind: file, path: s.yaml}]', problems: ['registry.db: is required with backend sqlite'] },
   'ack timeout too small': { yaml: 'ackTimeoutMs: 10\nsources: [{kind: file, path: s.yaml}]', problems: ['ackTimeoutMs: must be an integer from 1000 to 3600000'] },
   'root not a mapping': { yaml: '- a', problems: ['(root): must be a mapping'] },
 };
@@ -130,7 +130,7 @@ test('config: every default comes from the schema; a partial guard keeps its kin
       batching: { delayMs: 100, maxDelayMs: 1000 },
       ackTimeoutMs: 30_000,
       policyFile: '/etc/herald/p.yaml',
-      registry: { address: '127.0.0.1', port: 18002, db: '/etc/herald/r.sqlite', tokenFile: '', ttlSeconds: 600 },
+      registry: { address: '127.0.0.1', port: 18002, backend: 'sqlite', db: '/etc/herald/r.sqlite', kubeconfig: '', namespace: 'herald-system', auth: 'token', tokenFile: '', ttlSeconds: 600, ipv6: false },
     },
   );
   assert.deepEqual(c.sources, [
@@ -145,7 +145,18 @@ test('config: every default comes from the schema; a partial guard keeps its kin
       discoveryOverrides: {},
       guard: { maxRemovalPercent: 50, holdSeconds: 5, confirmByReread: true },
     },
-    { kind: 'registry', name: 'registry-1', url: 'http://r:1', services: ['a'], intervalMs: 5000, ttlSeconds: 600, guard: { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false } },
+    {
+      kind: 'registry',
+      name: 'registry-1',
+      backend: 'http',
+      url: 'http://r:1',
+      kubeconfig: '',
+      namespace: 'herald-system',
+      services: ['a'],
+      intervalMs: 5000,
+      ttlSeconds: 600,
+      guard: { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false },
+    },
     {
       kind: 'file',
       name: 'file-2',
