@@ -14,7 +14,7 @@
 #
 # Images run as non-root (herald 65532, envoy 101, echo 65532) and need no writable root
 # filesystem. Prints each image's name, digest and size. Idempotent: an image whose inputs are unchanged
-# (a hash of its file list with sizes and mtimes, and this script) is not rebuilt.
+# (a hash of its input files' contents and this script) is not rebuilt.
 #
 # Usage: images/build.sh [--out DIR] [herald|herald-envoy|herald-echo|pause ...]   (default: all four)
 # Needs: tar, sha256sum, gcc + libc6-dev (static), go (echo, pause source), node, npm; dist/ built (npx tsc).
@@ -35,7 +35,7 @@ TAR=(tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu
 add_binary() {
   local root="$1" src="$2" dest="$3" lib
   install -D -m 0755 "$src" "$root$dest"
-  for lib in $(ldd "$src" | awk '/=> \//{print $3} /^\s*\/lib/{print $1}'); do
+  for lib in $(ldd "$src" | awk '/=> \//{print $3} /^[ \t]*\//{print $1}'); do
     [ -e "$root$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
   done
 }
@@ -89,8 +89,8 @@ make_image() {
   printf '%-13s %-42s %s  %6.1f MB\n' "$name" "$ref" "${mdigest:0:19}" "$(echo "$total" | awk '{print $1/1e6}')"
 }
 
-# Hash of an image's inputs (paths, sizes, mtimes) and this script; echoes "fresh" when unchanged.
-inputs_key() { { cat "${BASH_SOURCE[0]}"; find "$@" -printf '%p %s %T@\n' 2>/dev/null | sort; } | sha256sum | cut -d' ' -f1; }
+# Hash of an image's inputs (every file's path and content) and this script.
+inputs_key() { { cat "${BASH_SOURCE[0]}"; find -L "$@" -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum; } | sha256sum | cut -d' ' -f1; }
 fresh() { [ -f "$out/$1.oci.tar" ] && [ -f "$out/$1.key" ] && [ "$(cat "$out/$1.key")" = "$2" ]; }
 report_fresh() { printf '%-13s %-42s (up to date)  %6.1f MB\n' "$1" "$(cat "$out/$1.ref")" "$(stat -c %s "$out/$1.oci.tar" | awk '{print $1/1e6}')"; }
 

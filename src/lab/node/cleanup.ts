@@ -9,7 +9,8 @@
  *  2. unmounts whatever is mounted under the run folder (the node's mounts live in a mount namespace of
  *     their own and vanish with its processes; this is the belt to those braces);
  *  3. deletes the network namespace (its links, addresses, routes, iptables rules and per-namespace
- *     sysctls go with it) and the cgroups of the run root in every hierarchy;
+ *     sysctls go with it), the host's blackhole route for the node's addresses, and the cgroups of the
+ *     run root in every hierarchy;
  *  4. writes back every host sysctl in the record whose value changed;
  *  5. removes shim sockets that containerd made in /run/containerd/s during the run, and the folder.
  */
@@ -31,6 +32,8 @@ export interface RunRecord {
   sysctls: Record<string, string>;
   /** Entries of /run/containerd/s before the run. */
   shimSocketsBefore: string[];
+  /** The host route this run added (`blackhole <range>`), so host-side traffic to node addresses is dropped. */
+  hostBlackhole?: string;
 }
 
 /** Host sysctls the kubelet, kube-proxy or CNI plugins are known to change; recorded and restored. */
@@ -220,6 +223,13 @@ export async function cleanupRun(runDir: string, log: (m: string) => void = () =
     }
     if (attempt === 19) report.problems.push(`cgroups left: ${runCgroups(rec.cgroupName).join(' ')}`);
     else if (runCgroups(rec.cgroupName).length > 0) await pause(100);
+  }
+  if (rec.hostBlackhole) {
+    try {
+      execFileSync('ip', ['route', 'del', 'blackhole', rec.hostBlackhole], { stdio: 'ignore' });
+    } catch {
+      /* already gone */
+    }
   }
   // 4. Host sysctls.
   for (const [s, before] of Object.entries(rec.sysctls)) {

@@ -5,6 +5,8 @@
  */
 import { join } from 'node:path';
 
+/** Every address of the node, its pods and Services. */
+export const NODE_ADDRESSES = '10.213.0.0/16';
 export const NODE_IP = '10.213.0.2';
 export const POD_CIDR = '10.213.1.0/24';
 export const SERVICE_CIDR = '10.213.128.0/24';

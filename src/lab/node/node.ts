@@ -34,13 +34,14 @@ import { promisify } from 'node:util';
 import type { ControlPlane, ControlPlaneOptions } from '../kube/control-plane';
 import { writeKubeconfig } from '../kube/kubeconfig';
 import { kubeBinDir, repoRoot } from '../kube/paths';
+import { DEFAULT_CONTROLLERS } from '../kube/controller-manager';
 import { ManagedProcess } from '../kube/process';
 import { waitFor } from '../kube/wait';
 import { splice, type AgentConfig } from './agent';
 import { cleanupRun, listDir, processStart, readSysctls, runsRoot, SHIM_SOCKET_DIR, sweepStaleRuns, type RunRecord } from './cleanup';
 import {
   CLUSTER_DNS_IP, CLUSTER_DOMAIN, cniConfig, containerdConfig, kubeletConfig, KUBELET_SYSCTLS, KUBERNETES_SERVICE_IP, kubeProxyConfig,
-  NODE_IP, paths, SERVICE_CIDR, type NodeLayout,
+  NODE_ADDRESSES, NODE_IP, paths, SERVICE_CIDR, type NodeLayout,
 } from './config';
 import { serviceRecords } from './dns';
 
@@ -77,6 +78,8 @@ export function realNodeProblem(): string | undefined {
 export function realNodeControlPlaneOptions(extra: ControlPlaneOptions = {}): ControlPlaneOptions {
   return {
     ...extra,
+    // The node lifecycle controller lifts the not-ready taint the kubelet registers the node with.
+    controllers: [...(extra.controllers ?? DEFAULT_CONTROLLERS), 'node-lifecycle-controller'],
     serviceClusterIPRange: SERVICE_CIDR,
     servingSans: [`IP:${KUBERNETES_SERVICE_IP}`, `IP:${NODE_IP}`, ...(extra.servingSans ?? [])],
     serviceAccounts: true,
@@ -117,6 +120,8 @@ export interface RealNode {
   connect(host: string, port: number): net.Socket;
   /** One HTTP/1.1 request to a URL inside the namespace (e.g. a pod IP); rejects on connection errors. */
   request(url: string, opts?: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string; timeoutMs?: number }): Promise<HttpResult>;
+  /** Names of the pods of `namespace` whose log folders exist on the node now (the kubelet removes them soon after a pod is gone). */
+  podsWithLogs(namespace: string): string[];
   /** Lines of one container's log (all its restarts), oldest first; [] when there is none yet. */
   containerLog(namespace: string, pod: string, container: string): LogLine[];
   /** Log file of a node component. */
@@ -242,6 +247,13 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
     // Network namespace: loopback, the node IP on a veth link whose peer (also inside, unaddressed, in
     // no bridge) swallows whatever is routed to it, and the default route into that link. (A veth
     // pair, not a dummy link: this kernel has no dummy driver.)
+    // On the host, the node's addresses are a blackhole: a bug that dials a pod IP from here (not
+    // through the agent) fails at once instead of leaving through the host's default route.
+    if (!(await sh('ip', ['route', 'show', 'type', 'blackhole', NODE_ADDRESSES])).trim()) {
+      rec.hostBlackhole = NODE_ADDRESSES;
+      writeRecord();
+      await sh('ip', ['route', 'add', 'blackhole', NODE_ADDRESSES]);
+    }
     await sh('ip', ['netns', 'add', netns]);
     for (const args of [
       ['link', 'set', 'lo', 'up'],
@@ -389,7 +401,8 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
               port: Number(u.port || 80),
               path: u.pathname + u.search,
               headers: { ...(o.headers ?? {}), ...(o.body !== undefined ? { 'content-length': Buffer.byteLength(o.body) } : {}) },
-              agent: false,
+              // No `agent`: with one (even agent: false) Node dials TCP itself from this namespace and
+              // ignores createConnection; without one, every byte goes through the agent's way in.
               createConnection: () => connect(u.hostname, Number(u.port || 80)),
             },
             (res) => {
@@ -404,6 +417,10 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
           req.end(o.body);
         });
       },
+      podsWithLogs: (namespace) =>
+        listDir(p.podLogs)
+          .filter((d) => d.startsWith(`${namespace}_`))
+          .map((d) => d.slice(namespace.length + 1, d.lastIndexOf('_'))),
       containerLog(namespace, pod, container) {
         const dir = listDir(p.podLogs).find((d) => d.startsWith(`${namespace}_${pod}_`));
         if (!dir) return [];
