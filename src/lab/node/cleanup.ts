@@ -30,8 +30,9 @@ export interface RunRecord {
   cgroupName: string;
   /** Host sysctls as they were (path under /proc/sys → value). */
   sysctls: Record<string, string>;
-  /** Entries of /run/containerd/s before the run. */
+  /** Entries of /run/containerd/s before the run, and which of /run/containerd, /run/containerd/s existed. */
   shimSocketsBefore: string[];
+  shimDirsExisted?: Record<string, boolean>;
   /** The host route this run added (`blackhole <range>`), so host-side traffic to node addresses is dropped. */
   hostBlackhole?: string;
 }
@@ -255,6 +256,9 @@ export async function cleanupRun(runDir: string, log: (m: string) => void = () =
   }
   const before = new Set(rec.shimSocketsBefore);
   for (const e of listDir(SHIM_SOCKET_DIR)) if (!before.has(e)) fs.rmSync(path.join(SHIM_SOCKET_DIR, e), { force: true, recursive: true });
+  for (const d of [SHIM_SOCKET_DIR, path.dirname(SHIM_SOCKET_DIR)]) {
+    if (rec.shimDirsExisted?.[d] === false && listDir(d).length === 0) fs.rmSync(d, { recursive: true, force: true });
+  }
   try {
     fs.rmSync(runDir, { recursive: true, force: true });
   } catch (err) {

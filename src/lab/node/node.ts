@@ -194,6 +194,7 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
     cgroupName: layout.cgroupName,
     sysctls: readSysctls(),
     shimSocketsBefore: listDir(SHIM_SOCKET_DIR),
+    shimDirsExisted: Object.fromEntries([SHIM_SOCKET_DIR, path.dirname(SHIM_SOCKET_DIR)].map((d) => [d, fs.existsSync(d)])),
   };
   const writeRecord = () => fs.writeFileSync(path.join(runDir, 'run.json'), JSON.stringify(rec, null, 2));
   writeRecord();
@@ -219,7 +220,7 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
     for (const s of servers) s.close();
     // The scheduler is the one process outside the namespace and the run folder's name.
     await Promise.all(procs.filter((x) => x.name === 'kube-scheduler').map((x) => x.stop(1_000)));
-    guard.stdin?.destroy();
+    guard.stdin?.end('stop\n');
     const gone = await waitFor('the real node guard to clean up', () => processStart(guard.pid!) === undefined, { timeoutMs: 60_000, intervalMs: 100 }).then(
       () => true,
       () => false,
@@ -229,6 +230,7 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
     const report = fs.existsSync(`${runDir}.guard.log`) ? fs.readFileSync(`${runDir}.guard.log`, 'utf8').trim() : '';
     if (report) log(report);
     if (!/problems:/.test(report)) fs.rmSync(`${runDir}.guard.log`, { force: true });
+    if (listDir(root).length === 0) fs.rmSync(root, { recursive: true, force: true });
   };
 
   const spawnIn = (name: string, mnt: number | undefined, command: string, args: string[]): ManagedProcess => {
