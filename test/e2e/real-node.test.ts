@@ -104,10 +104,13 @@ const CALLER = {
         restartPolicy: 'Always',
         args: ['-c', '/etc/envoy/bootstrap.json'],
         startupProbe: { httpGet: { path: '/ready', port: 15021 }, periodSeconds: 1, failureThreshold: 120 },
+        resources: { requests: { cpu: '100m', memory: '64Mi' } },
         volumeMounts: [{ name: 'envoy-config', mountPath: '/etc/envoy', readOnly: true }],
       },
     ],
-    containers: [{ name: 'load', image: 'herald:0.1.0', imagePullPolicy: 'Never', command: ['/usr/local/bin/node', '-e', LOAD] }],
+    // CPU requests: a BestEffort pod gets cpu.shares 2 and stalls for seconds on a busy machine, which
+    // would measure the machine, not the mesh.
+    containers: [{ name: 'load', image: 'herald:0.1.0', imagePullPolicy: 'Never', command: ['/usr/local/bin/node', '-e', LOAD], resources: { requests: { cpu: '200m', memory: '64Mi' } } }],
   },
 };
 
