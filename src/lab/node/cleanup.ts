@@ -12,9 +12,11 @@
  *     sysctls go with it), the host's blackhole route for the node's addresses, and the cgroups of the
  *     run root in every hierarchy;
  *  4. writes back every host sysctl in the record whose value changed;
- *  5. removes shim sockets that containerd made in /run/containerd/s during the run, and the folder.
+ *  5. removes the run's shim sockets from /run/containerd/s (named from its task ids, so another run's
+ *     are never touched), /run/containerd if the run created it and it is empty, and the folder.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -30,8 +32,7 @@ export interface RunRecord {
   cgroupName: string;
   /** Host sysctls as they were (path under /proc/sys → value). */
   sysctls: Record<string, string>;
-  /** Entries of /run/containerd/s before the run, and which of /run/containerd, /run/containerd/s existed. */
-  shimSocketsBefore: string[];
+  /** Which of /run/containerd, /run/containerd/s existed before the run. */
   shimDirsExisted?: Record<string, boolean>;
   /** The host route this run added (`blackhole <range>`), so host-side traffic to node addresses is dropped. */
   hostBlackhole?: string;
@@ -132,6 +133,19 @@ export function mountsUnder(dir: string): string[] {
     .map((l) => l.split(' ')[4] ?? '')
     .filter((m) => m === dir || m.startsWith(dir + '/'))
     .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * The shim sockets of the run's containerd: containerd 1.6 names each one
+ * /run/containerd/s/<sha256 of "<containerd address>/<namespace>/<task id>"> (runtime/v2/shim
+ * SocketAddress), whatever its own state dir; the task ids are the run's state folders.
+ */
+export function shimSockets(runDir: string): string[] {
+  const address = path.join(runDir, 'containerd.sock');
+  const tasks = path.join(runDir, 'containerd', 'state', 'io.containerd.runtime.v2.task');
+  return listDir(tasks).flatMap((ns) =>
+    listDir(path.join(tasks, ns)).map((id) => path.join(SHIM_SOCKET_DIR, createHash('sha256').update(path.join(address, ns, id)).digest('hex'))),
+  );
 }
 
 /** Every cgroup folder of the run (all hierarchies), deepest first. */
@@ -254,8 +268,7 @@ export async function cleanupRun(runDir: string, log: (m: string) => void = () =
       report.problems.push(`keeping logs: ${(err as Error).message}`);
     }
   }
-  const before = new Set(rec.shimSocketsBefore);
-  for (const e of listDir(SHIM_SOCKET_DIR)) if (!before.has(e)) fs.rmSync(path.join(SHIM_SOCKET_DIR, e), { force: true, recursive: true });
+  for (const sock of shimSockets(runDir)) fs.rmSync(sock, { force: true });
   for (const d of [SHIM_SOCKET_DIR, path.dirname(SHIM_SOCKET_DIR)]) {
     if (rec.shimDirsExisted?.[d] === false && listDir(d).length === 0) fs.rmSync(d, { recursive: true, force: true });
   }

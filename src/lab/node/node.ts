@@ -193,7 +193,6 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
     netns,
     cgroupName: layout.cgroupName,
     sysctls: readSysctls(),
-    shimSocketsBefore: listDir(SHIM_SOCKET_DIR),
     shimDirsExisted: Object.fromEntries([SHIM_SOCKET_DIR, path.dirname(SHIM_SOCKET_DIR)].map((d) => [d, fs.existsSync(d)])),
   };
   const writeRecord = () => fs.writeFileSync(path.join(runDir, 'run.json'), JSON.stringify(rec, null, 2));
