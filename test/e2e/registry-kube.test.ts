@@ -1,5 +1,5 @@
 /**
- * The Kubernetes-backed registry against the real kube-apiserver (src/lab/kube): the CRD and the least RBAC
+ * The Kubernetes-backed registry against the real kube-apiserver (lab/src/kube): the CRD and the least RBAC
  * of deploy/, two Herald replicas as their own processes, each with its registry server on RegistryHosts and its
  * registry source watching them, running with a token of the herald ServiceAccount and nothing else.
  *
