@@ -31,7 +31,6 @@ const REGISTRY_NAMESPACE = 'herald-system';
 
 const DISCOVERY = oneOf(['pods', 'endpointslices-ready', 'endpointslices-terminating']);
 export type DiscoveryMode = z.output<typeof DISCOVERY>;
-export const DISCOVERY_MODES: readonly DiscoveryMode[] = DISCOVERY.options;
 
 const endpoint = (address: string, port: number) =>
   strict({ address: nonEmptyString().default(address), port: intIn(0, 65535).default(port) }, { notMapping: 'must be a mapping with address and port' }).prefault({});
@@ -100,14 +99,14 @@ function configSchema(baseDir: string) {
     intervalMs: intIn(100, 3_600_000).default(5000),
     ttlSeconds: intIn(1, 86_400 * 30).default(600),
     // Defaults by backend, below: a broken HTTP registry can answer empty lists again and again (holds last the
-    // hosts' TTL and reads never confirm); watched RegistryHosts cannot, so they are guarded as pods.
+    // hosts' TTL, ttlSeconds, and reads never confirm); watched RegistryHosts cannot, so they are guarded as pods.
     guard: strict({ maxRemovalPercent: intIn(0, 100).optional(), holdSeconds: intIn(0, 86_400).optional(), confirmByReread: bool().optional() }).default({}),
   })
     .check((ctx) => {
       if (ctx.value.backend === 'http' && ctx.value.url === '') ctx.issues.push({ code: 'custom', path: ['url'], message: 'is required with backend http', input: ctx.value });
     })
     .transform((r) => {
-      const base = r.backend === 'kubernetes' ? { maxRemovalPercent: 50, holdSeconds: 30, confirmByReread: true } : { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false };
+      const base = r.backend === 'kubernetes' ? { maxRemovalPercent: 50, holdSeconds: 30, confirmByReread: true } : { maxRemovalPercent: 50, holdSeconds: r.ttlSeconds, confirmByReread: false };
       const set = Object.fromEntries(Object.entries(r.guard).filter(([, v]) => v !== undefined));
       return { ...r, guard: { ...base, ...set } as typeof base };
     });

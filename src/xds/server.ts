@@ -429,10 +429,6 @@ export class XdsServer {
     return () => this.ackListeners.delete(listener);
   }
 
-  /** Views with at least one live stream. */
-  liveViews(): string[] {
-    return [...this.byView.keys()];
-  }
 
   /** @internal called by AdsStream */
   register(s: AdsStream): void {
