@@ -96,7 +96,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
     views: { maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20) },
-    xds: { ackTimeoutMs: config.ackTimeoutMs },
+    xds: { ackTimeoutMs: config.ackTimeoutMs, maxStreamAgeMs: config.xds.maxStreamAgeSeconds * 1000 },
   });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);
   const intake = new Intake({

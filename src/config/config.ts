@@ -2,7 +2,7 @@
  * Herald's configuration file (herald.yaml): one schema, validated once, defaults in one place. Paths in it are
  * relative to the file's directory.
  *
- *   xds:     { address: 127.0.0.1, port: 18000 }
+ *   xds:     { address: 127.0.0.1, port: 18000, maxStreamAgeSeconds: 300 }
  *   admin:   { address: 127.0.0.1, port: 18001 }
  *   sidecar: { egress: { address: 127.0.0.1, port: 15001 } }
  *   sources:
@@ -24,6 +24,9 @@ import { z } from 'zod';
 import { type DeepReadonly, bool, intIn, nonEmptyString, oneOf, problemsOf, strict } from './schema';
 import { FILE_SOURCE_DEFAULTS } from '../sources/file/file-source';
 import { VIEW_DEFAULTS } from '../pipeline/views';
+
+/** Long enough that reconnects cost nothing, short enough that a returned replica gets its share within minutes. */
+export const DEFAULT_MAX_STREAM_AGE_SECONDS = 300;
 
 const DISCOVERY = oneOf(['pods', 'endpointslices-ready', 'endpointslices-terminating']);
 export type DiscoveryMode = z.output<typeof DISCOVERY>;
@@ -98,8 +101,15 @@ function configSchema(baseDir: string) {
   });
 
   return strict({
-    /** ADS (gRPC), SotW and Delta. */
-    xds: endpoint('127.0.0.1', 18000),
+    /**
+     * ADS (gRPC), SotW and Delta. maxStreamAgeSeconds: each stream is ended (status OK) after this long ±20%, so
+     * proxies reconnect and streams spread again over every replica after one returns; 0 keeps streams forever.
+     */
+    xds: strict({
+      address: nonEmptyString().default('127.0.0.1'),
+      port: intIn(0, 65535).default(18000),
+      maxStreamAgeSeconds: intIn(0, 86_400).default(DEFAULT_MAX_STREAM_AGE_SECONDS),
+    }).prefault({}),
     admin: endpoint('127.0.0.1', 18001),
     sidecar: strict({ egress: endpoint('127.0.0.1', 15001) }).prefault({}),
     /** Precedence: the first listed wins an address:port. Unnamed sources are `<kind>-<index>`. */

@@ -42,6 +42,9 @@ export interface BootstrapOptions {
   readonly readyPort?: number;
   /** 0 waits forever for the first config (the default here); Envoy's own default is 15 s. */
   readonly initialFetchTimeoutMs?: number;
+  /** Reconnect backoff of the ADS stream: base and cap of the jittered exponential backoff (XDS_RETRY_DEFAULTS). */
+  readonly xdsRetryBaseMs?: number;
+  readonly xdsRetryMaxMs?: number;
 }
 
 
@@ -61,6 +64,22 @@ function staticCluster(name: string, hosts: ReadonlyArray<{ readonly address: st
       endpoints: [{ lb_endpoints: hosts.map((h) => ({ endpoint: { address: { socket_address: { address: h.address, port_value: h.port } } } })) }],
     },
   };
+}
+
+/** Envoy's own backoff for re-establishing the ADS stream (without retry_policy): 500 ms base, 30 s max. */
+export const XDS_RETRY_DEFAULTS = { baseMs: 100, maxMs: 1000 } as const;
+
+/**
+ * The ADS stream's reconnect backoff (EnvoyGrpc.retry_policy, applied to xDS streams only): Envoy waits a random
+ * time below min(base·2^attempt, max) before each new attempt, and starts from base again once a stream
+ * delivered a response. Envoy's default max of 30 s would leave a proxy of a killed replica without a control
+ * plane for up to that long; 1 s bounds it, and each attempt goes through the xDS cluster's load balancer, so a
+ * refused connect to a dead instance is followed by one to a live instance.
+ */
+function xdsRetryPolicy(o: BootstrapOptions): Record<string, unknown> {
+  const base = o.xdsRetryBaseMs ?? XDS_RETRY_DEFAULTS.baseMs;
+  const max = Math.max(base, o.xdsRetryMaxMs ?? XDS_RETRY_DEFAULTS.maxMs);
+  return { retry_back_off: { base_interval: `${base / 1000}s`, max_interval: `${max / 1000}s` } };
 }
 
 /** The readiness listener: GET /ready proxied to the admin API's /ready; anything else 404. */
@@ -140,7 +159,7 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
       ads_config: {
         api_type: o.protocol === 'delta' ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
-        grpc_services: [{ envoy_grpc: { cluster_name: 'herald_xds' } }],
+        grpc_services: [{ envoy_grpc: { cluster_name: 'herald_xds', retry_policy: xdsRetryPolicy(o) } }],
         set_node_on_first_message_only: true,
       },
       cds_config: ads,

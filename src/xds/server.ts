@@ -24,10 +24,20 @@ const mResponseBytes = counter('herald_xds_response_bytes_total', 'Bytes of xDS 
 const mAckLatency = histogram('herald_xds_ack_latency_ms', 'Time from sending a response to its ACK or NACK');
 const mOverdue = gauge('herald_xds_responses_awaiting_ack_overdue', 'Responses unacknowledged for longer than the ACK timeout');
 const mBadRequests = counter('herald_xds_bad_requests_total', 'Malformed or invalid xDS requests by reason');
+const mAged = counter('herald_xds_streams_aged_total', 'xDS streams ended (status OK) at their maximum age, so proxies reconnect and rebalance');
+
+/** A stream lives its maximum age times a factor drawn uniformly from [1 - MAX_AGE_JITTER, 1 + MAX_AGE_JITTER]. */
+export const MAX_AGE_JITTER = 0.2;
 
 export interface XdsServerOptions {
   /** A response unacknowledged for this long is logged and counted (the stream is left open). */
   readonly ackTimeoutMs?: number;
+  /**
+   * Each stream is ended with status OK after this long (±MAX_AGE_JITTER, drawn per stream), counted from its
+   * start; the proxy reconnects at once through its xDS cluster's load balancer, so streams spread again over
+   * every live replica after one returns. 0 or absent: streams live as long as the proxy keeps them.
+   */
+  readonly maxStreamAgeMs?: number;
 }
 
 /** What /proxies shows for one stream. */
@@ -175,11 +185,13 @@ export class XdsServer {
   private readonly unsubscribe: () => void;
   private readonly ackTimer: NodeJS.Timeout;
   private closed = false;
+  /** Max-age timers of live calls; owned by limitAge (each removes its own when it fires or the call ends). */
+  private readonly ageTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     readonly cache: XdsCache,
     readonly views: ViewResolver,
-    options: XdsServerOptions = {},
+    private readonly options: XdsServerOptions = {},
   ) {
     this.grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_receive_message_length': 16 << 20 });
     const identity = (b: Buffer) => b;
@@ -220,6 +232,7 @@ export class XdsServer {
     this.closed = true;
     this.unsubscribe();
     clearInterval(this.ackTimer);
+    for (const t of this.ageTimers) clearTimeout(t);
     for (const s of [...this.streams]) s.close();
     // Streams are already closed above; nothing in flight is worth waiting for.
     this.grpcServer.forceShutdown();
@@ -287,6 +300,36 @@ export class XdsServer {
     call.on('cancelled', () => stream.close());
     call.on('error', () => stream.close());
     call.on('close', () => stream.close());
+    this.limitAge(stream, call);
+  }
+
+  /**
+   * Ends the call with status OK once it reaches maxStreamAgeMs (jittered per stream, so streams that started
+   * together, as after a replica's restart, do not all leave together). Envoy and gRPC clients reconnect at once
+   * after a stream that delivered responses; the new stream is routed by the client's load balancer, which is how
+   * streams spread again over replicas. Nothing when the option is 0 or absent.
+   */
+  private limitAge(stream: AdsStream, call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    const maxAgeMs = this.options.maxStreamAgeMs ?? 0;
+    if (maxAgeMs <= 0) return;
+    const ms = Math.round(maxAgeMs * (1 - MAX_AGE_JITTER + 2 * MAX_AGE_JITTER * Math.random()));
+    const timer = setTimeout(() => {
+      this.ageTimers.delete(timer);
+      if (this.closed || call.cancelled || call.destroyed) return;
+      mAged.inc();
+      log('info', 'xds stream reached its maximum age', { stream: stream.id, node: stream.node?.id, ageMs: ms });
+      stream.close();
+      call.end();
+    }, ms);
+    timer.unref();
+    this.ageTimers.add(timer);
+    const clear = () => {
+      clearTimeout(timer);
+      this.ageTimers.delete(timer);
+    };
+    call.once('close', clear);
+    call.once('cancelled', clear);
+    call.once('error', clear);
   }
 
   private onCacheChange(changes: readonly CacheChange[]): void {
