@@ -91,7 +91,11 @@ export class HeraldReplicas {
 
   /** SIGKILLs a replica: no goodbye to any proxy. */
   async kill(r: Replica): Promise<void> {
-    await r.proc?.kill();
+    // kill() returns once no process of the group is left, possibly before the exit event: forget it here, so
+    // that live() and start() never see a dead process as running.
+    const proc = r.proc;
+    r.proc = undefined;
+    await proc?.kill();
   }
 
   /** The streams each live replica serves now (a replica that does not answer shows none). */
