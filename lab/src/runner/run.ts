@@ -116,16 +116,18 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     const failed = new Array<number>(seconds).fill(0);
     for (const r of load.records) if (r.t < seconds * 1000) (/^2\d\d$/.test(r.status) ? ok : failed)[Math.floor(r.t / 1000)]!++;
     fs.mkdirSync(o.outDir, { recursive: true });
-    const chart = path.join(o.outDir, `${scenario.name}-${mode}.svg`);
+    // The default topology keeps the plain name; another replica count is named in the file.
+    const chart = path.join(o.outDir, `${scenario.name}-${mode}${topology.replicas === LAB_TOPOLOGY.replicas ? '' : `-${topology.replicas}-replica${topology.replicas === 1 ? '' : 's'}`}.svg`);
     const offset = (load.startedAt - started) / 1000;
     fs.writeFileSync(
       chart,
       renderChart({
-        title: `${scenario.name} (${mode}): ${load.records.length} requests, ${non2xx} failed`,
+        title: `${scenario.name} (${mode}, ${topology.replicas} Herald replica${topology.replicas === 1 ? '' : 's'}): ${load.records.length} requests, ${non2xx} failed`,
         okPerSecond: ok,
         failedPerSecond: failed,
         readyPods: tracker.readyPods.map((p) => ({ s: Math.max(0, p.t / 1000 - offset), n: p.n })),
         events,
+        ...(topology.replicas > 1 || monitor.timeline.length > 1 ? { replicaStreams: monitor.timeline } : {}),
       }),
     );
     return {
