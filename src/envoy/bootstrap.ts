@@ -139,6 +139,18 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
             // maximum age moves to the other instance together with the rest: the whole fleet flips back and forth
             // (measured in the lab's rebalance scenario). At random, after one age the streams are spread evenly.
             lb_policy: 'RANDOM',
+            // A stream whose connect fails (the instance is gone) ejects that instance at once, for a second and
+            // longer each time again, never more than half of them: the next attempt goes to a live one instead of
+            // a coin toss, until the health check has seen it go.
+            outlier_detection: {
+              split_external_local_origin_errors: true,
+              consecutive_local_origin_failure: 1,
+              enforcing_consecutive_local_origin_failure: 100,
+              interval: '1s',
+              base_ejection_time: '1s',
+              max_ejection_time: '10s',
+              max_ejection_percent: 50,
+            },
           }
         : {}),
       typed_extension_protocol_options: {
