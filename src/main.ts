@@ -134,7 +134,13 @@ async function startParts(
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
     views: { maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20) },
-    xds: { ackTimeoutMs: config.ackTimeoutMs, limits: config.xds.limits, admission: config.admission, ...(config.xds.tls ? { tls: config.xds.tls } : {}) },
+    xds: {
+      ackTimeoutMs: config.ackTimeoutMs,
+      limits: config.xds.limits,
+      admission: config.admission,
+      maxStreamAgeMs: config.xds.maxStreamAgeSeconds * 1000,
+      ...(config.xds.tls ? { tls: config.xds.tls } : {}),
+    },
   });
   started.push(() => xds.close());
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);

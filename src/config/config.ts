@@ -2,7 +2,7 @@
  * Herald's configuration file (herald.yaml): one schema, validated once, defaults in one place. Paths in it are
  * relative to the file's directory.
  *
- *   xds:     { address: 127.0.0.1, port: 18000 }
+ *   xds:     { address: 127.0.0.1, port: 18000, maxStreamAgeSeconds: 300 }
  *   admin:   { address: 127.0.0.1, port: 18001 }
  *   sidecar: { egress: { address: 127.0.0.1, port: 15001 } }
  *   sources:
@@ -28,6 +28,9 @@ import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS } from '../xds/limits';
 
 /** Where RegistryHost resources live by default (deploy/registry-crd.yaml). */
 const REGISTRY_NAMESPACE = 'herald-system';
+
+/** Long enough that reconnects cost nothing, short enough that a returned replica gets its share within minutes. */
+export const DEFAULT_MAX_STREAM_AGE_SECONDS = 300;
 
 const DISCOVERY = oneOf(['pods', 'endpointslices-ready', 'endpointslices-terminating']);
 export type DiscoveryMode = z.output<typeof DISCOVERY>;
@@ -117,11 +120,15 @@ function configSchema(baseDir: string) {
   const L = DEFAULT_STREAM_LIMITS;
   const A = DEFAULT_ADMISSION;
   return strict({
-    /** ADS (gRPC), SotW and Delta. */
+    /**
+     * ADS (gRPC), SotW and Delta. maxStreamAgeSeconds: each stream is ended (status OK) after this long ±20%, so
+     * proxies reconnect and streams spread again over every replica after one returns; 0 keeps streams forever.
+     */
     xds: strict(
       {
         address: nonEmptyString().default('127.0.0.1'),
         port: intIn(0, 65535).default(18000),
+        maxStreamAgeSeconds: intIn(0, 86_400).default(DEFAULT_MAX_STREAM_AGE_SECONDS),
         /** Serve xDS over TLS (mTLS with clientCaFile; xds/tls.ts, xds/identity.ts); absent: plaintext. */
         tls: strict({
           certFile: file(),
