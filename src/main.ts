@@ -21,6 +21,8 @@ import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
 import { loadPolicyFile } from './config/policy-file';
 import { resolvePolicy, type ClusterPolicy } from './model/policy';
+import { Convergence, EventLog } from './pipeline/convergence';
+import { defaultMetrics } from './admin/metrics';
 
 export interface Running {
   readonly xdsPort: number;
@@ -34,6 +36,8 @@ export interface Running {
   readonly publisher: Publisher;
   readonly views: ViewRegistry;
   readonly intake: Intake;
+  readonly convergence: Convergence;
+  readonly events: EventLog;
   stop(): Promise<void>;
 }
 
@@ -81,21 +85,24 @@ export interface CoreOptions {
  * publisher build and drop them (the publisher tells it the served zones); the xDS server resolves views through
  * the registry and reads the cache only.
  */
-export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer } {
+export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer; convergence: Convergence; events: EventLog } {
   const cache = new XdsCache();
+  const convergence = new Convergence();
+  const events = new EventLog();
   let views: ViewRegistry | undefined;
-  const publisher = new Publisher(cache, { ...(o.policy ? { policy: o.policy } : {}), onZones: (zones) => views?.setZones('endpoints', zones) });
+  const publisher = new Publisher(cache, { ...(o.policy ? { policy: o.policy } : {}), onZones: (zones) => views?.setZones('endpoints', zones), convergence, events });
   views = new ViewRegistry(
     { defaultEgress: o.defaultEgress, zones: [], ...VIEW_DEFAULTS, ...o.views },
     { build: (key) => publisher.buildView(key), drop: (key) => publisher.dropView(key) },
   );
-  return { cache, publisher, views, xds: new XdsServer(cache, views, o.xds) };
+  return { cache, publisher, views, xds: new XdsServer(cache, views, { ...o.xds, convergence }), convergence, events };
 }
 
 export async function startHerald(config: HeraldConfig): Promise<Running> {
   const policies = config.policyFile ? loadPolicyFile(config.policyFile) : undefined;
   if (policies && policies.problems.length > 0) throw new Error(`policy file ${config.policyFile}:\n  ${policies.problems.join('\n  ')}`);
-  const { cache, publisher, views, xds } = createCore({
+  defaultMetrics.collectProcessMetrics(require('../../package.json').version);
+  const { cache, publisher, views, xds, convergence, events } = createCore({
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
     views: { maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20) },
@@ -109,9 +116,10 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     })),
     batching: config.batching,
     ...(policies ? { policies: policies.policies } : {}),
-    publish: (mesh) => publisher.update(mesh),
+    publish: (mesh, meta) => publisher.update(mesh, meta),
     onSynced: () => publisher.startServing(),
     onZones: (zones) => views.setZones('topology', zones),
+    events,
   });
   const adminState: AdminState = {
     ready: () => publisher.serving,
@@ -119,6 +127,9 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     mesh: () => publisher.current,
     holds: () => intake.holds(),
     config: (proxy, filter) => proxyConfig(xds, cache, proxy, filter),
+    convergence: (limit) => convergence.report(limit),
+    events: (limit) => events.recent(limit),
+    sources: () => intake.sources(),
   };
   const admin = new AdminServer(adminState, { allowedHosts: config.admin.allowedHosts });
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
@@ -145,6 +156,8 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     publisher,
     views,
     intake,
+    convergence,
+    events,
     stop: () =>
       (stopped ??= (async () => {
         for (const s of sources) await s.stop();

@@ -21,8 +21,8 @@ export interface RegistrySourceOptions {
   readonly timeoutMs?: number;
 }
 
-const mPolls = counter('herald_registry_polls_total', 'Registry requests by source and outcome (ok, error, garbage)');
-const mSkipped = counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source');
+const mPolls = counter('herald_registry_polls_total', 'Registry requests by source and outcome (ok, error, garbage)', ['source', 'outcome']);
+const mSkipped = counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source', ['source']);
 
 export class RegistrySource implements Source {
   readonly name: string;
@@ -63,6 +63,8 @@ export class RegistrySource implements Source {
   private async poll(sink: SourceSink): Promise<void> {
     let errors = 0;
     let changed = false;
+    /** When the first changed answer arrived: what this update observed. */
+    let observedAt: number | undefined;
     for (const service of this.o.services) {
       const got = await this.fetchService(service);
       if (got === undefined) {
@@ -75,10 +77,12 @@ export class RegistrySource implements Source {
       if (got.endpoints.length === 0) this.results.delete(service);
       else this.results.set(service, got);
       changed = true;
+      observedAt ??= Date.now();
     }
     this.failures = errors > 0 ? Math.min(this.failures + 1, 8) : 0;
     const synced = this.fetched.size === this.o.services.length;
-    if (changed || errors === 0) sink.update(this.name, new Map(this.results), synced, { fullRead: errors === 0 });
+    if (errors > 0) sink.error?.(this.name, `${errors} of ${this.o.services.length} services could not be read from ${this.o.url}`);
+    if (changed || errors === 0) sink.update(this.name, new Map(this.results), synced, { fullRead: errors === 0, ...(observedAt !== undefined ? { observedAt } : {}) });
   }
 
   /** One service's endpoints, or undefined when the registry could not be read (the last good state stays). */

@@ -20,7 +20,7 @@ export interface RegistryServerOptions {
   readonly env?: string;
 }
 
-const mRequests = counter('herald_registry_server_requests_total', 'Registry API requests by method and status');
+const mRequests = counter('herald_registry_server_requests_total', 'Registry API requests by method and status', ['method', 'status']);
 const SERVICE = /^[A-Za-z0-9_.-]{1,253}$/;
 const MAX_BODY = 64 * 1024;
 
