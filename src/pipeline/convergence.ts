@@ -303,9 +303,12 @@ export function classify(prev: Mesh, next: Mesh, structural: boolean): { kind: C
       continue;
     }
     const diff = diffEndpoints(old, s);
+    if (diff.length === 0) {
+      if (JSON.stringify(old.endpoints) === JSON.stringify(s.endpoints)) continue;
+      // Same addresses and health: an attribute changed (weight, zone, labels); counted as a health change.
+      diff.push(['health', `${s.endpoints.length} endpoints (attributes)`]);
+    }
     services.push(name);
-    // Same addresses and health: an attribute changed (weight, zone, priority); counted as a health change.
-    if (diff.length === 0) diff.push(['health', `${s.endpoints.length} endpoints`]);
     for (const [kind, keys] of groupBy(diff)) {
       bump(kind);
       events.push({ kind, service: name, endpoints: keys.slice(0, 10), count: keys.length });
