@@ -27,6 +27,8 @@ export interface Gauge {
   set(value: number, labels?: Labels): void;
   get(labels?: Labels): number;
   labels(labels: Labels): { set(value: number): void };
+  /** Drops one series (e.g. a view that no longer exists). */
+  remove(labels: Labels): void;
 }
 
 export interface HistogramSummary {
@@ -85,6 +87,11 @@ export class Metrics {
     this.gauge('herald_build_info', 'Herald build: version and Node.js version (always 1)', ['version', 'node']).set(1, { version, node: process.version });
   }
 
+  /** The names of the metrics declared so far (Herald's own; not the process metrics). */
+  names(): string[] {
+    return [...this.declared.keys()];
+  }
+
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     const known = this.declared.get(name);
     if (known) return known as Counter;
@@ -114,6 +121,7 @@ export class Metrics {
         const child = g.labels(labels);
         return { set: (v) => child.set(v) };
       },
+      remove: (labels) => g.remove(labels),
     };
     this.declared.set(name, out);
     return out;

@@ -29,6 +29,7 @@ import type { Convergence, StreamConvergence } from '../pipeline/convergence';
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 const mStreams = gauge('herald_xds_streams', 'Connected xDS streams by protocol', ['protocol']);
+const mProxies = gauge('herald_xds_proxies', 'Connected xDS streams by protocol and view (views are bounded by views.maxViews)', ['protocol', 'view']);
 const mRequests = counter('herald_xds_requests_total', 'xDS requests by protocol, type and outcome (ack, nack, subscribe, ignored)', ['protocol', 'type', 'outcome']);
 const mResponses = counter('herald_xds_responses_total', 'xDS responses sent (pushes) by protocol and type', ['protocol', 'type']);
 const mResponseBytes = counter('herald_xds_response_bytes_total', 'Bytes of xDS responses sent, by protocol and type', ['protocol', 'type']);
@@ -456,6 +457,7 @@ export class XdsServer {
     if (!set) this.byView.set(s.view!, (set = new Set()));
     set.add(s);
     this.countStream(s.codec.protocol, +1);
+    this.countView(s.codec.protocol, s.view!, +1);
   }
 
   /** @internal called by AdsStream */
@@ -466,9 +468,23 @@ export class XdsServer {
     if (set && set.size === 0) this.byView.delete(s.view!);
     this.views.release(s.view!);
     this.countStream(s.codec.protocol, -1);
+    this.countView(s.codec.protocol, s.view!, -1);
   }
 
   private readonly perProtocol = { sotw: 0, delta: 0 };
+  private readonly perView = new Map<string, number>();
+
+  private countView(protocol: 'sotw' | 'delta', view: string, by: number): void {
+    const key = `${protocol} ${view}`;
+    const n = (this.perView.get(key) ?? 0) + by;
+    if (n > 0) {
+      this.perView.set(key, n);
+      mProxies.set(n, { protocol, view });
+    } else {
+      this.perView.delete(key);
+      mProxies.remove({ protocol, view });
+    }
+  }
 
   private countStream(protocol: 'sotw' | 'delta', by: number): void {
     this.perProtocol[protocol] += by;
