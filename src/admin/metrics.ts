@@ -52,6 +52,20 @@ export const SECONDS_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 export const CONVERGENCE_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
 
 
+/**
+ * `labels` with its keys in sorted order (the same object when they already are): prom-client prints a series'
+ * labels in the order of the object that created it, and sorted output is stable for people and tests.
+ */
+function sorted(labels: Labels): Labels {
+  const keys = Object.keys(labels);
+  let ordered = true;
+  for (let i = 1; i < keys.length && ordered; i++) if (keys[i - 1]! > keys[i]!) ordered = false;
+  if (ordered) return labels;
+  const out: Record<string, string> = {};
+  for (const k of keys.sort()) out[k] = labels[k]!;
+  return out;
+}
+
 function matches(have: Record<string, string | number>, want: Labels): boolean {
   for (const k of Object.keys(want)) if (String(have[k]) !== want[k]) return false;
   return true;
@@ -98,10 +112,10 @@ export class Metrics {
     const c = new client.Counter({ name, help: help || name, labelNames, registers: [this.registry] });
     const values = () => (c as unknown as { hashMap: Record<string, { labels: Record<string, string>; value: number }> }).hashMap;
     const out: Counter = {
-      inc: (labels, by = 1) => (labels && labelNames.length ? c.inc(labels, by) : c.inc(by)),
+      inc: (labels, by = 1) => (labels && labelNames.length ? c.inc(sorted(labels), by) : c.inc(by)),
       get: (labels = {}) => Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0,
       labels: (labels) => {
-        const child = c.labels(labels);
+        const child = c.labels(sorted(labels));
         return { inc: (by = 1) => child.inc(by) };
       },
     };
@@ -115,13 +129,13 @@ export class Metrics {
     const g = new client.Gauge({ name, help: help || name, labelNames, registers: [this.registry] });
     const values = () => (g as unknown as { hashMap: Record<string, { labels: Record<string, string>; value: number }> }).hashMap;
     const out: Gauge = {
-      set: (value, labels) => (labels && labelNames.length ? g.set(labels, value) : g.set(value)),
+      set: (value, labels) => (labels && labelNames.length ? g.set(sorted(labels), value) : g.set(value)),
       get: (labels = {}) => Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0,
       labels: (labels) => {
-        const child = g.labels(labels);
+        const child = g.labels(sorted(labels));
         return { set: (v) => child.set(v) };
       },
-      remove: (labels) => g.remove(labels),
+      remove: (labels) => g.remove(sorted(labels)),
     };
     this.declared.set(name, out);
     return out;
@@ -134,9 +148,9 @@ export class Metrics {
     type Series = { labels: Record<string, string>; bucketValues: Record<number, number>; sum: number; count: number };
     const series = () => Object.values((h as unknown as { hashMap: Record<string, Series> }).hashMap);
     const out: Histogram = {
-      observe: (seconds, labels) => (labels && labelNames.length ? h.observe(labels, seconds) : h.observe(seconds)),
+      observe: (seconds, labels) => (labels && labelNames.length ? h.observe(sorted(labels), seconds) : h.observe(seconds)),
       labels: (labels) => {
-        const child = h.labels(labels);
+        const child = h.labels(sorted(labels));
         return { observe: (s) => child.observe(s) };
       },
       summary: (match = {}) => {

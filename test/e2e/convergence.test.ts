@@ -77,7 +77,7 @@ test('convergence metrics: one observation per proxy per change; the last-ACK ti
   for (const type of ['CDS', 'LDS', 'RDS']) assert.equal(delta_(`herald_convergence_seconds_count{kind="drain",type="${type}"}`), 0, `a drain carries no ${type}`);
   for (const kind of ['add', 'remove', 'health', 'structural']) assert.equal(delta_(`herald_convergence_seconds_count{kind="${kind}",type="EDS"}`), 0, `no ${kind} observed`);
   assert.equal(delta_('herald_convergence_last_ack_seconds_count{kind="drain"}'), 1, 'one last-ACK observation per change');
-  assert.match(after, /herald_build_info\{version="[^"]+",node="v20[^"]*"\} 1/);
+  assert.match(after, /herald_build_info\{node="v20[^"]*",version="[^"]+"\} 1/);
   assert.match(after, /nodejs_eventloop_lag_p99_seconds /);
 
   // The outside view: the later Envoy showed DRAINING at `seen` (and had not when its previous poll began). Envoy
