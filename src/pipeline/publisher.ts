@@ -118,7 +118,8 @@ export class Publisher {
     const observedAt = meta.observedAt ?? Date.now();
     const change = classify(prev, next, structural);
     for (const e of change.events) events?.record(e, { observedAt });
-    convergence?.begin({ kind: change.kind, services: change.services, observedAt });
+    // Before serving no proxy can be sent anything: only the events are kept.
+    if (this.isServing) convergence?.begin({ kind: change.kind, services: change.services, observedAt });
   }
 
   /** Every source has synced once: build the wanted views, and every later one on demand. */

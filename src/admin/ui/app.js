@@ -119,7 +119,7 @@ function renderSources(sources) {
       el('td', {}, s.lastUpdateAt ? `${age(s.lastUpdateAt)} ago` : 'never'),
       el('td', {}, String(s.updates)),
       el('td', {}, String(s.errors)),
-      el('td', { class: 'err', title: s.lastError ? s.lastError.message : '' }, s.lastError ? `${age(s.lastError.at)} ago: ${s.lastError.message}` : '–'),
+      el('td', { class: s.lastError ? 'err' : 'muted', title: s.lastError ? s.lastError.message : '' }, s.lastError ? `${age(s.lastError.at)} ago: ${s.lastError.message}` : '–'),
     ),
   );
   document.querySelector('#sources tbody').replaceChildren(...rows);
