@@ -1,7 +1,8 @@
 /**
  * The intake: guard → merge → batcher, in that order; serving gated on every source's first sync (then at once);
- * a failing publish is logged and counted and the next update still flows; the guard measures against the Holds go to the event log; each publish carries the earliest observation it includes.
- * service sizes of the latest merge (every source). Real Guard, Merger, Batcher, Publisher and XdsCache.
+ * a failing publish is logged and counted and the next update still flows; the guard measures against the
+ * service sizes of the latest merge (every source); holds go to the event log; each publish carries the earliest
+ * observation it includes. Real Guard, Merger, Batcher, Publisher and XdsCache.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
