@@ -115,7 +115,7 @@ export class Metrics {
     const c = new client.Counter({ name, help: help || name, labelNames, registers: [this.registry] });
     const values = () => (c as unknown as { hashMap: Record<string, { labels: Record<string, string>; value: number }> }).hashMap;
     const out: Counter = {
-      inc: (labels, by = 1) => (labels && labelNames.length ? c.inc(sorted(labels), by) : c.inc(by)),
+      inc: (labels, by = 1) => (labels ? c.inc(sorted(labels), by) : c.inc(by)),
       get: (labels = {}) => Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0,
       labels: (labels) => {
         const child = c.labels(sorted(labels));
@@ -132,7 +132,7 @@ export class Metrics {
     const g = new client.Gauge({ name, help: help || name, labelNames, registers: [this.registry] });
     const values = () => (g as unknown as { hashMap: Record<string, { labels: Record<string, string>; value: number }> }).hashMap;
     const out: Gauge = {
-      set: (value, labels) => (labels && labelNames.length ? g.set(sorted(labels), value) : g.set(value)),
+      set: (value, labels) => (labels ? g.set(sorted(labels), value) : g.set(value)),
       get: (labels = {}) => Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0,
       labels: (labels) => {
         const child = g.labels(sorted(labels));
