@@ -23,6 +23,8 @@ import { RegistryHostCache, openKubeRegistryBackend } from './sources/registry/k
 import { KubeRegistrySource } from './sources/registry/kube-backend-source';
 import { loadPolicyFile } from './config/policy-file';
 import { resolvePolicy, type ClusterPolicy } from './model/policy';
+import { Convergence, EventLog } from './pipeline/convergence';
+import { defaultMetrics } from './admin/metrics';
 
 export interface Running {
   readonly xdsPort: number;
@@ -36,6 +38,8 @@ export interface Running {
   readonly publisher: Publisher;
   readonly views: ViewRegistry;
   readonly intake: Intake;
+  readonly convergence: Convergence;
+  readonly events: EventLog;
   stop(): Promise<void>;
 }
 
@@ -91,15 +95,17 @@ export interface CoreOptions {
  * publisher build and drop them (the publisher tells it the served zones); the xDS server resolves views through
  * the registry and reads the cache only.
  */
-export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer } {
+export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer; convergence: Convergence; events: EventLog } {
   const cache = new XdsCache();
+  const convergence = new Convergence();
+  const events = new EventLog();
   let views: ViewRegistry | undefined;
-  const publisher = new Publisher(cache, { ...(o.policy ? { policy: o.policy } : {}), onZones: (zones) => views?.setZones('endpoints', zones) });
+  const publisher = new Publisher(cache, { ...(o.policy ? { policy: o.policy } : {}), onZones: (zones) => views?.setZones('endpoints', zones), convergence, events });
   views = new ViewRegistry(
     { defaultEgress: o.defaultEgress, zones: [], ...VIEW_DEFAULTS, ...o.views },
     { build: (key) => publisher.buildView(key), drop: (key) => publisher.dropView(key) },
   );
-  return { cache, publisher, views, xds: new XdsServer(cache, views, o.xds) };
+  return { cache, publisher, views, xds: new XdsServer(cache, views, { ...o.xds, convergence }), convergence, events };
 }
 
 export async function startHerald(config: HeraldConfig): Promise<Running> {
@@ -116,6 +122,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
       }
     }
   };
+  defaultMetrics.collectProcessMetrics(require('../../package.json').version);
   try {
     return await startParts(config, policies, started, undo);
   } catch (err) {
@@ -130,7 +137,7 @@ async function startParts(
   started: Array<() => unknown>,
   undo: () => Promise<void>,
 ): Promise<Running> {
-  const { cache, publisher, views, xds } = createCore({
+  const { cache, publisher, views, xds, convergence, events } = createCore({
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
     views: { maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20) },
@@ -151,9 +158,10 @@ async function startParts(
     })),
     batching: config.batching,
     ...(policies ? { policies: policies.policies } : {}),
-    publish: (mesh) => publisher.update(mesh),
+    publish: (mesh, meta) => publisher.update(mesh, meta),
     onSynced: () => publisher.startServing(),
     onZones: (zones) => views.setZones('topology', zones),
+    events,
   });
   started.push(() => {
     intake.stop();
@@ -165,6 +173,9 @@ async function startParts(
     mesh: () => publisher.current,
     holds: () => intake.holds(),
     config: (proxy, filter) => proxyConfig(xds, cache, proxy, filter),
+    convergence: (limit) => convergence.report(limit),
+    events: (limit) => events.recent(limit),
+    sources: () => intake.sources(),
   };
   const admin = new AdminServer(adminState, { allowedHosts: config.admin.allowedHosts });
   started.push(() => admin.close());
@@ -210,6 +221,8 @@ async function startParts(
     publisher,
     views,
     intake,
+    convergence,
+    events,
     stop: () =>
       (stopped ??= (async () => {
         await undo();

@@ -1,111 +1,276 @@
 /**
- * A minimal Prometheus-style metrics registry: counters, gauges and summaries-by-histogram keyed by name and
- * labels, rendered in the text exposition format at /metrics. Single-threaded; any module may increment.
+ * Herald's metrics, on prom-client: a `Metrics` object owns one prom-client Registry (never prom-client's global
+ * register), so two Heralds in one process (tests) or a future per-instance wiring never share series. prom-client
+ * renders the text exposition format with spec-correct escaping of HELP text and label values.
+ *
+ * Counters and gauges are prom-client's; histograms are Herald's own series (observed on every ACK: ~20 ns
+ * instead of prom-client's ~430 ns per labelled observation) registered in the same Registry and rendered by it.
+ *
+ * Conventions (Prometheus): base units (seconds, bytes), `_total` for counters, `_seconds` for durations.
+ * Label names are declared with each metric; a call with an undeclared label throws (a programming error, caught
+ * by the tests), so every call site states its labels up front.
+ *
+ * Ownership: each metric has one writer module (the one that declares it); the registry only reads them when
+ * scraped. Module-level `counter`/`gauge`/`histogram` use `defaultMetrics` until instances are wired through
+ * startHerald; declaring a name twice returns the first declaration (tests read production series that way).
  */
-type Labels = Readonly<Record<string, string>>;
+import * as client from 'prom-client';
 
-interface Family {
-  readonly help: string;
-  readonly type: 'counter' | 'gauge' | 'histogram';
-  readonly series: Map<string, { labels: Labels; value: number; buckets?: number[]; sum?: number; count?: number }>;
-}
-
-const families = new Map<string, Family>();
-/** Histogram buckets in milliseconds. */
-const BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-
-function family(name: string, help: string, type: Family['type']): Family {
-  let f = families.get(name);
-  if (!f) families.set(name, (f = { help, type, series: new Map() }));
-  return f;
-}
-
-function key(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
-    .join(',');
-}
+export type Labels = Readonly<Record<string, string>>;
 
 export interface Counter {
   inc(labels?: Labels, by?: number): void;
+  /** The current value of one series (tests and the admin API; O(series)). */
   get(labels?: Labels): number;
-}
-
-export function counter(name: string, help: string): Counter {
-  const f = family(name, help, 'counter');
-  return {
-    inc(labels = {}, by = 1) {
-      const k = key(labels);
-      const s = f.series.get(k);
-      if (s) s.value += by;
-      else f.series.set(k, { labels, value: by });
-    },
-    get(labels = {}) {
-      return f.series.get(key(labels))?.value ?? 0;
-    },
-  };
+  /** A pre-bound series for a hot path. */
+  labels(labels: Labels): { inc(by?: number): void };
 }
 
 export interface Gauge {
   set(value: number, labels?: Labels): void;
   get(labels?: Labels): number;
+  labels(labels: Labels): { set(value: number): void };
+  /** Drops one series (e.g. a view that no longer exists). */
+  remove(labels: Labels): void;
 }
 
-export function gauge(name: string, help: string): Gauge {
-  const f = family(name, help, 'gauge');
-  return {
-    set(value, labels = {}) {
-      f.series.set(key(labels), { labels, value });
-    },
-    get(labels = {}) {
-      return f.series.get(key(labels))?.value ?? 0;
-    },
-  };
+export interface HistogramSummary {
+  /** Upper bounds in seconds, then +Inf. */
+  readonly buckets: ReadonlyArray<{ readonly le: number | '+Inf'; readonly count: number }>;
+  readonly count: number;
+  readonly sum: number;
 }
 
 export interface Histogram {
-  observe(ms: number, labels?: Labels): void;
+  /** @param seconds the observed duration (or other base-unit value) */
+  observe(seconds: number, labels?: Labels): void;
+  labels(labels: Labels): { observe(seconds: number): void };
+  /** Cumulative buckets summed over every series whose labels include `match` (the admin API's summaries). */
+  summary(match?: Labels): HistogramSummary;
 }
 
-export function histogram(name: string, help: string): Histogram {
-  const f = family(name, help, 'histogram');
-  return {
-    observe(ms, labels = {}) {
-      const k = key(labels);
-      let s = f.series.get(k);
-      if (!s) f.series.set(k, (s = { labels, value: 0, buckets: BUCKETS_MS.map(() => 0), sum: 0, count: 0 }));
-      BUCKETS_MS.forEach((b, i) => {
-        if (ms <= b) s!.buckets![i]!++;
-      });
-      s.sum! += ms;
-      s.count!++;
-    },
-  };
+/** Default histogram buckets, seconds: 1 ms … 10 s. */
+export const SECONDS_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Fine buckets for convergence, seconds: 1 ms … 30 s. */
+export const CONVERGENCE_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
+
+
+/**
+ * `labels` with its keys in sorted order (the same object when they already are): prom-client prints a series'
+ * labels in the order of the object that created it, and sorted output is stable for people and tests.
+ */
+function sorted(labels: Labels): Labels {
+  const keys = Object.keys(labels);
+  let ordered = true;
+  for (let i = 1; i < keys.length && ordered; i++) if (keys[i - 1]! > keys[i]!) ordered = false;
+  if (ordered) return labels;
+  const out: Record<string, string> = {};
+  for (const k of keys.sort()) out[k] = labels[k]!;
+  return out;
 }
 
-function fmt(labels: Labels, extra: Labels = {}): string {
-  const all: Record<string, string> = { ...labels, ...extra };
-  const parts = Object.keys(all)
-    .sort((a, b) => (a === 'le' ? 1 : b === 'le' ? -1 : a < b ? -1 : 1))
-    .map((k) => `${k}=${JSON.stringify(all[k])}`);
-  return parts.length ? `{${parts.join(',')}}` : '';
+function matches(have: Record<string, string | number>, want: Labels): boolean {
+  for (const k of Object.keys(want)) if (String(have[k]) !== want[k]) return false;
+  return true;
 }
 
-/** The registry in Prometheus text format. */
-export function renderMetrics(): string {
-  const lines: string[] = [];
-  for (const [name, f] of [...families].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    lines.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`);
-    for (const s of f.series.values()) {
-      if (f.type === 'histogram') {
-        BUCKETS_MS.forEach((b, i) => lines.push(`${name}_bucket${fmt(s.labels, { le: String(b) })} ${s.buckets![i]}`));
-        lines.push(`${name}_bucket${fmt(s.labels, { le: '+Inf' })} ${s.count}`);
-        lines.push(`${name}_sum${fmt(s.labels)} ${s.sum}`, `${name}_count${fmt(s.labels)} ${s.count}`);
-      } else {
-        lines.push(`${name}${fmt(s.labels)} ${s.value}`);
-      }
-    }
+function exact(have: Record<string, string | number>, want: Labels): boolean {
+  return Object.keys(have).length === Object.keys(want).length && matches(have, want);
+}
+
+/** One registry and the metrics declared in it. */
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly declared = new Map<string, Counter | Gauge | Histogram>();
+  private processMetrics = false;
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
-  return lines.join('\n') + '\n';
+
+  /** The registry in the Prometheus text format. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /**
+   * Process and Node.js metrics (CPU, memory, GC, handles, event-loop lag from perf_hooks monitorEventLoopDelay)
+   * into this registry, and `herald_build_info`. Once; Herald's start calls it, the CLI and unit tests do not.
+   */
+  collectProcessMetrics(version: string): void {
+    if (this.processMetrics) return;
+    this.processMetrics = true;
+    client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+    this.gauge('herald_build_info', 'Herald build: version and Node.js version (always 1)', ['version', 'node']).set(1, { version, node: process.version });
+  }
+
+  /** The names of the metrics declared so far (Herald's own; not the process metrics). */
+  names(): string[] {
+    return [...this.declared.keys()];
+  }
+
+  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
+    const known = this.declared.get(name);
+    if (known) return known as Counter;
+    const c = new client.Counter({ name, help: help || name, labelNames, registers: [this.registry] });
+    const values = () => (c as unknown as { hashMap: Record<string, { labels: Record<string, string>; value: number }> }).hashMap;
+    const out: Counter = {
+      inc: (labels, by = 1) => (labels ? c.inc(sorted(labels), by) : c.inc(by)),
+      get: (labels = {}) => Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0,
+      labels: (labels) => {
+        const child = c.labels(sorted(labels));
+        return { inc: (by = 1) => child.inc(by) };
+      },
+    };
+    this.declared.set(name, out);
+    return out;
+  }
+
+  gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
+    const known = this.declared.get(name);
+    if (known) return known as Gauge;
+    const g = new client.Gauge({ name, help: help || name, labelNames, registers: [this.registry] });
+    const values = () => (g as unknown as { hashMap: Record<string, { labels: Record<string, string>; value: number }> }).hashMap;
+    const out: Gauge = {
+      set: (value, labels) => (labels ? g.set(sorted(labels), value) : g.set(value)),
+      get: (labels = {}) => Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0,
+      labels: (labels) => {
+        const child = g.labels(sorted(labels));
+        return { set: (v) => child.set(v) };
+      },
+      remove: (labels) => g.remove(sorted(labels)),
+    };
+    this.declared.set(name, out);
+    return out;
+  }
+
+  /**
+   * A histogram. Observing is on hot paths (every ACK), so the series are Herald's own (an array of per-bucket
+   * counts each, found by a label key; `labels()` binds one) and prom-client's registry renders them at scrape
+   * time like any of its metrics (same format and escaping).
+   */
+  histogram(name: string, help: string, labelNames: readonly string[] = [], buckets: readonly number[] = SECONDS_BUCKETS): Histogram {
+    const known = this.declared.get(name);
+    if (known) return known as Histogram;
+    const h = new FastHistogram(name, help || name, labelNames, buckets);
+    this.registry.registerMetric(h as unknown as client.Metric);
+    const out: Histogram = {
+      observe: (seconds, labels) => h.series(labels ?? {}).observe(seconds),
+      labels: (labels) => {
+        const series = h.series(labels);
+        return { observe: (v) => series.observe(v) };
+      },
+      summary: (match = {}) => h.summary(match),
+    };
+    this.declared.set(name, out);
+    return out;
+  }
 }
+
+class HistogramSeries {
+  /** Per bucket (not cumulative); the last slot counts values above every bound. */
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly labels: Labels,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+
+  observe(v: number): void {
+    if (!Number.isFinite(v)) return;
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    this.counts[i]!++;
+    this.sum += v;
+    this.count++;
+  }
+}
+
+/** A histogram prom-client's Registry can render: `name`, `help`, `type` and `get()` as its own metrics have. */
+class FastHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly bySeries = new Map<string, HistogramSeries>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+    private readonly bounds: readonly number[],
+  ) {
+    // An unlabelled histogram is exported (all zero) before its first observation, as prom-client's are.
+    if (labelNames.length === 0) this.series({});
+  }
+
+  series(labels: Labels): HistogramSeries {
+    let key = '';
+    for (const n of this.labelNames) key += (labels[n] ?? '') + '\u0000';
+    let s = this.bySeries.get(key);
+    if (!s) {
+      for (const k of Object.keys(labels)) if (!this.labelNames.includes(k)) throw new Error(`${this.name}: label ${k} was not declared`);
+      const own: Record<string, string> = {};
+      for (const n of [...this.labelNames].sort()) if (labels[n] !== undefined) own[n] = labels[n]!;
+      this.bySeries.set(key, (s = new HistogramSeries(own, this.bounds)));
+    }
+    return s;
+  }
+
+  summary(match: Labels): HistogramSummary {
+    const perBucket = new Array<number>(this.bounds.length).fill(0);
+    let count = 0;
+    let sum = 0;
+    for (const s of this.bySeries.values()) {
+      if (!matches(s.labels, match)) continue;
+      for (let i = 0; i < perBucket.length; i++) perBucket[i]! += s.counts[i]!;
+      count += s.count;
+      sum += s.sum;
+    }
+    let acc = 0;
+    const buckets: Array<{ le: number | '+Inf'; count: number }> = this.bounds.map((le, i) => ({ le, count: (acc += perBucket[i]!) }));
+    buckets.push({ le: '+Inf', count });
+    return { buckets, count, sum };
+  }
+
+  /** The series in prom-client's export shape (what Registry.metrics() formats). */
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> }> {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    for (const s of this.bySeries.values()) {
+      let acc = 0;
+      this.bounds.forEach((le, i) => values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le }, value: (acc += s.counts[i]!) }));
+      values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le: '+Inf' }, value: s.count });
+      values.push({ metricName: `${this.name}_sum`, labels: s.labels, value: s.sum });
+      values.push({ metricName: `${this.name}_count`, labels: s.labels, value: s.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.bySeries.clear();
+  }
+}
+
+/** The process's metrics until instances are passed down from startHerald. */
+export const defaultMetrics = new Metrics();
+
+export function counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
+  return defaultMetrics.counter(name, help, labelNames);
+}
+
+export function gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
+  return defaultMetrics.gauge(name, help, labelNames);
+}
+
+export function histogram(name: string, help: string, labelNames: readonly string[] = [], buckets?: readonly number[]): Histogram {
+  return defaultMetrics.histogram(name, help, labelNames, buckets);
+}
+
+/** The default registry in Prometheus text format. */
+export function renderMetrics(): Promise<string> {
+  return defaultMetrics.render();
+}
+

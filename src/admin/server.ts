@@ -20,6 +20,8 @@ import type { Mesh } from '../model/types';
 import type { ConfigFilter, ProxyConfig } from './proxy-config';
 import { proxyStatus } from './status';
 import { uiAsset } from './ui';
+import type { ConvergenceReport, MeshEvent } from '../pipeline/convergence';
+import type { SourceHealth } from '../pipeline/intake';
 
 export interface AdminState {
   ready(): boolean;
@@ -29,9 +31,15 @@ export interface AdminState {
   holds(): Record<string, Array<{ service: string; since: number }>>;
   /** What one proxy (stream id or node id) was sent; one entry per matching stream. */
   config(proxy: string, filter: ConfigFilter): ProxyConfig[];
+  /** Recent changes with their last-ACK times, and the convergence histograms. */
+  convergence(limit?: number): ConvergenceReport;
+  /** Recent drains, removals, additions, holds (newest first). */
+  events(limit?: number): ReadonlyArray<MeshEvent & { at: number; observedAt?: number; source?: string }>;
+  /** Each source's health. */
+  sources(): SourceHealth[];
 }
 
-const PATHS = ['/healthz', '/readyz', '/proxies', '/status', '/config', '/services', '/holds', '/metrics', '/ui/'];
+const PATHS = ['/healthz', '/readyz', '/proxies', '/status', '/config', '/services', '/holds', '/events', '/convergence', '/sources', '/metrics', '/ui/'];
 
 const mHostRefused = counter('herald_admin_host_refused_total', 'Admin requests refused with 403 for a Host header not allowed (DNS rebinding)');
 
@@ -46,6 +54,12 @@ export interface AdminOptions {
 }
 
 const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** `?limit=N` (1..1000), else undefined. */
+function limit(url: URL): number | undefined {
+  const n = Number(url.searchParams.get('limit') ?? '');
+  return Number.isInteger(n) && n > 0 ? Math.min(n, 1000) : undefined;
+}
 
 /** The host part of a Host header, lowercased, without port or IPv6 brackets. */
 export function hostOf(header: string): string {
@@ -108,6 +122,22 @@ export class AdminServer {
           return json(200, { services: [...this.state.mesh().services.values()] });
         case '/holds':
           return json(200, { holds: this.state.holds() });
+        case '/events': {
+          const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+          return json(200, { events: this.state.events(limit(url)).map((e) => ({ ...e, at: iso(e.at), ...(e.observedAt !== undefined ? { observedAt: iso(e.observedAt) } : {}) })) });
+        }
+        case '/convergence':
+          return json(200, this.state.convergence(limit(url)));
+        case '/sources': {
+          const iso = (ms: number) => new Date(ms).toISOString();
+          return json(200, {
+            sources: this.state.sources().map((s) => ({
+              ...s,
+              ...(s.lastUpdateAt !== undefined ? { lastUpdateAt: iso(s.lastUpdateAt), lastObservedAt: iso(s.lastObservedAt!) } : {}),
+              ...(s.lastError ? { lastError: { message: s.lastError.message, at: iso(s.lastError.at) } } : {}),
+            })),
+          });
+        }
         case '/status':
           return json(200, { ready: this.state.ready(), proxies: this.state.proxies().map(proxyStatus) });
         case '/config': {
@@ -118,8 +148,16 @@ export class AdminServer {
           return found.length === 0 ? json(404, { error: `no connected proxy ${JSON.stringify(proxy)}` }) : json(200, { streams: found });
         }
         case '/metrics':
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-          return void res.end(renderMetrics());
+          return void renderMetrics().then(
+            (text) => {
+              res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+              res.end(text);
+            },
+            (err: Error) => {
+              log('error', 'metrics collection failed', { error: err.message });
+              json(500, { error: 'metrics collection failed' });
+            },
+          );
         case '/ui':
           res.writeHead(301, { location: '/ui/' });
           return void res.end();

@@ -8,7 +8,7 @@
  * the latest merged mesh and publishes it when the batcher calls `flush` (synchronously from `offer` on the fast
  * lane, or from the timer). An error thrown by `flush` is the intake's to log; the batcher stays usable.
  */
-import { counter } from '../admin/metrics';
+import { counter, histogram } from '../admin/metrics';
 import { endpointKey, type Mesh, type Service } from '../model/types';
 
 export interface BatcherOptions {
@@ -16,8 +16,9 @@ export interface BatcherOptions {
   readonly maxDelayMs: number;
 }
 
-const mFlushes = counter('herald_batcher_flushes_total', 'Mesh publishes by lane (fast, delay, max-delay)');
+const mFlushes = counter('herald_batcher_flushes_total', 'Mesh publishes by lane (fast, delay, max-delay)', ['lane']);
 const mOffers = counter('herald_batcher_updates_total', 'Mesh updates offered to the batcher');
+const mDelay = histogram('herald_batcher_delay_seconds', 'Debounce: from the first pending update to its publish, by lane (fast, delay, max-delay, sync)', ['lane']);
 
 export class Batcher {
   private pending = false;
@@ -50,6 +51,7 @@ export class Batcher {
     if (!this.pending) return;
     this.pending = false;
     mFlushes.inc({ lane });
+    mDelay.observe(Math.max(0, this.now() - this.firstPendingAt) / 1000, { lane });
     this.publish(lane);
   }
 

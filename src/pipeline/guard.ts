@@ -27,9 +27,9 @@ export interface GuardOptions {
   readonly confirmByReread: boolean;
 }
 
-const mHeld = counter('herald_guard_holds_total', 'Suspicious source updates held, by source and service');
-const mReleased = counter('herald_guard_releases_total', 'Holds released, by source and reason (timeout, reread, recovered)');
-const mHolding = gauge('herald_guard_held_services', 'Services currently held, by source');
+const mHeld = counter('herald_guard_holds_total', 'Suspicious source updates held, by source and service', ['source', 'service']);
+const mReleased = counter('herald_guard_releases_total', 'Holds released, by source and reason (timeout, reread, recovered)', ['source', 'reason']);
+const mHolding = gauge('herald_guard_held_services', 'Services currently held, by source', ['source']);
 
 /** Non-draining endpoints of a service across every source, if known. */
 export type ServiceSizes = (service: string) => number | undefined;

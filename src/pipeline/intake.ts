@@ -9,13 +9,14 @@
  * here, naming the stage, and the previous state stays in force.
  */
 import { log } from '../log/log';
-import { counter } from '../admin/metrics';
+import { counter, histogram } from '../admin/metrics';
 import { Merger } from '../model/merge';
 import type { Mesh } from '../model/types';
 import type { PolicyOverrides } from '../model/policy';
 import type { SourceSink, SourceSnapshot, UpdateMeta } from '../sources/source';
 import { Batcher, takesTrafficAway, type BatcherOptions } from './batcher';
 import { Guard, type GuardOptions } from './guard';
+import type { EventLog } from './convergence';
 
 export interface IntakeOptions {
   /** Source names in precedence order, with each one's guard settings. */
@@ -24,14 +25,30 @@ export interface IntakeOptions {
   /** Per-service policy overrides from the policy file. */
   readonly policies?: ReadonlyMap<string, PolicyOverrides>;
   /** Hands a mesh downstream. May throw: the intake logs it and publishes the next state as usual. */
-  readonly publish: (mesh: Mesh) => void;
+  readonly publish: (mesh: Mesh, meta: { readonly observedAt?: number }) => void;
   /** Called once, after the first publish that follows every source's first sync. */
   readonly onSynced: () => void;
   /** Called with the union of every source's topology zones (UpdateMeta.zones) when it changes. */
   readonly onZones?: (zones: ReadonlySet<string>) => void;
+  /** Told when guard holds begin and end. */
+  readonly events?: EventLog;
 }
 
-const mStageErrors = counter('herald_pipeline_errors_total', 'Failures inside the pipeline, by stage (guard, merge, publish)');
+const mStageErrors = counter('herald_pipeline_errors_total', 'Failures inside the pipeline, by stage (guard, merge, publish)', ['stage']);
+const mQueue = histogram('herald_pipeline_queue_seconds', 'From a source observing an input to its publish starting (guard, merge and batching delay)');
+
+/** One source's health, for /sources. */
+export interface SourceHealth {
+  readonly name: string;
+  readonly synced: boolean;
+  /** Epoch ms of the last update, and of the observation it carried. */
+  readonly lastUpdateAt?: number;
+  readonly lastObservedAt?: number;
+  readonly updates: number;
+  readonly services: number;
+  readonly lastError?: { readonly message: string; readonly at: number };
+  readonly errors: number;
+}
 
 export class Intake implements SourceSink {
   private readonly snapshots = new Map<string, SourceSnapshot>();
@@ -42,6 +59,11 @@ export class Intake implements SourceSink {
   private readonly batcher: Batcher;
   private announced = false;
   private merged: Mesh = { services: new Map() };
+  /** The earliest observation not published yet (epoch ms). */
+  private oldestPending: number | undefined;
+  private readonly health = new Map<string, { lastUpdateAt?: number; lastObservedAt?: number; updates: number; errors: number; lastError?: { message: string; at: number } }>();
+  /** Holds seen at the last guard call, per source: holds starting and ending are logged as events. */
+  private readonly heldBefore = new Map<string, Set<string>>();
 
   constructor(private readonly o: IntakeOptions) {
     this.merger = new Merger(o.sources.map((s) => s.name), o.policies);
@@ -57,6 +79,13 @@ export class Intake implements SourceSink {
   update(source: string, snapshot: SourceSnapshot, synced: boolean, meta?: UpdateMeta): void {
     const guard = this.guards.get(source);
     if (!guard) return log('error', 'update from an unknown source ignored', { source });
+    const now = Date.now();
+    const observedAt = meta?.observedAt ?? now;
+    if (this.oldestPending === undefined || observedAt < this.oldestPending) this.oldestPending = observedAt;
+    const h = this.healthOf(source);
+    h.lastUpdateAt = now;
+    h.lastObservedAt = observedAt;
+    h.updates++;
     if (meta?.zones && !sameSet(meta.zones, this.zones.get(source))) {
       this.zones.set(source, meta.zones);
       const all = new Set<string>();
@@ -64,6 +93,7 @@ export class Intake implements SourceSink {
       this.o.onZones?.(all);
     }
     if (!this.stage('guard', source, () => this.snapshots.set(source, guard.filter(snapshot, meta, this.sizes())))) return;
+    this.noteHolds(source);
     if (synced) this.synced.add(source);
     this.push(source);
   }
@@ -73,13 +103,48 @@ export class Intake implements SourceSink {
     return Object.fromEntries([...this.guards].map(([name, g]) => [name, g.held()]));
   }
 
+  /** A source could not read its input (SourceSink.error). */
+  error(source: string, message: string): void {
+    const h = this.healthOf(source);
+    h.errors++;
+    h.lastError = { message: message.slice(0, 500), at: Date.now() };
+  }
+
+  /** Each source's health: synced, last update, last error (copies). */
+  sources(): SourceHealth[] {
+    return this.o.sources.map(({ name }) => {
+      const h = this.healthOf(name);
+      return { name, synced: this.synced.has(name), updates: h.updates, errors: h.errors, services: this.snapshots.get(name)?.size ?? 0, ...(h.lastUpdateAt !== undefined ? { lastUpdateAt: h.lastUpdateAt, lastObservedAt: h.lastObservedAt! } : {}), ...(h.lastError ? { lastError: { ...h.lastError } } : {}) };
+    });
+  }
+
   stop(): void {
     this.batcher.stop();
     for (const g of this.guards.values()) g.stop();
   }
 
   private reguard(source: string): void {
-    if (this.stage('guard', source, () => this.snapshots.set(source, this.guards.get(source)!.current(this.sizes())))) this.push(source);
+    if (this.stage('guard', source, () => this.snapshots.set(source, this.guards.get(source)!.current(this.sizes())))) {
+      this.noteHolds(source);
+      this.push(source);
+    }
+  }
+
+  private healthOf(source: string) {
+    let h = this.health.get(source);
+    if (!h) this.health.set(source, (h = { updates: 0, errors: 0 }));
+    return h;
+  }
+
+  /** Logs holds that began or ended at this guard call (O(holds of the source)). */
+  private noteHolds(source: string): void {
+    const events = this.o.events;
+    if (!events) return;
+    const now = new Set(this.guards.get(source)!.held().map((x) => x.service));
+    const before = this.heldBefore.get(source) ?? new Set<string>();
+    for (const s of now) if (!before.has(s)) events.record({ kind: 'hold', service: s, endpoints: [], count: 0, detail: 'suspicious removal held by the guard' }, { source });
+    for (const s of before) if (!now.has(s)) events.record({ kind: 'release', service: s, endpoints: [], count: 0, detail: 'hold released' }, { source });
+    this.heldBefore.set(source, now);
   }
 
   /** Non-draining endpoints per service across every source, as of the latest merge (what a guard measures against). */
@@ -103,7 +168,10 @@ export class Intake implements SourceSink {
   }
 
   private publish(): void {
-    if (!this.stage('publish', '', () => this.o.publish(this.merged))) return;
+    const observedAt = this.oldestPending;
+    this.oldestPending = undefined;
+    if (observedAt !== undefined) mQueue.observe(Math.max(0, Date.now() - observedAt) / 1000);
+    if (!this.stage('publish', '', () => this.o.publish(this.merged, observedAt !== undefined ? { observedAt } : {}))) return;
     if (!this.announced && this.synced.size === this.o.sources.length) {
       this.announced = true;
       log('info', 'every source synced; serving', { sources: this.o.sources.map((s) => s.name) });

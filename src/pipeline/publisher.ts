@@ -17,15 +17,26 @@ import type { Mesh, Service } from '../model/types';
 import type { ClusterPolicy } from '../model/policy';
 import { TranslationMemo, translateEndpointUpdate, translateMesh } from '../translate/index';
 import { parseViewKey } from '../translate/view';
+import { classify, type Convergence, type EventLog } from './convergence';
 
-const mPublishes = counter('herald_publishes_total', 'Mesh updates published, by path (endpoints or full)');
+const mPublishes = counter('herald_publishes_total', 'Mesh updates published, by path (endpoints or full)', ['path']);
 const mRejected = counter('herald_resources_rejected_total', 'Generated resources rejected by validation');
-const mTranslateMs = histogram('herald_translate_ms', 'Time to translate and cache one mesh update across all views');
+const mTranslate = histogram('herald_translate_seconds', 'Time to translate and cache one mesh update across all views, by path (endpoints or full)', ['path']);
 
 export interface PublisherOptions {
   readonly policy?: ClusterPolicy;
   /** Told the zones of the served endpoints after each publish (the view registry's topology). */
   readonly onZones?: (zones: ReadonlySet<string>) => void;
+  /** Follows each published change to the proxies' ACKs (begin/end around the cache writes). */
+  readonly convergence?: Convergence;
+  /** Told what each publish changed (drains, removals, additions). */
+  readonly events?: EventLog;
+}
+
+/** What the intake says about a publish. */
+export interface PublishMeta {
+  /** Epoch ms: when a source observed the earliest input this publish carries. Absent: now. */
+  readonly observedAt?: number;
 }
 
 const EMPTY: Mesh = { services: new Map() };
@@ -71,7 +82,7 @@ export class Publisher {
   }
 
   /** Publishes a new mesh to every built view. */
-  update(next: Mesh): void {
+  update(next: Mesh, meta: PublishMeta = {}): void {
     const started = performance.now();
     const prev = this.mesh;
     const structural = prev.services.size !== next.services.size || [...next.services].some(([name, s]) => {
@@ -81,14 +92,18 @@ export class Publisher {
     const views = this.cache.viewNames();
     let zonesBefore = this.zones.size;
     if (structural) {
+      this.beginChange(prev, next, true, meta);
       for (const key of views) this.applyFull(key, next);
+      this.options.convergence?.end();
       mPublishes.inc({ path: 'full' });
       this.zones = zonesOf(next.services.values());
       zonesBefore = -1;
     } else {
       const changed = [...next.services.values()].filter((s) => prev.services.get(s.name)!.endpoints !== s.endpoints);
       if (changed.length === 0) return void (this.mesh = next);
+      this.beginChange(prev, next, false, meta);
       for (const key of views) this.report(key, this.cache.apply(key, translateEndpointUpdate(changed, parseViewKey(key), this.options.policy, this.memo)).rejected);
+      this.options.convergence?.end();
       mPublishes.inc({ path: 'endpoints' });
       // Zones only grow on the fast path (a zone whose last endpoint left is forgotten at the next full publish).
       for (const z of zonesOf(changed)) this.zones.add(z);
@@ -97,7 +112,18 @@ export class Publisher {
     this.mesh = next;
     if (this.zones.size !== zonesBefore) this.options.onZones?.(this.zones);
     if (this.isServing) this.retryWanted();
-    mTranslateMs.observe(performance.now() - started);
+    mTranslate.observe((performance.now() - started) / 1000, { path: structural ? 'full' : 'endpoints' });
+  }
+
+  /** Tells the convergence tracker and the event log what this publish changes (if they are wired). */
+  private beginChange(prev: Mesh, next: Mesh, structural: boolean, meta: PublishMeta): void {
+    const { convergence, events } = this.options;
+    if (!convergence && !events) return;
+    const observedAt = meta.observedAt ?? Date.now();
+    const change = classify(prev, next, structural);
+    for (const e of change.events) events?.record(e, { observedAt });
+    // Before serving no proxy can be sent anything: only the events are kept.
+    if (this.isServing) convergence?.begin({ kind: change.kind, services: change.services, observedAt });
   }
 
   /** Every source has synced once: build the wanted views, and every later one on demand. */

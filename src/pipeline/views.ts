@@ -44,7 +44,7 @@ export interface ViewOwner {
 }
 
 const mViews = gauge('herald_views', 'Views that exist (each is one translated and encoded configuration)');
-const mRefused = counter('herald_views_refused_total', 'Streams refused because no view could be made for them, by reason');
+const mRefused = counter('herald_views_refused_total', 'Streams refused because no view could be made for them, by reason', ['reason']);
 const mZoneUnknown = counter('herald_views_zone_unknown_total', 'Proxies that stated a zone Herald does not know (served the no-zone view)');
 
 export class ViewRegistry implements ViewResolver {

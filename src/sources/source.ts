@@ -21,6 +21,11 @@ export interface UpdateMeta {
    * a proxy stating one of them gets a zone-aware view. Absent: unchanged since the last update that said.
    */
   readonly zones?: ReadonlySet<string>;
+  /**
+   * Epoch ms when the source observed what this update carries: the watch event's arrival (informer), the poll's
+   * answer (registry), the file read. Absent: the time `update` is called. Convergence is measured from it.
+   */
+  readonly observedAt?: number;
 }
 
 export interface SourceSink {
@@ -30,6 +35,11 @@ export interface SourceSink {
    * SourceService object, so downstream stages can skip them by identity.
    */
   update(source: string, snapshot: SourceSnapshot, synced: boolean, meta?: UpdateMeta): void;
+  /**
+   * The source failed to read its input (a list/watch error, a failed poll, a rejected file); its previous state
+   * stays in force. For /sources (source health); optional for a sink. Never throws.
+   */
+  error?(source: string, message: string): void;
 }
 
 export interface Source {

@@ -24,21 +24,23 @@ import type { ViewResolver } from './view-resolver';
 import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS, TokenBucket, type AdmissionLimits, type StreamLimits } from './limits';
 import { tlsCredentials, type FileCertificates, type XdsTlsOptions } from './tls';
 import { certIdentity, identityProblem, nodeClaim } from './identity';
+import type { Convergence, StreamConvergence } from '../pipeline/convergence';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-const mStreams = gauge('herald_xds_streams', 'Connected xDS streams by protocol');
-const mRequests = counter('herald_xds_requests_total', 'xDS requests by protocol, type and outcome (ack, nack, subscribe, ignored)');
-const mResponses = counter('herald_xds_responses_total', 'xDS responses sent by protocol and type');
-const mResponseBytes = counter('herald_xds_response_bytes_total', 'Bytes of xDS responses sent');
-const mAckLatency = histogram('herald_xds_ack_latency_ms', 'Time from sending a response to its ACK or NACK');
+const mStreams = gauge('herald_xds_streams', 'Connected xDS streams by protocol', ['protocol']);
+const mProxies = gauge('herald_xds_proxies', 'Connected xDS streams by protocol and view (views are bounded by views.maxViews)', ['protocol', 'view']);
+const mRequests = counter('herald_xds_requests_total', 'xDS requests by protocol, type and outcome (ack, nack, subscribe, ignored)', ['protocol', 'type', 'outcome']);
+const mResponses = counter('herald_xds_responses_total', 'xDS responses sent (pushes) by protocol and type', ['protocol', 'type']);
+const mResponseBytes = counter('herald_xds_response_bytes_total', 'Bytes of xDS responses sent, by protocol and type', ['protocol', 'type']);
+const mAckLatency = histogram('herald_xds_ack_latency_seconds', 'Time from sending a response to its ACK or NACK, by type', ['type']);
 const mOverdue = gauge('herald_xds_responses_awaiting_ack_overdue', 'Responses unacknowledged for longer than the ACK timeout');
-const mBadRequests = counter('herald_xds_bad_requests_total', 'Malformed or invalid xDS requests by reason');
-const mStreamsClosed = counter('herald_xds_streams_closed_total', 'xDS streams Herald closed for not reading, by reason (blocked, buffer)');
+const mBadRequests = counter('herald_xds_bad_requests_total', 'Malformed or invalid xDS requests by reason', ['reason']);
+const mStreamsClosed = counter('herald_xds_streams_closed_total', 'xDS streams Herald closed for not reading, by reason (blocked, buffer)', ['reason']);
 const mBufferedBytes = gauge('herald_xds_buffered_bytes', 'Bytes written to xDS streams and not yet taken by the transport');
 const mBlocked = gauge('herald_xds_streams_blocked', 'xDS streams whose transport is not taking writes (backpressure)');
-const mRefused = counter('herald_xds_streams_refused_total', 'New xDS streams refused with UNAVAILABLE by reason (rate, max-streams)');
-const mIdentity = counter('herald_xds_identity_denied_total', 'xDS streams refused with PERMISSION_DENIED: the client certificate does not match the node');
+const mRefused = counter('herald_xds_streams_refused_total', 'New xDS streams refused with UNAVAILABLE by reason (rate, max-streams)', ['reason']);
+const mIdentity = counter('herald_xds_identity_denied_total', 'xDS streams refused with PERMISSION_DENIED: the client certificate does not match the node', ['reason']);
 const mAged = counter('herald_xds_streams_aged_total', 'xDS streams ended (status OK) at their maximum age, so proxies reconnect and rebalance');
 
 /** A stream lives its maximum age times a factor drawn uniformly from [1 - MAX_AGE_JITTER, 1 + MAX_AGE_JITTER]. */
@@ -59,6 +61,8 @@ export interface XdsServerOptions {
    * every live replica after one returns. 0 or absent: streams live as long as the proxy keeps them.
    */
   readonly maxStreamAgeMs?: number;
+  /** Follows published changes to each stream's ACK (convergence metrics). */
+  readonly convergence?: Convergence;
 }
 
 /** What /proxies shows for one stream. */
@@ -100,6 +104,8 @@ class AdsStream {
   /** True between a write() that returned false and the 'drain' that follows: nothing is written meanwhile. */
   blocked = false;
   identity: string | undefined;
+  /** This stream's part of convergence tracking (from register to close). */
+  conv: StreamConvergence | undefined;
 
   constructor(
     private readonly server: XdsServer,
@@ -172,12 +178,16 @@ class AdsStream {
     const ready = this.server.cache.hasView(this.view!);
     for (const kind of KIND_ORDER) {
       const out = this.state.nextResponse(kind, ready);
-      if (!out) continue;
+      if (!out) {
+        if (ready && !this.state.awaitingAck(kind)) this.conv?.unneeded(RESOURCE_TYPES[kind].short);
+        continue;
+      }
+      this.conv?.sent(RESOURCE_TYPES[kind].short, out.version);
       const bytes = this.codec.encode(out);
       this.sentAt.set(`${kind}/${out.version}`, Date.now());
       if (!this.write(bytes)) return;
       mResponses.inc({ protocol: this.traits.name, type: RESOURCE_TYPES[kind].short });
-      mResponseBytes.inc({}, bytes.length);
+      mResponseBytes.inc({ protocol: this.traits.name, type: RESOURCE_TYPES[kind].short }, bytes.length);
       log('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
       if (this.blocked) return;
     }
@@ -234,6 +244,7 @@ class AdsStream {
     this.bufferedBytes = 0;
     this.pendingWrites = 0;
     this.server.unregister(this);
+    this.conv?.close();
     if (this.state) log('info', 'xds stream closed', { stream: this.id, node: this.node?.id });
   }
 
@@ -277,8 +288,10 @@ class AdsStream {
     const key = `${kind}/${version}`;
     const at = Date.now();
     const sent = this.sentAt.get(key);
-    if (sent !== undefined) mAckLatency.observe(at - sent, { type: kind });
+    const type = RESOURCE_TYPES[kind as ResourceKind]?.short ?? kind;
+    if (sent !== undefined) mAckLatency.observe((at - sent) / 1000, { type });
     this.sentAt.delete(key);
+    this.conv?.answered(type, version, at, nack);
     this.server.notifyAck({ nodeId: this.node?.id ?? '', kind, version, at, ...(nack !== undefined ? { nack } : {}) });
   }
 
@@ -323,6 +336,7 @@ export class XdsServer {
   private readonly streams = new Set<AdsStream>();
   private readonly byView = new Map<string, Set<AdsStream>>();
   private readonly ackListeners = new Set<AckListener>();
+  private readonly convergence: Convergence | undefined;
   private readonly unsubscribe: () => void;
   private readonly ackTimer: NodeJS.Timeout;
   private closed = false;
@@ -349,6 +363,7 @@ export class XdsServer {
     this.admission = { ...DEFAULT_ADMISSION, ...options.admission };
     this.bucket = new TokenBucket(this.admission.newStreamsPerSecond, Math.max(1, this.admission.burst));
     this.tls = options.tls;
+    this.convergence = options.convergence;
     // grpc-js's own cap is a hard memory bound at twice the limit; requests between the two get Herald's status,
     // log line and metric (a request above it gets grpc-js's RESOURCE_EXHAUSTED, uncounted).
     this.grpcServer = new grpc.Server({
@@ -446,10 +461,12 @@ export class XdsServer {
   /** @internal called by AdsStream */
   register(s: AdsStream): void {
     this.streams.add(s);
+    s.conv = this.convergence?.stream();
     let set = this.byView.get(s.view!);
     if (!set) this.byView.set(s.view!, (set = new Set()));
     set.add(s);
     this.countStream(s.codec.protocol, +1);
+    this.countView(s.codec.protocol, s.view!, +1);
   }
 
   /** @internal called by AdsStream */
@@ -460,9 +477,23 @@ export class XdsServer {
     if (set && set.size === 0) this.byView.delete(s.view!);
     this.views.release(s.view!);
     this.countStream(s.codec.protocol, -1);
+    this.countView(s.codec.protocol, s.view!, -1);
   }
 
   private readonly perProtocol = { sotw: 0, delta: 0 };
+  private readonly perView = new Map<string, number>();
+
+  private countView(protocol: 'sotw' | 'delta', view: string, by: number): void {
+    const key = `${protocol} ${view}`;
+    const n = (this.perView.get(key) ?? 0) + by;
+    if (n > 0) {
+      this.perView.set(key, n);
+      mProxies.set(n, { protocol, view });
+    } else {
+      this.perView.delete(key);
+      mProxies.remove({ protocol, view });
+    }
+  }
 
   private countStream(protocol: 'sotw' | 'delta', by: number): void {
     this.perProtocol[protocol] += by;
@@ -580,6 +611,7 @@ export class XdsServer {
       for (const s of this.byView.get(c.view) ?? []) {
         if (s.state && (c.names.length === 0 || s.state.interestedIn(c.kind, c.names))) {
           s.state.markDirty(c.kind);
+          s.conv?.changed(RESOURCE_TYPES[c.kind].short);
           due.add(s);
         }
       }

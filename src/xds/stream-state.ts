@@ -223,6 +223,11 @@ export class StreamState {
     return t.wildcard || names.some((n) => t.names.has(n) || t.held.has(n));
   }
 
+  /** Whether a response of `kind` awaits its ACK (then nextResponse sends nothing of it). */
+  awaitingAck(kind: ResourceKind): boolean {
+    return this.types.get(kind)?.pending !== undefined;
+  }
+
   /** The kinds whose response has been waiting for an ACK longer than `ms`. */
   overdue(ms: number): ResourceKind[] {
     const limit = this.now() - ms;

@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { log } from '../log/log';
 import { counter } from '../admin/metrics';
 
-const mReloads = counter('herald_xds_tls_reloads_total', 'TLS certificate (re)loads for the xDS server by outcome (loaded, failed)');
+const mReloads = counter('herald_xds_tls_reloads_total', 'TLS certificate (re)loads for the xDS server by outcome (loaded, failed)', ['outcome']);
 
 export interface XdsTlsOptions {
   /** PEM certificate chain of the server (cert-manager: tls.crt). */

@@ -1,7 +1,9 @@
 /**
  * The dashboard (/ui) in a real headless Chromium (Debian's, driven by playwright-core): the page loads, shows a
- * connected real Envoy as SYNCED on every type, and shows an endpoint edit (a DRAINING endpoint) within a second.
- * A screenshot is saved as a test artefact (test-results/dashboard.png).
+ * connected real Envoy as SYNCED on every type, and shows an endpoint edit (a DRAINING endpoint) within a second:
+ * in the services table, as a drain in the recent changes with its last-ACK time (the one /convergence reports),
+ * in the convergence histogram and in the recent events; the file source shows as synced. A screenshot is saved
+ * as a test artefact (test-results/dashboard.png; docs/img/dashboard.png is a copy of it).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,12 +55,39 @@ test('dashboard in real Chromium: a real Envoy shows SYNCED, a drain shows withi
   await waitUntil(async () => (await draining.textContent()) === '1', 1500);
   const shownAfterMs = Date.now() - served;
 
+  // The drain as a change with the last proxy's ACK time, exactly as /convergence reports it.
+  const change = await waitForValue(async () => {
+    const c = (await h.adminGet('/convergence')).changes.find((x: any) => x.kind === 'drain' && x.complete);
+    return c;
+  }, 5000);
+  const changeRow = page.locator(`#changes tr[data-change="${change.id}"]`);
+  await changeRow.waitFor({ timeout: 1500 });
+  assert.equal(await changeRow.locator('td.last-ack').textContent(), `${change.lastAckMs} ms`);
+  assert.equal(await changeRow.locator('td').nth(2).textContent(), 'web');
+  const histogramCount = () => page.locator('#histogram .bar').evaluateAll((bars) => bars.reduce((n, b) => n + Number(b.getAttribute('data-count')), 0));
+  const observed = (await h.adminGet('/convergence')).perProxy.all.count;
+  await waitUntil(async () => (await histogramCount()) === observed, 1500);
+  assert.ok(observed > 0);
+  await page.locator('#events tr[data-kind="drain"][data-service="web"]').waitFor({ timeout: 1500 });
+  assert.match(await page.locator('#events tr[data-kind="drain"] td').nth(3).textContent() ?? '', /127\.0\.0\.1:9/);
+  assert.equal(await page.locator('#sources tr[data-source="file"] td[data-synced]').getAttribute('data-synced'), 'true');
+
   const out = path.join(repoRoot(), 'test-results');
   fs.mkdirSync(out, { recursive: true });
   await page.screenshot({ path: path.join(out, 'dashboard.png'), fullPage: true });
   assert.deepEqual(errors, [], 'no script errors on the page');
   t.diagnostic(`drain shown ${shownAfterMs} ms after it was published; screenshot test-results/dashboard.png`);
 });
+
+async function waitForValue<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

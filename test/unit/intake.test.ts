@@ -1,7 +1,8 @@
 /**
  * The intake: guard → merge → batcher, in that order; serving gated on every source's first sync (then at once);
  * a failing publish is logged and counted and the next update still flows; the guard measures against the
- * service sizes of the latest merge (every source). Real Guard, Merger, Batcher, Publisher and XdsCache.
+ * service sizes of the latest merge (every source); holds go to the event log; each publish carries the earliest
+ * observation it includes. Real Guard, Merger, Batcher, Publisher and XdsCache.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { Publisher } from '../../src/pipeline/publisher';
 import { XdsCache } from '../../src/xds/cache';
 import { viewKey } from '../../src/translate/view';
 import { counter } from '../../src/admin/metrics';
+import { EventLog } from '../../src/pipeline/convergence';
 import type { Endpoint, Health, Mesh } from '../../src/model/types';
 import type { SourceService, SourceSnapshot } from '../../src/sources/source';
 
@@ -180,6 +182,48 @@ test('intake: a hold that times out is released from the guard’s timer and pub
     await new Promise((r) => setTimeout(r, 150));
     assert.deepEqual(show(i.latest), ['web: 1']);
     assert.equal(events.at(-1), 'publish web: 1');
+  } finally {
+    i.stop();
+  }
+});
+
+test('intake: holds beginning and ending go to the event log; /sources health: synced, updates, observation, errors', () => {
+  const log = new EventLog();
+  const { i, published } = intake({ guard: GUARD, events: log });
+  try {
+    i.update('a', snap({ web: svc(...range(1, 4)) }), true, { observedAt: 1000 });
+    assert.equal(published.length, 1);
+    i.update('a', snap({ web: svc(ep(1)) }), true); // 3 of 4 gone: held
+    assert.deepEqual(log.recent().map((e) => `${e.kind} ${e.service} ${e.source}`), ['hold web a']);
+    i.update('a', snap({ web: svc(...range(1, 4)) }), true); // recovered
+    assert.deepEqual(log.recent().map((e) => `${e.kind} ${e.service}`), ['release web', 'hold web']);
+    i.error('a', 'registry unreachable');
+    const [h] = i.sources();
+    assert.equal(h!.name, 'a');
+    assert.equal(h!.synced, true);
+    assert.equal(h!.updates, 3);
+    assert.equal(h!.errors, 1);
+    assert.equal(h!.lastError?.message, 'registry unreachable');
+    assert.equal(h!.services, 1);
+  } finally {
+    i.stop();
+  }
+});
+
+test('intake: a publish carries the earliest observation since the last one', () => {
+  const seen: Array<number | undefined> = [];
+  const i = new Intake({
+    sources: [{ name: 'a', guard: NO_GUARD }],
+    batching: { delayMs: 10_000, maxDelayMs: 10_000 },
+    publish: (_m, meta) => seen.push(meta.observedAt),
+    onSynced: () => {},
+  });
+  try {
+    i.update('a', snap({ web: svc(ep(1), ep(2)) }), true, { observedAt: 500 });
+    i.update('a', snap({ web: svc(ep(1), ep(2), ep(3)) }), true, { observedAt: 700 }); // batched (an addition)
+    i.update('a', snap({ web: svc(ep(1), ep(2), ep(3), ep(4)) }), true, { observedAt: 600 }); // still batched
+    i.update('a', snap({ web: svc(ep(1, 'DRAINING'), ep(2), ep(3), ep(4)) }), true, { observedAt: 900 }); // urgent: flushes all
+    assert.deepEqual(seen, [500, 600]);
   } finally {
     i.stop();
   }

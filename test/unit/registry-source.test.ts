@@ -62,9 +62,9 @@ test('registry source: 404 and non-JSON are errors (hosts kept, counted); a 500 
   await waitFor('first hosts', () => s.addresses().length === 2);
   const count = s.updates.length;
   reg.next({ status: 404, body: '<html>Not Found</html>' });
-  await waitFor('a few 404s', () => /herald_registry_polls_total\{outcome="not_found",source="vms-a"\} [3-9]/.test(render()), 5000);
+  await waitFor('a few 404s', async () => /herald_registry_polls_total\{outcome="not_found",source="vms-a"\} [3-9]/.test(await render()), 5000);
   reg.next({ status: 200, body: '<html>maintenance</html>' });
-  await waitFor('garbage counted', () => /herald_registry_polls_total\{outcome="garbage",source="vms-a"\} [1-9]/.test(render()), 5000);
+  await waitFor('garbage counted', async () => /herald_registry_polls_total\{outcome="garbage",source="vms-a"\} [1-9]/.test(await render()), 5000);
   assert.equal(s.updates.length, count, 'neither a 404 nor garbage emptied the service');
   assert.deepEqual(s.addresses(), ['10.0.0.1', '10.0.0.2']);
 
@@ -93,7 +93,7 @@ test('registry source: kept hosts leave at their own TTL while the registry keep
   // Never before its TTL; after it within a few backed-off polls (0.1–0.2 s, doubling; generous for a loaded machine).
   assert.ok(left >= 2000 && left < 10_000, `left ${left} ms after its check-in (TTL 2 s)`);
   await waitFor('the other one too', () => s.updates.at(-1)!.snapshot.size === 0, 8000);
-  assert.match(render(), /herald_registry_kept_hosts_expired_total\{source="vms-b"\} 2/);
+  assert.match(await render(), /herald_registry_kept_hosts_expired_total\{source="vms-b"\} 2/);
 });
 
 test('registry source: a zone-id host is skipped with its reason; the rest load and the source syncs', async (t) => {
@@ -109,5 +109,5 @@ test('registry source: a zone-id host is skipped with its reason; the rest load 
   await waitFor('hosts', () => s.updates.length > 0);
   assert.equal(s.updates[0]!.synced, true);
   assert.deepEqual(s.addresses(), ['10.0.0.1', '10.0.0.3']);
-  assert.match(render(), /herald_registry_hosts_skipped_total\{source="vms-c"\} [1-9]/);
+  assert.match(await render(), /herald_registry_hosts_skipped_total\{source="vms-c"\} [1-9]/);
 });

@@ -1,4 +1,5 @@
-// Herald's dashboard: polls the admin JSON API (/status, /services, /holds) once a second and renders it.
+// Herald's dashboard: polls the admin JSON API (/status, /services, /holds, /convergence, /events, /sources) once
+// a second and renders it.
 // It reads nothing else and changes nothing.
 'use strict';
 
@@ -52,6 +53,78 @@ function renderHolds(holds) {
   document.getElementById('holds').replaceChildren(...(items.length ? items : [el('li', { class: 'muted' }, 'none')]));
 }
 
+function clock(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour12: false }) + '.' + String(new Date(iso).getMilliseconds()).padStart(3, '0');
+}
+
+function ms(x) {
+  return x === undefined ? '–' : x < 1000 ? `${Math.round(x)} ms` : `${(x / 1000).toFixed(2)} s`;
+}
+
+// The per-proxy histogram (cumulative buckets from /convergence) as bars of per-bucket counts.
+function renderHistogram(report) {
+  const h = report.perProxy.all;
+  let prev = 0;
+  const bars = h.buckets.map((b) => {
+    const n = b.count - prev;
+    prev = b.count;
+    return { le: b.le, n };
+  });
+  const max = Math.max(1, ...bars.map((b) => b.n));
+  const label = (le) => (le === '+Inf' ? '> 30 s' : le < 1 ? `≤${Math.round(le * 1000)}ms` : `≤${le}s`);
+  document.getElementById('histogram').replaceChildren(
+    ...bars.map((b) =>
+      el('div', { class: 'bar', 'data-le': String(b.le), 'data-count': String(b.n), title: `${b.n} observations ${label(b.le)}` }, el('span', { class: 'n' }, b.n ? String(b.n) : ''), el('div', { class: 'fill', style: `height:${(b.n / max) * 85}%` }), el('span', { class: 'le' }, label(b.le))),
+    ),
+  );
+  const q = (p) => {
+    const want = h.count * p;
+    const b = h.buckets.find((x) => x.count >= want);
+    return b ? label(b.le) : '–';
+  };
+  document.getElementById('histogram-summary').textContent = h.count ? `${h.count} ACKs observed · p50 ${q(0.5)} · p99 ${q(0.99)} · mean ${ms((h.sum / h.count) * 1000)}` : 'no ACKs observed yet';
+}
+
+function renderChanges(report) {
+  const rows = report.changes.slice(0, 15).map((c) =>
+    el(
+      'tr',
+      { 'data-change': String(c.id), 'data-kind': c.kind },
+      el('td', {}, clock(c.observedAt)),
+      el('td', { class: `kind ${c.kind}` }, c.kind),
+      el('td', {}, c.services.length > 3 ? `${c.services.slice(0, 3).join(', ')} +${c.services.length - 3}` : c.services.join(', ')),
+      el('td', {}, String(c.proxies)),
+      el('td', {}, `${c.acked}${c.nacked ? ` (${c.nacked} NACK)` : ''}`),
+      el('td', {}, ms(c.publishMs)),
+      el('td', { class: 'last-ack' }, c.lastAckMs === undefined ? (c.complete ? '–' : 'waiting') : ms(c.lastAckMs)),
+    ),
+  );
+  document.querySelector('#changes tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'muted', colspan: '7' }, 'no changes yet'))]));
+}
+
+function renderEvents(events) {
+  const rows = events.slice(0, 15).map((e) =>
+    el('tr', { 'data-kind': e.kind, 'data-service': e.service }, el('td', {}, clock(e.at)), el('td', { class: `kind ${e.kind}` }, e.kind), el('td', {}, e.source ? `${e.service} (${e.source})` : e.service), el('td', {}, e.endpoints.join(', ') + (e.count > e.endpoints.length ? ` +${e.count - e.endpoints.length}` : '') || e.detail || '')),
+  );
+  document.querySelector('#events tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'muted', colspan: '4' }, 'no events yet'))]));
+}
+
+function renderSources(sources) {
+  const rows = sources.map((s) =>
+    el(
+      'tr',
+      { 'data-source': s.name },
+      el('td', {}, s.name),
+      el('td', { 'data-synced': String(s.synced) }, el('span', { class: `badge ${s.synced ? 'SYNCED' : 'STALE'}` }, s.synced ? 'synced' : 'not synced')),
+      el('td', {}, s.lastUpdateAt ? `${age(s.lastUpdateAt)} ago` : 'never'),
+      el('td', {}, String(s.updates)),
+      el('td', {}, String(s.errors)),
+      el('td', { class: s.lastError ? 'err' : 'muted', title: s.lastError ? s.lastError.message : '' }, s.lastError ? `${age(s.lastError.at)} ago: ${s.lastError.message}` : '–'),
+    ),
+  );
+  document.querySelector('#sources tbody').replaceChildren(...rows);
+}
+
 async function getJson(path) {
   const res = await fetch(path, { cache: 'no-store' });
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
@@ -60,10 +133,14 @@ async function getJson(path) {
 
 async function tick() {
   try {
-    const [status, services, holds] = await Promise.all([getJson('/status'), getJson('/services'), getJson('/holds')]);
+    const [status, services, holds, convergence, events, sources] = await Promise.all(['/status', '/services', '/holds', '/convergence?limit=15', '/events?limit=15', '/sources'].map(getJson));
     renderProxies(status);
     renderServices(services.services);
     renderHolds(holds.holds);
+    renderHistogram(convergence);
+    renderChanges(convergence);
+    renderEvents(events.events);
+    renderSources(sources.sources);
     document.getElementById('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
     document.getElementById('updated').textContent = `admin API unreachable: ${err.message}`;

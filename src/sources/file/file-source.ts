@@ -29,11 +29,11 @@ import type { ParseOk } from './services-file';
 import { parseServices } from './parse';
 import { Settle, readSample, type Sample } from './settle';
 
-const mErrors = counter('herald_source_errors_total', 'Source inputs rejected, by source');
-const mReloads = counter('herald_source_reloads_total', 'Source inputs accepted, by source');
-const mRejects = counter('herald_file_rejects_total', 'Services-file versions not served, by source and reason (missing, unreadable, too-big, invalid, too-many-endpoints, empty, suspicious)');
-const mSkipped = counter('herald_file_skipped_endpoints_total', 'Malformed endpoints left out of an otherwise valid services file, by source');
-const mEndpoints = gauge('herald_file_endpoints', 'Endpoints in the services-file version served, by source');
+const mErrors = counter('herald_source_errors_total', 'Source inputs rejected, by source', ['source']);
+const mReloads = counter('herald_source_reloads_total', 'Source inputs accepted, by source', ['source']);
+const mRejects = counter('herald_file_rejects_total', 'Services-file versions not served, by source and reason (missing, unreadable, too-big, invalid, too-many-endpoints, empty, suspicious)', ['source', 'reason']);
+const mSkipped = counter('herald_file_skipped_endpoints_total', 'Malformed endpoints left out of an otherwise valid services file, by source', ['source']);
+const mEndpoints = gauge('herald_file_endpoints', 'Endpoints in the services-file version served, by source', ['source']);
 
 export const FILE_SOURCE_DEFAULTS = {
   /** Two reads this far apart must agree. 100 ms: no pause of cp, editors or a shell redirect comes close. */
@@ -256,7 +256,7 @@ export class FileSource implements Source {
       log('warn', 'services file confirmed after a suspicious change; serving it', { source: this.name, path: this.o.path, problem: loss });
     }
     this.settle.accepted(s);
-    this.serve(parsed);
+    this.serve(parsed, s.at);
     return undefined;
   }
 
@@ -266,11 +266,13 @@ export class FileSource implements Source {
     this.lastRefusal = key;
     mErrors.inc({ source: this.name });
     mRejects.inc({ source: this.name, reason });
+    this.sink?.error?.(this.name, `${msg} (${reason})`);
     log('error', `${msg}; keeping the last good content`, { source: this.name, path: this.o.path, reason, ...fields });
     return undefined;
   }
 
-  private serve(parsed: ParseOk): void {
+  /** @param readAt epoch ms of the file read that gave `parsed` (the update's observedAt) */
+  private serve(parsed: ParseOk, readAt: number): void {
     this.suspect = undefined;
     this.lastRefusal = '';
     const snapshot = keepUnchanged(this.served?.snapshot, parsed.snapshot);
@@ -278,7 +280,7 @@ export class FileSource implements Source {
     mReloads.inc({ source: this.name });
     mEndpoints.set(parsed.endpoints, { source: this.name });
     log('info', 'services file loaded', { source: this.name, path: this.o.path, services: snapshot.size, endpoints: parsed.endpoints });
-    this.sink?.update(this.name, snapshot, true);
+    this.sink?.update(this.name, snapshot, true, { observedAt: readAt });
   }
 }
 

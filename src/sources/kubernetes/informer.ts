@@ -12,6 +12,7 @@
  */
 import { log, limited } from '../../log/log';
 import { counter, gauge } from '../../admin/metrics';
+import { observeInformerLag } from './lag';
 
 /** The transport the informer needs: list (GET) and watch. ./client.ts's KubeClient satisfies it. */
 export interface KubeApi {
@@ -58,10 +59,10 @@ export interface InformerOptions<C> {
   readonly onError?: (err: unknown) => void;
 }
 
-const mEvents = counter('herald_kube_watch_events_total', 'Watch events received, by informer and type');
-const mRelists = counter('herald_kube_relists_total', 'Lists and relists performed, by informer and reason');
-const mErrors = counter('herald_kube_errors_total', 'List/watch errors, by informer');
-const mObjects = gauge('herald_kube_objects', 'Objects in the informer store, by informer');
+const mEvents = counter('herald_kube_watch_events_total', 'Watch events received, by informer and type', ['informer', 'type']);
+const mRelists = counter('herald_kube_relists_total', 'Lists and relists performed, by informer and reason', ['informer', 'reason']);
+const mErrors = counter('herald_kube_errors_total', 'List/watch errors, by informer', ['informer']);
+const mObjects = gauge('herald_kube_objects', 'Objects in the informer store, by informer', ['informer']);
 
 function statusOf(err: unknown): number | undefined {
   const e = err as { status?: number; code?: number };
@@ -254,6 +255,7 @@ export class Informer<C> {
           arm();
           events++;
           mEvents.inc({ informer: this.o.name, type: e.type });
+          observeInformerLag(this.o.name, e.type, e.object, Date.now());
           const newRv = e.object?.metadata?.resourceVersion;
           if (e.type === 'BOOKMARK') {
             if (newRv) this.rv = newRv;

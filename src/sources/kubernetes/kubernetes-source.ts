@@ -26,7 +26,7 @@ export interface KubernetesSourceOptions
   readonly watchTimeoutSeconds?: number;
 }
 
-const mSkipped = counter('herald_kube_pods_skipped_total', 'Pods left out of the mesh (or their policy annotations), by reason (malformed, address-conflict, no-ip, not-ready, finished, bad-policy-annotation)');
+const mSkipped = counter('herald_kube_pods_skipped_total', 'Pods left out of the mesh (or their policy annotations), by reason (malformed, address-conflict, no-ip, not-ready, finished, bad-policy-annotation)', ['reason']);
 
 interface NodeLite {
   readonly zone: string;

@@ -24,8 +24,8 @@ export interface KubeRegistrySourceOptions {
   readonly ownsCache: boolean;
 }
 
-const mSkipped = counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source');
-const mNoted = counter('herald_registry_hosts_adjusted_total', 'Registry hosts kept with a value adjusted (a weight clamped), by source');
+const mSkipped = counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source', ['source']);
+const mNoted = counter('herald_registry_hosts_adjusted_total', 'Registry hosts kept with a value adjusted (a weight clamped), by source', ['source']);
 
 export class KubeRegistrySource implements Source {
   readonly name: string;

@@ -36,8 +36,8 @@ import { GROUP, KIND, PLURAL, RegistryHostCache, VERSION, checkInMs, checkInText
 
 export * from './kube-backend-hosts';
 
-const mWrites = counter('herald_registry_kube_writes_total', 'RegistryHost writes by operation and outcome');
-const mSweeps = counter('herald_registry_kube_expired_total', 'RegistryHosts deleted by TTL expiry (by this replica), by outcome');
+const mWrites = counter('herald_registry_kube_writes_total', 'RegistryHost writes by operation and outcome', ['op', 'outcome']);
+const mSweeps = counter('herald_registry_kube_expired_total', 'RegistryHosts deleted by TTL expiry (by this replica), by outcome', ['outcome']);
 
 export interface KubeRegistryBackendOptions {
   /** kubeconfig file; '' means in-cluster, then $KUBECONFIG, then ~/.kube/config. */

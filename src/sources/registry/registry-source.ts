@@ -30,10 +30,10 @@ export interface RegistrySourceOptions {
   readonly timeoutMs?: number;
 }
 
-const mPolls = counter('herald_registry_polls_total', 'Registry requests by source and outcome (ok, error, not_found, garbage)');
-const mSkipped = counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source');
-const mNoted = counter('herald_registry_hosts_adjusted_total', 'Registry hosts kept with a value adjusted (a weight clamped), by source');
-const mExpiredKept = counter('herald_registry_kept_hosts_expired_total', 'Kept hosts dropped by their own TTL while the registry could not be read, by source');
+const mPolls = counter('herald_registry_polls_total', 'Registry requests by source and outcome (ok, error, not_found, garbage)', ['source', 'outcome']);
+const mSkipped = counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source', ['source']);
+const mNoted = counter('herald_registry_hosts_adjusted_total', 'Registry hosts kept with a value adjusted (a weight clamped), by source', ['source']);
+const mExpiredKept = counter('herald_registry_kept_hosts_expired_total', 'Kept hosts dropped by their own TTL while the registry could not be read, by source', ['source']);
 
 interface Result extends SourceService {
   /** Last check-in (epoch ms) by address:port, for expiring kept hosts while the registry fails. */
@@ -92,6 +92,8 @@ export class RegistrySource implements Source {
   private async poll(sink: SourceSink): Promise<void> {
     let errors = 0;
     let changed = false;
+    /** When the first changed answer arrived: what this update observed. */
+    let observedAt: number | undefined;
     for (const service of this.o.services) {
       const got = await this.fetchService(service);
       if (got === undefined) {
@@ -106,10 +108,12 @@ export class RegistrySource implements Source {
       if (got.endpoints.length === 0) this.results.delete(service);
       else this.results.set(service, { endpoints: got.endpoints });
       changed = true;
+      observedAt ??= Date.now();
     }
     this.failures = errors > 0 ? Math.min(this.failures + 1, 8) : 0;
     const synced = this.fetched.size === this.o.services.length;
-    if (changed || errors === 0) sink.update(this.name, new Map(this.results), synced, { fullRead: errors === 0 });
+    if (errors > 0) sink.error?.(this.name, `${errors} of ${this.o.services.length} services could not be read from ${this.o.url}`);
+    if (changed || errors === 0) sink.update(this.name, new Map(this.results), synced, { fullRead: errors === 0, ...(observedAt !== undefined ? { observedAt } : {}) });
   }
 
   /** Drops the kept hosts of an unreadable service whose own TTL has passed; true when any was dropped. */

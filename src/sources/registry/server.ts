@@ -59,8 +59,8 @@ const PAGE_404 =
   '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n' +
   '<p>The requested URL was not found on the server.  If you entered the URL manually please check your spelling and try again.</p>\n';
 
-const mRequests = counter('herald_registry_server_requests_total', 'Registry API requests by route, method and status');
-const mRefused = counter('herald_registry_server_refused_total', 'Registry API requests refused, by route and status (the reason is in the log line and x-herald-reason)');
+const mRequests = counter('herald_registry_server_requests_total', 'Registry API requests by route, method and status', ['route', 'method', 'status']);
+const mRefused = counter('herald_registry_server_refused_total', 'Registry API requests refused, by route and status (the reason is in the log line and x-herald-reason)', ['route', 'status']);
 
 /** Precise now (epoch ms with microseconds), as the original stamps `datetime.utcnow()`. */
 export function nowPrecise(): number {
