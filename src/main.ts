@@ -18,6 +18,7 @@ import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
 import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
+import { inNamespace } from './sources/namespaced';
 import { loadPolicyFile } from './config/policy-file';
 import { resolvePolicy, type ClusterPolicy } from './model/policy';
 
@@ -34,10 +35,10 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function makeSource(c: SourceConfig): Source {
+function makeSource(c: SourceConfig, defaultNamespace: string): Source {
   switch (c.kind) {
     case 'file':
-      return new FileSource({
+      return inNamespace(new FileSource({
         name: c.name,
         path: c.path,
         settleMs: c.settleMs,
@@ -46,19 +47,20 @@ function makeSource(c: SourceConfig): Source {
         maxEndpoints: c.maxEndpoints,
         maxLossPercent: c.maxLossPercent,
         confirmMs: c.confirmMs,
-      });
+      }), c.namespace ?? defaultNamespace);
     case 'kubernetes':
       return new KubernetesSource({
         name: c.name,
         api: connectKubernetes(c.kubeconfig),
         namespaces: c.namespaces,
         serviceLabel: c.serviceLabel,
+        identity: c.identity,
         portName: c.portName,
         discovery: c.discovery,
         discoveryOverrides: c.discoveryOverrides,
       });
     case 'registry':
-      return new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds });
+      return inNamespace(new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds }), c.namespace ?? defaultNamespace);
   }
 }
 
@@ -69,6 +71,10 @@ export function readToken(file: string): string {
 export interface CoreOptions {
   readonly defaultEgress: string;
   readonly policy?: ClusterPolicy;
+  /** The cluster domain of `<name>.<namespace>.svc.<domain>` names. */
+  readonly clusterDomain?: string;
+  /** Benchmarks only: views share no translation and no encoding. */
+  readonly share?: boolean;
   readonly views?: Partial<Omit<ViewRegistryOptions, 'defaultEgress'>>;
   readonly xds?: XdsServerOptions;
 }
@@ -79,9 +85,14 @@ export interface CoreOptions {
  * the registry and reads the cache only.
  */
 export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer } {
-  const cache = new XdsCache();
+  const cache = new XdsCache(undefined, { shareEncodings: o.share !== false });
   let views: ViewRegistry | undefined;
-  const publisher = new Publisher(cache, { ...(o.policy ? { policy: o.policy } : {}), onZones: (zones) => views?.setZones(zones) });
+  const publisher = new Publisher(cache, {
+    ...(o.policy ? { policy: o.policy } : {}),
+    ...(o.clusterDomain ? { clusterDomain: o.clusterDomain } : {}),
+    shareTranslations: o.share !== false,
+    onZones: (zones) => views?.setZones(zones),
+  });
   views = new ViewRegistry(
     { defaultEgress: o.defaultEgress, zones: [], ...VIEW_DEFAULTS, ...o.views },
     { build: (key) => publisher.buildView(key), drop: (key) => publisher.dropView(key) },
@@ -95,7 +106,13 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
   const { cache, publisher, views, xds } = createCore({
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
-    views: { maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20) },
+    clusterDomain: config.mesh.clusterDomain,
+    views: {
+      defaultNamespace: config.mesh.defaultNamespace,
+      defaultScope: config.mesh.defaultEgressScope,
+      ...(policies ? { namespaceScopes: policies.namespaceScopes } : {}),
+      maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20),
+    },
     xds: { ackTimeoutMs: config.ackTimeoutMs },
   });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);
@@ -117,7 +134,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     registry = new RegistryServer({ db: config.registry.db, token: readToken(config.registry.tokenFile), ttlSeconds: config.registry.ttlSeconds });
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
-  const sources = config.sources.map(makeSource);
+  const sources = config.sources.map((c) => makeSource(c, config.mesh.defaultNamespace));
   for (const s of sources) await s.start(intake);
   log('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, registryPort, version: cache.prefix });
 

@@ -3,7 +3,7 @@
  * from a flag or, failing that, the environment (so a Kubernetes init container can set it all with `env:` and
  * the downward API), else a default. The result is src/envoy/bootstrap.ts's: ADS to Herald, admin on loopback,
  * `initial_fetch_timeout: 0` (Envoy's /ready is 200 only once connected and configured), and the node metadata
- * that shapes the proxy's view (egress, ingress, app port, health path).
+ * that shapes the proxy's view (egress, ingress, app port, health path, namespace, egress scope).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,6 +11,8 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { envoyBootstrap, type BootstrapOptions } from '../envoy/bootstrap';
 import { DEFAULT_HEALTH_PATH, splitHostPort } from '../translate/view';
+import { NAMESPACE_PATTERN } from '../model/names';
+import { parseScope } from '../model/scope';
 
 export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each option falls back to the environment variable shown)
 
@@ -26,6 +28,9 @@ export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each opt
   --ingress HOST:PORT   ingress listener     HERALD_INGRESS (with --app-port: forward to the local app)
   --app-port N          the app's port       HERALD_APP_PORT
   --health-path PATH    health-check path    HERALD_HEALTH_PATH, else ${DEFAULT_HEALTH_PATH}
+  --namespace NS        proxy's namespace   HERALD_NAMESPACE, else POD_NAMESPACE (short names: web = <NS>/web)
+  --egress-scope LIST   services it calls   HERALD_EGRESS_SCOPE (the pod's herald.io/egress annotation), e.g.
+                        "team-b/api, payments/*, ./*"; none: Herald's default (the whole mesh unless configured)
   --ready-port N        readiness listener   HERALD_READY_PORT, else 15021 (GET /ready → admin /ready; 0: none)
   --yaml                print YAML instead of JSON
   --out FILE            write to FILE instead of standard output
@@ -46,6 +51,8 @@ const OPTIONS = {
   'app-port': { type: 'string' },
   'health-path': { type: 'string' },
   'ready-port': { type: 'string' },
+  namespace: { type: 'string' },
+  'egress-scope': { type: 'string' },
   yaml: { type: 'boolean' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -117,6 +124,15 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
     problems.push(`${healthPick.where}: must be an HTTP path starting with / (got ${JSON.stringify(healthPick.value)})`);
   }
   const readyPort = port('ready-port', 'HERALD_READY_PORT', 15021, 0);
+  const nsPick = pick('namespace', 'HERALD_NAMESPACE');
+  const namespace = nsPick.value ?? (podNamespace || undefined);
+  if (namespace !== undefined && !NAMESPACE_PATTERN.test(namespace)) problems.push(`${nsPick.value !== undefined ? nsPick.where : 'POD_NAMESPACE'}: must be a namespace, an RFC 1123 label (got ${JSON.stringify(namespace)})`);
+  const scopePick = pick('egress-scope', 'HERALD_EGRESS_SCOPE');
+  if (scopePick.value !== undefined) {
+    const r = parseScope(scopePick.value, namespace ?? '');
+    for (const p of r.problems) problems.push(`${scopePick.where}: ${p}`);
+    if (!r.scope && r.problems.length === 0) problems.push(`${scopePick.where}: names no service`);
+  }
   const ingressGiven = pick('ingress', 'HERALD_INGRESS').value !== undefined;
   const appPortGiven = pick('app-port', 'HERALD_APP_PORT').value !== undefined;
   if (ingressGiven !== appPortGiven) problems.push('--ingress (HERALD_INGRESS) and --app-port (HERALD_APP_PORT): give both or neither');
@@ -140,6 +156,8 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
     ...(egress ? { egress } : {}),
     ...(ingress && appPort ? { ingress, appPort, healthPath: healthPick.value ?? DEFAULT_HEALTH_PATH } : {}),
     ...(readyPort ? { readyPort } : {}),
+    ...(namespace ? { namespace } : {}),
+    ...(scopePick.value !== undefined ? { egressScope: scopePick.value } : {}),
   };
   const out = values.out;
   return { bootstrap: envoyBootstrap(options), yaml: values.yaml === true, ...(typeof out === 'string' ? { out } : {}) };

@@ -4,6 +4,8 @@
  * views at will:
  *   - a zone Herald does not know (no endpoint of the served mesh is in it, and it is not in the configured list)
  *     maps to the no-zone view, not to a view of its own;
+ *   - a namespace must be an RFC 1123 label and a scope at most 64 well-formed entries (translate/view.ts,
+ *     model/scope.ts); each distinct (namespace, scope) is a view like any other and counts against maxViews;
  *   - at most `maxViews` views exist; a proxy that would need one more is refused (the server ends its stream
  *     with RESOURCE_EXHAUSTED), as is any new view while the process is above its memory budget;
  *   - a view without streams is dropped after `idleGraceMs`, or at once while above the memory budget.
@@ -17,11 +19,17 @@ import { log, limited } from '../log/log';
 import { counter, gauge } from '../admin/metrics';
 import type { NodeInfo } from '../xds/codec';
 import type { ViewResolution, ViewResolver } from '../xds/view-resolver';
-import { viewFromNode, viewKey } from '../translate/view';
+import { viewFromNode, viewKey, type ViewDefaults } from '../translate/view';
 
 export interface ViewRegistryOptions {
   /** The egress listener of sidecars that do not say (node metadata HERALD_EGRESS). */
   readonly defaultEgress: string;
+  /** The namespace of proxies that do not say (node metadata HERALD_NAMESPACE); default '' (none). */
+  readonly defaultNamespace?: string;
+  /** The scope of proxies that declare none and whose namespace has no default: `mesh` (default) or `namespace`. */
+  readonly defaultScope?: 'mesh' | 'namespace';
+  /** Per-namespace default scopes (the policy file's `namespaces.<ns>.egress`). */
+  readonly namespaceScopes?: ReadonlyMap<string, string>;
   /** Most views that may exist at once. */
   readonly maxViews: number;
   /** Zones always known, besides those of the served endpoints. */
@@ -58,7 +66,15 @@ export class ViewRegistry implements ViewResolver {
   ) {
     this.configuredZones = new Set(o.zones);
     this.knownZones = this.configuredZones;
+    this.defaults = {
+      egress: o.defaultEgress,
+      ...(o.defaultNamespace ? { namespace: o.defaultNamespace } : {}),
+      ...(o.defaultScope ? { scope: o.defaultScope } : {}),
+      ...(o.namespaceScopes ? { namespaceScopes: o.namespaceScopes } : {}),
+    };
   }
+
+  private readonly defaults: ViewDefaults;
 
   /** The zones of the served endpoints (the publisher calls this after each publish). */
   setZones(zones: Iterable<string>): void {
@@ -78,7 +94,7 @@ export class ViewRegistry implements ViewResolver {
       mZoneUnknown.inc();
       limited('view:zone-unknown', 'warn', 'proxy states a zone Herald does not know; serving the no-zone view', { node: node.id, zone: node.zone.slice(0, 100) }, 60_000);
     }
-    const { view, problems } = viewFromNode({ ...node, zone }, this.o.defaultEgress);
+    const { view, problems } = viewFromNode({ ...node, zone }, this.defaults);
     if (problems.length > 0) limited(`view:meta:${node.id.slice(0, 200)}`, 'warn', 'proxy node metadata partly ignored', { node: node.id, problems }, 60_000);
     const key = viewKey(view);
     const count = this.streams.get(key);

@@ -41,7 +41,7 @@ test('bootstrap: the environment a Kubernetes pod gives (downward API), flags wi
   assert.equal(b.node.id, 'web-7d9f-abc.shop');
   assert.equal(b.node.cluster, 'web');
   assert.deepEqual(b.node.locality, { region: 'us-east-1', zone: 'us-east-1a' });
-  assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001', HERALD_INGRESS: '0.0.0.0:15006', HERALD_APP_PORT: '8080', HERALD_HEALTH_PATH: '/ready' });
+  assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001', HERALD_INGRESS: '0.0.0.0:15006', HERALD_APP_PORT: '8080', HERALD_HEALTH_PATH: '/ready', HERALD_NAMESPACE: 'shop' }, 'the pod namespace becomes the proxy namespace');
   assert.equal(b.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
   const xds = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
   assert.equal(xds.type, 'LOGICAL_DNS', 'a Service name is resolved by Envoy');

@@ -43,7 +43,7 @@ function render(inputText: string, where: string): string {
   const defaults = validatePolicyOverrides(input.defaults, 'defaults');
   if (defaults.problems.length > 0) throw new Error(`${where}: ${defaults.problems.join('; ')}`);
   const mesh = mergeSources(['golden'], new Map([['golden', parsed.snapshot]]));
-  const updates = translateMesh(mesh, input.view, resolvePolicy(defaults.overrides));
+  const updates = translateMesh(mesh, input.view, { policy: resolvePolicy(defaults.overrides) });
   const out: Record<string, unknown[]> = {};
   const anyType = messageType('google.protobuf.Any');
   for (const kind of KIND_ORDER) {
