@@ -125,7 +125,7 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   const listedMs = Date.now() - started;
   // Watches: a pod created now reaches Herald's model.
   await kubectlOk(cp, ['run', 'rbac-probe', '-n', 'herald-example', '--image=example.invalid/none', '--labels=app=rbac-probe', '--restart=Never']);
-  await waitFor('the watched pod to reach Herald', async () => ((await (await admin('/services')).json()) as any).services.some((s: any) => s.name === 'rbac-probe'), 20_000, 100);
+  await waitFor('the watched pod to reach Herald', async () => ((await (await admin('/services')).json()) as any).services.some((s: any) => s.name === 'herald-example/rbac-probe'), 20_000, 100);
   const metrics = await (await admin('/metrics')).text();
   assert.doesNotMatch(metrics, /^herald_kube_errors_total\{[^}]*\} [1-9]/m, 'no list/watch error (no 403) on the way');
   t.diagnostic(`with the manifests' RBAC: informers listed and Herald ready in ${listedMs} ms; a new pod watched in ${Date.now() - started} ms`);
