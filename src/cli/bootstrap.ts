@@ -22,7 +22,7 @@ export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each opt
   --region REGION       node locality region HERALD_REGION
   --xds HOST:PORT[,...] Herald's xDS address HERALD_XDS, else 127.0.0.1:18000 (a DNS name is resolved by Envoy;
                         several: one per Herald instance, the proxy moves to a live one when its own dies)
-  --protocol sotw|delta ADS flavour          HERALD_XDS_PROTOCOL, else sotw
+  --protocol delta|sotw ADS flavour          HERALD_XDS_PROTOCOL, else delta (incremental xDS)
   --admin-port N        admin API on 127.0.0.1 HERALD_ADMIN_PORT, else 9901
   --egress HOST:PORT    egress listener      HERALD_EGRESS, else 127.0.0.1:15001
   --ingress HOST:PORT   ingress listener     HERALD_INGRESS (with --app-port: forward to the local app)
@@ -113,7 +113,8 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
   const xdsHosts = xdsList.map((x) => splitHostPort(x));
   if (xdsHosts.some((h) => h === undefined)) problems.push(`${xdsPick.where}: must be host:port, or several separated by commas (got ${JSON.stringify(xdsPick.value)})`);
   const protocolPick = pick('protocol', 'HERALD_XDS_PROTOCOL');
-  const protocol = protocolPick.value ?? 'sotw';
+  // Incremental xDS by default (as Istio, Envoy Gateway, Kuma and Consul): a change sends only what changed.
+  const protocol = protocolPick.value ?? 'delta';
   if (protocol !== 'sotw' && protocol !== 'delta') problems.push(`${protocolPick.where}: must be sotw or delta (got ${JSON.stringify(protocol)})`);
   const adminPort = port('admin-port', 'HERALD_ADMIN_PORT', 9901)!;
   const egress = hostPort('egress', 'HERALD_EGRESS', '127.0.0.1:15001');

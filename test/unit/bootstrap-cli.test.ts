@@ -9,13 +9,14 @@ function ok(argv: string[], env: Record<string, string> = {}): any {
   return r.bootstrap;
 }
 
-test('bootstrap: defaults give a sidecar with loopback admin, SotW ADS and initial_fetch_timeout 0', () => {
+test('bootstrap: defaults give a sidecar with loopback admin, Delta (incremental) ADS and initial_fetch_timeout 0', () => {
   const b = ok([]);
   assert.equal(b.node.id, 'host-1');
   assert.equal(b.node.cluster, 'sidecar');
   assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001' });
   assert.deepEqual(b.admin.address.socket_address, { address: '127.0.0.1', port_value: 9901 });
-  assert.equal(b.dynamic_resources.ads_config.api_type, 'GRPC');
+  assert.equal(b.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
+  assert.equal(ok(['--protocol', 'sotw']).dynamic_resources.ads_config.api_type, 'GRPC', 'SotW on request');
   assert.equal(b.dynamic_resources.cds_config.initial_fetch_timeout, '0s');
   assert.equal(b.dynamic_resources.lds_config.initial_fetch_timeout, '0s');
   const xds = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
@@ -51,6 +52,16 @@ test('bootstrap: the environment a Kubernetes pod gives (downward API), flags wi
   assert.equal(flagged.dynamic_resources.ads_config.api_type, 'GRPC');
 });
 
+test('bootstrap: namespace and egress scope go into node metadata; an empty scope from the downward API is none', () => {
+  const b = ok(['--namespace', 'team-a', '--egress-scope', 'team-b/api, ./*']);
+  assert.equal(b.node.metadata.HERALD_NAMESPACE, 'team-a');
+  assert.equal(b.node.metadata.HERALD_EGRESS_SCOPE, 'team-b/api, ./*');
+  const fromEnv = ok([], { POD_NAMESPACE: 'shop', HERALD_EGRESS_SCOPE: '' });
+  assert.equal(fromEnv.node.metadata.HERALD_NAMESPACE, 'shop');
+  assert.equal(fromEnv.node.metadata.HERALD_EGRESS_SCOPE, undefined, 'a pod without herald.io/egress declares no scope');
+  assert.equal(ok(['--namespace', 'ns1'], { POD_NAMESPACE: 'shop' }).node.metadata.HERALD_NAMESPACE, 'ns1', 'the flag wins');
+});
+
 test('bootstrap: --ready-port 0 leaves out the readiness listener and its admin cluster', () => {
   const b = ok(['--ready-port', '0']);
   assert.equal(b.static_resources.listeners, undefined);
@@ -59,6 +70,8 @@ test('bootstrap: --ready-port 0 leaves out the readiness listener and its admin 
 
 const bad: Record<string, { argv: string[]; env?: Record<string, string>; problem: RegExp }> = {
   'unknown flag': { argv: ['--zonee', 'a'], problem: /zonee/ },
+  'bad namespace': { argv: ['--namespace', 'Team_A'], problem: /^--namespace: must be a namespace/ },
+  'bad scope entry': { argv: ['--egress-scope', 'team-b/api, nonsense'], problem: /^--egress-scope: "nonsense": must be <namespace>\/<name>/ },
   'bad protocol from env': { argv: [], env: { HERALD_XDS_PROTOCOL: 'grpc' }, problem: /^HERALD_XDS_PROTOCOL: must be sotw or delta/ },
   'xds without port': { argv: ['--xds', 'herald'], problem: /^--xds: must be host:port/ },
   'app port out of range': { argv: ['--ingress', '0.0.0.0:15006', '--app-port', '70000'], problem: /^--app-port: must be a port 1\.\.65535/ },
