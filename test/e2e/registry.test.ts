@@ -115,7 +115,7 @@ test('registry server and source: register, TTL expiry, outage held by the guard
   const metrics = await (await fetch(`http://127.0.0.1:${herald.adminPort}/metrics`)).text();
   assert.match(metrics, /herald_registry_polls_total\{outcome="error",source="vms"\} [1-9]/);
   assert.match(metrics, /herald_registry_polls_total\{outcome="garbage",source="vms"\} [1-9]/);
-  assert.match(metrics, /herald_guard_holds_total\{service="legacy",source="vms"\} 1/);
+  assert.match(metrics, /herald_guard_holds_total\{service="default\/legacy",source="vms"\} 1/);
   faulty.set('none');
   await waitFor('the hold to be released once the registry recovers', async () => {
     const holds = ((await (await fetch(`http://127.0.0.1:${herald!.adminPort}/holds`)).json()) as any).holds;
