@@ -47,7 +47,7 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   const example = docsOf(await kubectlOk(cp, ['kustomize', EXAMPLE]));
   const role = find(herald, 'ClusterRole', 'herald');
   assert.deepEqual(role.rules, [
-    { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods', 'nodes', 'services'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
   ]);
   const binding = find(herald, 'ClusterRoleBinding', 'herald');
@@ -91,10 +91,10 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   // Now for real (no controllers run, so no pods), and the ServiceAccount's powers: exactly the role.
   await kubectlOk(cp, ['apply', '-k', DEPLOY]);
   const can = async (verb: string, resource: string) => (await cp.kubectl(['auth', 'can-i', verb, resource, `--as=${SA}`, '--all-namespaces'])).stdout.trim();
-  for (const [verb, resource] of [['list', 'pods'], ['watch', 'pods'], ['get', 'nodes'], ['watch', 'nodes'], ['list', 'endpointslices.discovery.k8s.io'], ['watch', 'endpointslices.discovery.k8s.io']]) {
+  for (const [verb, resource] of [['list', 'pods'], ['watch', 'pods'], ['get', 'nodes'], ['watch', 'nodes'], ['list', 'endpointslices.discovery.k8s.io'], ['watch', 'endpointslices.discovery.k8s.io'], ['list', 'services'], ['watch', 'services']]) {
     assert.equal(await can(verb!, resource!), 'yes', `${verb} ${resource}`);
   }
-  for (const [verb, resource] of [['list', 'secrets'], ['get', 'configmaps'], ['list', 'services'], ['create', 'pods'], ['delete', 'pods'], ['update', 'endpointslices.discovery.k8s.io'], ['patch', 'nodes'], ['list', 'endpoints']]) {
+  for (const [verb, resource] of [['list', 'secrets'], ['get', 'configmaps'], ['update', 'services'], ['create', 'pods'], ['delete', 'pods'], ['update', 'endpointslices.discovery.k8s.io'], ['patch', 'nodes'], ['list', 'endpoints']]) {
     assert.equal(await can(verb!, resource!), 'no', `${verb} ${resource} must be denied`);
   }
 
