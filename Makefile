@@ -19,6 +19,10 @@ deps: $(NODE_STAMP) envoy
 envoy:
 	@bash scripts/setup-envoy.sh
 
+# Debian packages the tests use: chromium (the dashboard test, driven by playwright-core).
+debian:
+	@bash scripts/setup-debian.sh chromium
+
 # The product alone first (src/tsconfig.json: an import outside src/ fails here), then everything (lab, tests, bench).
 build: $(NODE_STAMP)
 	npx tsc -p src/tsconfig.json
@@ -35,10 +39,10 @@ kube:
 demo: deps build
 	node dist/src/cli/main.js demo
 
-test: deps build kube
+test: deps debian build kube
 	@bash scripts/run-tests.sh
 
 bench: deps build
 	node dist/bench/run.js $(BENCH_ARGS)
 
-.PHONY: help deps envoy build product kube demo test bench
+.PHONY: help deps envoy debian build product kube demo test bench

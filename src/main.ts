@@ -12,6 +12,7 @@ import { Publisher } from './pipeline/publisher';
 import { Intake } from './pipeline/intake';
 import { VIEW_DEFAULTS, ViewRegistry, type ViewRegistryOptions } from './pipeline/views';
 import { AdminServer } from './admin/server';
+import { proxyConfig } from './admin/proxy-config';
 import type { Source } from './sources/source';
 import { FileSource } from './sources/file/file-source';
 import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
@@ -91,7 +92,7 @@ export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publis
     ...(o.policy ? { policy: o.policy } : {}),
     ...(o.clusterDomain ? { clusterDomain: o.clusterDomain } : {}),
     shareTranslations: o.share !== false,
-    onZones: (zones) => views?.setZones(zones),
+    onZones: (zones) => views?.setZones('endpoints', zones),
   });
   views = new ViewRegistry(
     { defaultEgress: o.defaultEgress, zones: [], ...VIEW_DEFAULTS, ...o.views },
@@ -125,8 +126,15 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     ...(policies ? { policies: policies.policies } : {}),
     publish: (mesh) => publisher.update(mesh),
     onSynced: () => publisher.startServing(),
+    onZones: (zones) => views.setZones('topology', zones),
   });
-  const admin = new AdminServer({ ready: () => publisher.serving, proxies: () => xds.proxies(), mesh: () => publisher.current, holds: () => intake.holds() });
+  const admin = new AdminServer({
+    ready: () => publisher.serving,
+    proxies: () => xds.proxies(),
+    mesh: () => publisher.current,
+    holds: () => intake.holds(),
+    config: (proxy, filter) => proxyConfig(xds, cache, proxy, filter),
+  });
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;

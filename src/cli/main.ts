@@ -18,6 +18,9 @@ commands:
                          run a rollout-lab scenario (real Kubernetes, Herald, Envoys, load) and print results
   demo [--seconds N]     run Herald on its embedded default with two backends and a real Envoy
   bootstrap [options]    print a sidecar Envoy's bootstrap (JSON, or YAML with --yaml); see --help
+  status [--admin URL,…] every connected proxy's sync state per type (SYNCED/STALE/NACK/NOT SENT); see --help
+  config <proxy> [--envoy-admin URL]
+                         what Herald last sent a proxy, decoded; with --envoy-admin, whether Envoy holds it
   version                print the version
 `;
 
@@ -76,6 +79,10 @@ export async function main(argv: string[]): Promise<void> {
       return (await import('./bootstrap')).bootstrap(rest);
     case 'registry':
       return registry(rest);
+    case 'status':
+      return (await import('./status')).status(rest);
+    case 'config':
+      return (await import('./config')).config(rest);
     case 'lab':
       return (await import('./lab')).loadLab().lab(rest);
     case 'demo':

@@ -27,6 +27,8 @@ export interface IntakeOptions {
   readonly publish: (mesh: Mesh) => void;
   /** Called once, after the first publish that follows every source's first sync. */
   readonly onSynced: () => void;
+  /** Called with the union of every source's topology zones (UpdateMeta.zones) when it changes. */
+  readonly onZones?: (zones: ReadonlySet<string>) => void;
 }
 
 const mStageErrors = counter('herald_pipeline_errors_total', 'Failures inside the pipeline, by stage (guard, merge, publish)');
@@ -34,6 +36,7 @@ const mStageErrors = counter('herald_pipeline_errors_total', 'Failures inside th
 export class Intake implements SourceSink {
   private readonly snapshots = new Map<string, SourceSnapshot>();
   private readonly synced = new Set<string>();
+  private readonly zones = new Map<string, ReadonlySet<string>>();
   private readonly guards = new Map<string, Guard>();
   private readonly merger: Merger;
   private readonly batcher: Batcher;
@@ -54,6 +57,12 @@ export class Intake implements SourceSink {
   update(source: string, snapshot: SourceSnapshot, synced: boolean, meta?: UpdateMeta): void {
     const guard = this.guards.get(source);
     if (!guard) return log('error', 'update from an unknown source ignored', { source });
+    if (meta?.zones && !sameSet(meta.zones, this.zones.get(source))) {
+      this.zones.set(source, meta.zones);
+      const all = new Set<string>();
+      for (const set of this.zones.values()) for (const z of set) all.add(z);
+      this.o.onZones?.(all);
+    }
     if (!this.stage('guard', source, () => this.snapshots.set(source, guard.filter(snapshot, meta, this.sizes())))) return;
     if (synced) this.synced.add(source);
     this.push(source);
@@ -107,4 +116,10 @@ export class Intake implements SourceSink {
       return false;
     }
   }
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string> | undefined): boolean {
+  if (!b || a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
 }

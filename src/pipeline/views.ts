@@ -2,8 +2,10 @@
  * The view registry decides which view a connecting proxy reads, and which views exist at all. A view is
  * derived only from validated, bounded inputs (translate/view.ts `viewFromNode`), so a client cannot multiply
  * views at will:
- *   - a zone Herald does not know (no endpoint of the served mesh is in it, and it is not in the configured list)
- *     maps to the no-zone view, not to a view of its own;
+ *   - a zone Herald does not know (no endpoint of the served mesh is in it, no source's topology has it, e.g. the
+ *     Kubernetes nodes' zones, and it is not in the configured list) maps to the no-zone view, not to a view of its
+ *     own. A proxy keeps the view it connected with: one that connected before its zone was known stays in the
+ *     no-zone view until it reconnects;
  *   - a namespace must be an RFC 1123 label and a scope at most 64 well-formed entries (translate/view.ts,
  *     model/scope.ts); each distinct (namespace, scope) is a view like any other and counts against maxViews;
  *   - at most `maxViews` views exist; a proxy that would need one more is refused (the server ends its stream
@@ -58,6 +60,7 @@ export class ViewRegistry implements ViewResolver {
   private readonly idleSince = new Map<string, NodeJS.Timeout>();
   private knownZones: ReadonlySet<string>;
   private readonly configuredZones: ReadonlySet<string>;
+  private readonly zonesFrom = new Map<string, ReadonlySet<string>>();
 
   constructor(
     private readonly o: ViewRegistryOptions,
@@ -76,10 +79,14 @@ export class ViewRegistry implements ViewResolver {
 
   private readonly defaults: ViewDefaults;
 
-  /** The zones of the served endpoints (the publisher calls this after each publish). */
-  setZones(zones: Iterable<string>): void {
+  /**
+   * Zones known from one origin: `endpoints` (the publisher, after each publish that changes them) or `topology`
+   * (the sources' own knowledge, e.g. Kubernetes nodes). Known zones are the union with the configured list.
+   */
+  setZones(origin: 'endpoints' | 'topology', zones: ReadonlySet<string>): void {
+    this.zonesFrom.set(origin, zones);
     const next = new Set(this.configuredZones);
-    for (const z of zones) if (z !== '') next.add(z);
+    for (const set of this.zonesFrom.values()) for (const z of set) if (z !== '') next.add(z);
     this.knownZones = next;
   }
 

@@ -16,6 +16,11 @@ export type SourceSnapshot = ReadonlyMap<string, SourceService>;
 export interface UpdateMeta {
   /** The update comes from a full re-read of the input (a poll, a relist), not a single event. */
   readonly fullRead?: boolean;
+  /**
+   * The zones this source's topology knows, whether or not an endpoint is in them yet (e.g. its Kubernetes nodes'):
+   * a proxy stating one of them gets a zone-aware view. Absent: unchanged since the last update that said.
+   */
+  readonly zones?: ReadonlySet<string>;
 }
 
 export interface SourceSink {

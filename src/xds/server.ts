@@ -11,7 +11,7 @@ import { log, limited } from '../log/log';
 import { counter, gauge, histogram } from '../admin/metrics';
 import type { CacheChange, XdsCache } from './cache';
 import { deltaCodec, sotwCodec, type Codec, type NodeInfo } from './codec';
-import { KIND_ORDER, RESOURCE_TYPES } from './resource-types';
+import { KIND_ORDER, RESOURCE_TYPES, type ResourceKind } from './resource-types';
 import { DELTA, SOTW, StreamState, type ProtocolTraits, type TypeSnapshot } from './stream-state';
 import type { ViewResolver } from './view-resolver';
 
@@ -227,6 +227,18 @@ export class XdsServer {
 
   proxies(): ProxyInfo[] {
     return [...this.streams].map((s) => s.info());
+  }
+
+  /**
+   * What the streams of one proxy (by stream id or node id) were last sent: per kind, resource name → version, with
+   * the view to read those resources from in the cache. Copies; for the admin API.
+   */
+  sent(proxy: string): Array<{ info: ProxyInfo; held: Record<ResourceKind, Map<string, string>> }> {
+    const matches = [...this.streams].filter((s) => String(s.id) === proxy || s.node?.id === proxy);
+    return matches.map((s) => ({
+      info: s.info(),
+      held: Object.fromEntries(KIND_ORDER.map((k) => [k, s.state?.heldVersions(k) ?? new Map()])) as Record<ResourceKind, Map<string, string>>,
+    }));
   }
 
   onAck(listener: AckListener): () => void {

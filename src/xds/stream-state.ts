@@ -84,6 +84,8 @@ export interface TypeSnapshot {
   readonly lastNack?: { readonly version: string; readonly message: string; readonly at: string };
   readonly acks: number;
   readonly nacks: number;
+  /** Subscribed resources the cache holds in a version this client has not been sent yet (ACK pacing, backpressure). */
+  readonly behind: number;
 }
 
 export class StreamState {
@@ -231,9 +233,32 @@ export class StreamState {
         ...(t.lastNack ? { lastNack: { ...t.lastNack, at: new Date(t.lastNack.at).toISOString() } } : {}),
         acks: t.acks,
         nacks: t.nacks,
+        behind: this.behind(kind, t),
       };
     }
     return out;
+  }
+
+  /** What the client was last sent of `kind`: resource name → version (a copy). */
+  heldVersions(kind: ResourceKind): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [name, version] of this.types.get(kind)?.held ?? []) if (version !== ABSENT) out.set(name, version);
+    return out;
+  }
+
+  private behind(kind: ResourceKind, t: TypeState): number {
+    if (!t.requested) return 0;
+    const all = this.resources(kind);
+    let n = 0;
+    if (t.wildcard) {
+      for (const [name, res] of all) if (t.held.get(name) !== res.version) n++;
+    } else {
+      for (const name of t.names) {
+        const res = all.get(name);
+        if (res && t.held.get(name) !== res.version) n++;
+      }
+    }
+    return n;
   }
 
   private state(kind: ResourceKind): TypeState {

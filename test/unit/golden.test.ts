@@ -4,7 +4,9 @@
  * encoded the way the cache encodes it — `encodeResource`: the strict schema walk, the kind's validators, then
  * protobufjs — and decoded back, as protobufjs toObject JSON, by kind in xDS order, names in translator order).
  * A case with `views:` (several named views) shows instead what views share (see renderViews).
- * `UPDATE_GOLDEN=1` rewrites the .out.yaml files instead of comparing; review the diff.
+ * `UPDATE_GOLDEN=1` rewrites the .out.yaml files instead of comparing; review the diff. Determinism: every case is
+ * rendered again from its input shuffled (service order, endpoint order, object key order, map insertion order)
+ * with a seeded PRNG, for several seeds, and must give the same bytes.
  *
  * Tests run from dist/, so the golden folder is found from the repository root, not from __dirname.
  */
@@ -23,6 +25,7 @@ import { Publisher } from '../../src/pipeline/publisher';
 import { encodeResource } from '../../src/xds/encode';
 import { messageType } from '../../src/xds/protos';
 import { KIND_ORDER, RESOURCE_TYPES } from '../../src/xds/resource-types';
+import type { SourceService, SourceSnapshot } from '../../src/sources/source';
 import { repoRoot } from '../support/repo';
 
 const GOLDEN = path.join(repoRoot(), 'test', 'golden');
@@ -37,6 +40,50 @@ function typeFirst(v: unknown): unknown {
   if ('@type' in o) out['@type'] = o['@type'];
   for (const [k, x] of Object.entries(o)) if (k !== '@type') out[k] = typeFirst(x);
   return out;
+}
+
+/** A seeded PRNG (mulberry32): the same seed, the same shuffles. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled<T>(items: readonly T[], rnd: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** The same plain object with its keys (recursively) inserted in a shuffled order; arrays keep their order. */
+function shuffledKeys<T>(v: T, rnd: () => number): T {
+  if (Array.isArray(v)) return v.map((x) => shuffledKeys(x, rnd)) as T;
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(shuffled(Object.entries(v as Record<string, unknown>), rnd).map(([k, x]) => [k, shuffledKeys(x, rnd)])) as T;
+}
+
+/**
+ * The input in another order that means the same: services in the source snapshot, each service's endpoints,
+ * the key order of labels and policies, and the merged mesh's map insertion order.
+ */
+function shuffleSnapshot(snapshot: SourceSnapshot, rnd: () => number): SourceSnapshot {
+  return new Map(
+    shuffled([...snapshot], rnd).map(([name, s]): [string, SourceService] => [
+      name,
+      {
+        endpoints: shuffled(s.endpoints, rnd).map((e) => shuffledKeys(e, rnd)),
+        ...(s.policy ? { policy: shuffledKeys(s.policy, rnd) } : {}),
+      },
+    ]),
+  );
 }
 
 /**
@@ -81,14 +128,15 @@ function renderViews(input: { views: Record<string, ProxyView>; services: unknow
   return `# Generated from ${path.basename(where)} by test/unit/golden.test.ts; UPDATE_GOLDEN=1 rewrites it.\n${stringify(out, { aliasDuplicateObjects: false, lineWidth: 0 })}`;
 }
 
-function render(inputText: string, where: string): string {
+function render(inputText: string, where: string, rnd?: () => number): string {
   const input = parseYaml(inputText) as { view: ProxyView; views?: Record<string, ProxyView>; defaults?: unknown; services: unknown };
   if (input.views) return renderViews(input as { views: Record<string, ProxyView>; services: unknown }, where);
   const parsed = parseServicesFile(stringify({ services: input.services }), 'golden');
   if (!parsed.ok) throw new Error(`${where}: ${parsed.problems.join('; ')}`);
-  const defaults = validatePolicyOverrides(input.defaults, 'defaults');
+  const defaults = validatePolicyOverrides(rnd ? shuffledKeys(input.defaults, rnd) : input.defaults, 'defaults');
   if (defaults.problems.length > 0) throw new Error(`${where}: ${defaults.problems.join('; ')}`);
-  const mesh = mergeSources(['golden'], new Map([['golden', parsed.snapshot]]));
+  let mesh = mergeSources(['golden'], new Map([['golden', rnd ? shuffleSnapshot(parsed.snapshot, rnd) : parsed.snapshot]]));
+  if (rnd) mesh = { services: new Map(shuffled([...mesh.services], rnd)) };
   const updates = translateMesh(mesh, input.view, { policy: resolvePolicy(defaults.overrides) });
   const out: Record<string, unknown[]> = {};
   const anyType = messageType('google.protobuf.Any');
@@ -133,8 +181,21 @@ for (const file of cases) {
   });
 }
 
-test('golden rendering is deterministic: the same input twice gives the same bytes', () => {
-  const inFile = path.join(GOLDEN, 'zone-aware-a.in.yaml');
-  const text = fs.readFileSync(inFile, 'utf8');
-  assert.equal(render(text, inFile), render(text, inFile));
+const SEEDS = [1, 2, 3, 42, 20261201];
+
+for (const file of cases) {
+  const name = file.slice(0, -'.in.yaml'.length);
+  test(`golden determinism: ${name}: shuffled service, endpoint, key and map order give byte-identical output`, () => {
+    const inFile = path.join(GOLDEN, file);
+    const text = fs.readFileSync(inFile, 'utf8');
+    const expected = render(text, inFile);
+    for (const seed of SEEDS) assert.equal(render(text, inFile, prng(seed)), expected, `${name}: seed ${seed} changed the output`);
+  });
+}
+
+test('golden determinism: the shuffle really reorders the input', () => {
+  const rnd = prng(SEEDS[0]!);
+  const order = Array.from({ length: 10 }, (_, i) => i);
+  assert.notDeepEqual(shuffled(order, rnd), order);
+  assert.notDeepEqual(Object.keys(shuffledKeys(Object.fromEntries(order.map((i) => [`k${i}`, i])), rnd)), order.map((i) => `k${i}`));
 });

@@ -21,9 +21,10 @@ function registry(o: Partial<ViewRegistryOptions> = {}, rss = () => 0) {
   return { r, built, dropped };
 }
 
-const cases: Record<string, { zones?: string[]; served?: string[]; stated: string; viewZone: string }> = {
+const cases: Record<string, { zones?: string[]; served?: string[]; topology?: string[]; stated: string; viewZone: string }> = {
   'no zone stays no zone': { stated: '', viewZone: '' },
   'a zone of the served endpoints is kept': { served: ['a'], stated: 'a', viewZone: 'a' },
+  "a zone of a source's topology (its nodes) is kept before any endpoint is in it": { served: ['a'], topology: ['b'], stated: 'b', viewZone: 'b' },
   'a configured zone is kept before any endpoint is in it': { zones: ['b'], stated: 'b', viewZone: 'b' },
   'an unknown zone maps to the no-zone view': { served: ['a'], stated: 'zone-from-a-liar', viewZone: '' },
 };
@@ -31,7 +32,8 @@ const cases: Record<string, { zones?: string[]; served?: string[]; stated: strin
 for (const [name, c] of Object.entries(cases)) {
   test(`views: ${name}`, () => {
     const { r } = registry({ zones: c.zones ?? [] });
-    r.setZones(c.served ?? []);
+    r.setZones('endpoints', new Set(c.served ?? []));
+    r.setZones('topology', new Set(c.topology ?? []));
     const res = r.resolve(node('n', c.stated));
     assert.ok('view' in res);
     assert.equal(res.view.split('|')[1], c.viewZone);
@@ -41,7 +43,7 @@ for (const [name, c] of Object.entries(cases)) {
 
 test('views: 800 distinct stated zones make one view, built once, after resolve returns', async () => {
   const { r, built } = registry();
-  r.setZones(['a']);
+  r.setZones('endpoints', new Set(['a']));
   const keys = new Set<string>();
   for (let i = 0; i < 800; i++) {
     const res = r.resolve(node(`n${i}`, `zone-${i}`));

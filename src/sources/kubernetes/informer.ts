@@ -129,6 +129,9 @@ export class Informer<C> {
           await this.relist(this.lists === 0 ? 'initial' : 'gone');
           needList = false;
         }
+        // stop() may have run while the list was awaited (e.g. right after the first sync): its abort hit the
+        // list's controller, so a watch opened now would run until its watchdog.
+        if (this.stopped) break;
         const started = Date.now();
         const events = await this.watchOnce();
         // A watch that ends at once without an event (a misbehaving proxy in between) counts as a failure, so the
@@ -182,7 +185,8 @@ export class Informer<C> {
     let cont: string | undefined;
     let rv = '';
     let restarted = false;
-    do {
+    // Not do/while: `continue` (the restart below) must start the next page, not test the loop condition.
+    for (;;) {
       this.abort = new AbortController();
       let page: { metadata: { resourceVersion: string; continue?: string }; items: RawObject[] };
       try {
@@ -202,7 +206,8 @@ export class Informer<C> {
       }
       rv = page.metadata.resourceVersion;
       cont = page.metadata.continue || undefined;
-    } while (cont && !this.stopped);
+      if (!cont || this.stopped) break;
+    }
     if (this.stopped) return;
 
     const changes: Change<C>[] = [];

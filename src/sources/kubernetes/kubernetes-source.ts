@@ -73,6 +73,8 @@ export class KubernetesSource implements Source {
   private readonly wasReady = new Set<string>();
   private readonly results = new Map<string, SourceService>();
   private sink: SourceSink | undefined;
+  /** The zones of the watched nodes (topology.kubernetes.io/zone), told to the sink with every update. */
+  private zones: ReadonlySet<string> = new Set();
   private started = false;
 
   constructor(private readonly o: KubernetesSourceOptions) {
@@ -215,11 +217,16 @@ export class KubernetesSource implements Source {
 
   private onNodes(changes: readonly Change<NodeLite>[], relist: boolean): void {
     if (changes.length === 0 && !relist) return;
+    const zones = new Set<string>();
+    for (const n of this.nodes.values()) if (n.zone !== '') zones.add(n.zone);
+    const zonesChanged = !sameZones(zones, this.zones);
+    this.zones = zones;
     const nodes = new Set(changes.map((c) => c.key));
     const dirty = new Set<string>();
     for (const p of this.podIndex.values()) if (nodes.has(p.nodeName)) dirty.add(p.service);
-    // A node relist re-reads nodes, not pods: it must not confirm a guard hold on pods' removals.
-    this.recompute(dirty, relist, false);
+    // A node relist re-reads nodes, not pods: it must not confirm a guard hold on pods' removals. New zones are
+    // emitted even when no endpoint changed: proxies in them get zone-aware views.
+    this.recompute(dirty, relist || zonesChanged, false);
   }
 
   /**
@@ -305,11 +312,15 @@ export class KubernetesSource implements Source {
     if (!this.started || !this.sink) return;
     if (changed || relist) {
       if (relist) log('debug', 'kubernetes relist applied', { source: this.name, services: this.results.size });
-      this.sink.update(this.name, new Map(this.results), this.synced, { fullRead });
+      this.sink.update(this.name, new Map(this.results), this.synced, { fullRead, zones: this.zones });
     }
   }
 }
 
 function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
   return a.length === b.length && a.every((e, i) => JSON.stringify(e) === JSON.stringify(b[i]));
+}
+
+function sameZones(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((z) => b.has(z));
 }
