@@ -43,7 +43,9 @@ async function startSource(kube: FakeKube, o: Partial<KubernetesSourceOptions> =
   // Every informer is watching: pods and nodes, or slices (nodes only serve pods).
   const mode = o.discovery ?? 'pods';
   const overrides = Object.values(o.discoveryOverrides ?? {});
-  const informers = (mode === 'pods' || overrides.includes('pods') ? 2 : 0) + (mode !== 'pods' || overrides.some((m) => m !== 'pods') ? 1 : 0);
+  const usesPods = mode === 'pods' || overrides.includes('pods');
+  // Pods and nodes (plus Services with identity `service`), and slices.
+  const informers = (usesPods ? (o.identity === 'service' ? 3 : 2) : 0) + (mode !== 'pods' || overrides.some((m) => m !== 'pods') ? 1 : 0);
   await kube.until(`${informers} watches`, () => kube.watching() === informers);
   return { src, updates, last: () => updates.at(-1)! };
 }
@@ -382,3 +384,32 @@ for (const [name, c] of Object.entries(indexCases)) {
     }
   });
 }
+
+test('kubernetes identity service: a pod is in every Service of its namespace that selects it; a Service change moves pods', async () => {
+  const kube = new FakeKube();
+  const service = (namespace: string, name: string, selector: Record<string, string>) => ({ kind: 'Service', metadata: { namespace, name }, spec: { selector } });
+  for (const o of [
+    zoneA,
+    pod({ name: 'web-1', ip: '10.1.0.1', labels: { tier: 'front' } }),
+    pod({ name: 'web-2', namespace: 'team-b', ip: '10.1.0.2', labels: { tier: 'front' } }),
+    service('default', 'frontend', { tier: 'front' }),
+    service('default', 'all-web', { app: 'web' }),
+    service('default', 'headless-no-selector', {}),
+  ]) kube.put(o);
+  const { src, last } = await startSource(kube, { identity: 'service' });
+  try {
+    const snap = last().snapshot;
+    assert.deepEqual([...snap.keys()].sort(), ['default/all-web', 'default/frontend'], 'named by Service, within the pod namespace; team-b has no Service');
+    assert.deepEqual(eps(snap, 'frontend'), ['10.1.0.1:8080 HEALTHY zone-a']);
+    assert.deepEqual(eps(snap, 'all-web'), ['10.1.0.1:8080 HEALTHY zone-a']);
+    kube.put(service('team-b', 'frontend', { tier: 'front' }));
+    await kube.settled();
+    assert.deepEqual(eps(last().snapshot, 'team-b/frontend'), ['10.1.0.2:8080 HEALTHY zone-a'], 'a new Service takes in its pods');
+    kube.put(service('default', 'frontend', { tier: 'back' }));
+    await kube.settled();
+    assert.equal(eps(last().snapshot, 'frontend'), 'absent', 'a Service whose selector no longer matches loses the pod');
+    assert.deepEqual(eps(last().snapshot, 'all-web'), ['10.1.0.1:8080 HEALTHY zone-a']);
+  } finally {
+    await src.stop();
+  }
+});
