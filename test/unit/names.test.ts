@@ -7,6 +7,8 @@ import { parseViewKey, viewFromNode, viewKey } from '../../src/translate/view';
 import { ViewRegistry } from '../../src/pipeline/views';
 import { XdsCache } from '../../src/xds/cache';
 import type { ResourceInput } from '../../src/xds/encode';
+import { parsePolicyFile } from '../../src/config/policy-file';
+import { Merger } from '../../src/model/merge';
 
 test('names: ids, Envoy names and the host names a proxy may use', () => {
   assert.deepEqual(splitServiceId('team-a/web'), { namespace: 'team-a', name: 'web' });
@@ -91,4 +93,16 @@ test('cache: one input object applied to two views is encoded once; both hold th
   alone.apply('v1', [{ kind: 'endpoint', upsert: [cla] }]);
   alone.apply('v2', [{ kind: 'endpoint', upsert: [cla] }]);
   assert.equal(alone.encodings, 2, 'without sharing each view encodes');
+});
+
+test('policy file: services by namespace/name or bare name (every namespace); namespace default scopes, checked', () => {
+  const ok = parsePolicyFile('services:\n  web: { retries: 1 }\n  team-a/web: { retries: 2 }\nnamespaces:\n  team-a: { egress: "./*, shared/*" }\n');
+  assert.deepEqual(ok.problems, []);
+  assert.equal(ok.namespaceScopes.get('team-a'), './*, shared/*');
+  const mesh = new Merger(['s'], ok.policies).merge(new Map([['s', new Map([['team-a/web', { endpoints: [] }], ['team-b/web', { endpoints: [] }]])]]));
+  assert.equal(mesh.services.get('team-a/web')!.policy.retries, 2, 'namespace/name wins');
+  assert.equal(mesh.services.get('team-b/web')!.policy.retries, 1, 'a bare name applies in every namespace');
+  const bad = parsePolicyFile('namespaces:\n  Team_A: { egress: "x" }\n  team-b: { egress: "nonsense" }\n');
+  assert.ok(bad.problems.some((p) => /Team_A/.test(p)), bad.problems.join('\n'));
+  assert.ok(bad.problems.some((p) => /team-b\.egress: "nonsense": must be/.test(p)), bad.problems.join('\n'));
 });
