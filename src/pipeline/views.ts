@@ -53,6 +53,7 @@ export interface ViewOwner {
 
 const mViews = gauge('herald_views', 'Views that exist (each is one translated and encoded configuration)');
 const mRefused = counter('herald_views_refused_total', 'Streams refused because no view could be made for them, by reason');
+const mMetaProblems = counter('herald_views_node_metadata_problems_total', 'Proxies whose node metadata was partly ignored (bad egress, ingress, namespace or egress scope)');
 const mZoneUnknown = counter('herald_views_zone_unknown_total', 'Proxies that stated a zone Herald does not know (served the no-zone view)');
 
 export class ViewRegistry implements ViewResolver {
@@ -102,6 +103,7 @@ export class ViewRegistry implements ViewResolver {
       limited('view:zone-unknown', 'warn', 'proxy states a zone Herald does not know; serving the no-zone view', { node: node.id, zone: node.zone.slice(0, 100) }, 60_000);
     }
     const { view, problems } = viewFromNode({ ...node, zone }, this.defaults);
+    if (problems.length > 0) mMetaProblems.inc();
     if (problems.length > 0) limited(`view:meta:${node.id.slice(0, 200)}`, 'warn', 'proxy node metadata partly ignored', { node: node.id, problems }, 60_000);
     const key = viewKey(view);
     const count = this.streams.get(key);

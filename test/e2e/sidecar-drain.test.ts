@@ -34,7 +34,7 @@ test('DRAINING stops new requests and lets in-flight ones finish; removal drops 
   const healthyHosts = async (cluster: string) =>
     [...(await envoy.hosts(cluster))].filter(([, s]) => !s.healthStatus.failed_active_health_check && s.healthStatus.eds_health_status === 'HEALTHY').length;
   await waitFor('web: 3 healthy hosts', async () => (await healthyHosts('web.default')) === 3);
-  await waitFor('sticky: 2 healthy hosts', async () => (await healthyHosts('sticky')) === 2);
+  await waitFor('sticky: 2 healthy hosts', async () => (await healthyHosts('sticky.default')) === 2);
 
   // Three slow requests, round robin: one lands on each web host, a among them.
   const slow = [0, 1, 2].map(() => envoy.get('web', '/slow?delayMs=3000'));

@@ -49,7 +49,7 @@ test('scale-up 4 → 40: no panic with ignore_new_hosts_until_first_hc, panic wi
     { ...spec(old)[1]!, endpoints: [...eps(old), ...newEps] },
   ]);
   const started = Date.now();
-  await waitFor('Envoy to hold 40 hosts in both clusters', async () => (await envoy.hosts('on')).size === 40 && (await envoy.hosts('off')).size === 40, 5_000, 10);
+  await waitFor('Envoy to hold 40 hosts in both clusters', async () => (await envoy.hosts('on.default')).size === 40 && (await envoy.hosts('off.default')).size === 40, 5_000, 10);
   const seenAt = Date.now() - started;
   const statuses = new Map<number, number>();
   let onToNewBeforeFirstCheck = 0;
