@@ -96,5 +96,5 @@ process.on('message', (cmd: { cmd: 'connect'; port: number; metas: Record<string
       if (done === cmd.metas.length) send({ type: 'connected', ms: Date.now() - started, clusters });
     });
   };
-  for (let k = 0; k < Math.min(50, cmd.metas.length); k++) openOne();
+  for (let k = 0; k < Math.min(200, cmd.metas.length); k++) openOne();
 });
