@@ -7,8 +7,11 @@ NODE_STAMP := node_modules/.package-lock.json
 help:
 	@echo "make demo   run Herald on its embedded default (file source, two backends, a real Envoy)"
 	@echo "make test   install what is needed and run the whole test suite"
-	@echo "make kube   build kube-apiserver, etcd, kube-controller-manager and kubectl (cached)"
-	@echo "make bench  print fan-out, fast-path and memory figures (BENCH_ARGS=\"--quick\" for a short run)"
+	@echo "make kube   build kube-apiserver, etcd, kube-controller-manager, kubectl, kubelet, kube-proxy, kube-scheduler (cached)"
+	@echo "make node   install what the real node needs from Debian (containerd, runc, CNI plugins, iptables)"
+	@echo "make images build the OCI image archives (herald, herald-envoy, herald-echo, pause) into .cache/images"
+	@echo "make bench  print fan-out, fast-path, memory, peers (go-control-plane), storm and soak figures"
+	@echo "            (BENCH_ARGS=\"--quick\" for a short run; \"--only soak --soak-minutes 30\" for the long soak)"
 
 $(NODE_STAMP): package.json package-lock.json lab/package.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -36,13 +39,19 @@ product: $(NODE_STAMP)
 kube:
 	@bash tools/kube/build.sh
 
+node:
+	@bash scripts/setup-node.sh
+
+images: deps build
+	@bash images/build.sh
+
 demo: deps build
 	node dist/src/cli/main.js demo
 
-test: deps debian build kube
+test: deps debian build kube node images
 	@bash scripts/run-tests.sh
 
 bench: deps build
 	node dist/bench/run.js $(BENCH_ARGS)
 
-.PHONY: help deps envoy debian build product kube demo test bench
+.PHONY: help deps envoy debian build product kube node images demo test bench

@@ -167,7 +167,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     changes: Number(get('--changes') ?? (quick ? 3 : 6)),
     protocols,
     idle: Number(get('--idle') ?? 1000),
-    only: list('--only', 'pipeline,fanout,memory'),
+    only: list('--only', 'pipeline,fanout,memory,hostile'),
     quick,
   };
 }

@@ -117,6 +117,7 @@ function switchable(real: Codec): Codec {
   return {
     protocol: real.protocol,
     decode: (bytes) => real.decode(bytes),
+    countNames: (bytes) => real.countNames(bytes),
     encode: (out) => {
       const started = performance.now();
       const bytes = encoding.mode === 'per-stream' ? baseline(out) : real.encode(out);

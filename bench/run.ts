@@ -3,15 +3,29 @@
  * next), then prints one summary table and one JSON line (`BENCH_JSON {...}`). Benchmarks print figures and
  * ratios against baselines measured in the same run; nothing here fails on a slow machine.
  *
- *   node dist/bench/run.js [--quick] [--only pipeline,fanout,memory] [--n 100,500,1000] [--changes 6]
- *                          [--protocols sotw,delta] [--idle 1000]
+ *   node dist/bench/run.js [--quick] [--only pipeline,fanout,memory,hostile,peers,storm,soak,views] [--n 100,500,1000]
+ *                          [--changes 6] [--protocols sotw,delta] [--idle 1000]
+ *                          [--peers-p 200,1000,2000,5000] [--peers-e 20,1000] [--rounds 5]
+ *                          [--storm-p 5000] [--storm-clusters 200] [--soak-seconds 60] [--soak-minutes 30]
+ *
+ * peers, storm and soak build the Go load client and the go-control-plane peer (tools/loadclient,
+ * tools/peer-gcp) into .cache/ on first use; a cached build is reused.
  */
 import { fork } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs, printTable, type BenchResult } from './common';
 
-const BENCHES: Record<string, string> = { pipeline: 'pipeline.js', fanout: 'fanout.js', memory: 'memory.js' };
+const BENCHES: Record<string, string> = {
+  pipeline: 'pipeline.js',
+  fanout: 'fanout.js',
+  memory: 'memory.js',
+  hostile: 'hostile.js',
+  views: 'views.js',
+  peers: 'peers.js',
+  storm: 'storm.js',
+  soak: 'soak.js',
+};
 
 function runChild(name: string, argv: readonly string[]): Promise<{ result?: BenchResult; seconds: number; code: number | null }> {
   const started = performance.now();
@@ -27,7 +41,8 @@ function runChild(name: string, argv: readonly string[]): Promise<{ result?: Ben
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const args = parseArgs(argv);
+  const parsed = parseArgs(argv);
+  const args = argv.some((a) => a === '--only' || a.startsWith('--only=')) ? parsed : { ...parsed, only: Object.keys(BENCHES) };
   const unknown = args.only.filter((b) => !(b in BENCHES));
   if (unknown.length > 0) {
     process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')} (known: ${Object.keys(BENCHES).join(', ')})\n`);

@@ -11,7 +11,7 @@ import { XdsServer, type XdsServerOptions } from './xds/server';
 import { Publisher } from './pipeline/publisher';
 import { Intake } from './pipeline/intake';
 import { VIEW_DEFAULTS, ViewRegistry, type ViewRegistryOptions } from './pipeline/views';
-import { AdminServer } from './admin/server';
+import { AdminServer, type AdminState } from './admin/server';
 import { proxyConfig } from './admin/proxy-config';
 import type { Source } from './sources/source';
 import { FileSource } from './sources/file/file-source';
@@ -20,6 +20,8 @@ import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
 import { inNamespace } from './sources/namespaced';
+import { RegistryHostCache, openKubeRegistryBackend } from './sources/registry/kube-backend';
+import { KubeRegistrySource } from './sources/registry/kube-backend-source';
 import { loadPolicyFile } from './config/policy-file';
 import { resolvePolicy, type ClusterPolicy } from './model/policy';
 
@@ -28,6 +30,8 @@ export interface Running {
   readonly adminPort: number;
   /** The embedded registry server's port, when configured. */
   readonly registryPort?: number;
+  /** The probes listener's port (/healthz, /readyz, /metrics only), when configured. */
+  readonly probesPort?: number;
   readonly cache: XdsCache;
   readonly xds: XdsServer;
   readonly publisher: Publisher;
@@ -36,7 +40,11 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function makeSource(c: SourceConfig, defaultNamespace: string): Source {
+/**
+ * `hosts`: the embedded registry server's RegistryHost watch, shared with a source reading the same namespace.
+ * `defaultNamespace`: the service namespace of file and registry sources that do not name one.
+ */
+function makeSource(c: SourceConfig, defaultNamespace: string, hosts?: { cache: RegistryHostCache; kubeconfig: string; namespace: string }): Source {
   switch (c.kind) {
     case 'file':
       return inNamespace(new FileSource({
@@ -48,7 +56,7 @@ function makeSource(c: SourceConfig, defaultNamespace: string): Source {
         maxEndpoints: c.maxEndpoints,
         maxLossPercent: c.maxLossPercent,
         confirmMs: c.confirmMs,
-      }), c.namespace ?? defaultNamespace);
+      }), c.serviceNamespace ?? defaultNamespace);
     case 'kubernetes':
       return new KubernetesSource({
         name: c.name,
@@ -61,7 +69,14 @@ function makeSource(c: SourceConfig, defaultNamespace: string): Source {
         discoveryOverrides: c.discoveryOverrides,
       });
     case 'registry':
-      return inNamespace(new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds }), c.namespace ?? defaultNamespace);
+      if (c.backend === 'kubernetes') {
+        if (hosts && hosts.kubeconfig === c.kubeconfig && hosts.namespace === c.namespace) {
+          return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache: hosts.cache, ownsCache: false }), c.serviceNamespace ?? defaultNamespace);
+        }
+        const cache = new RegistryHostCache(connectKubernetes(c.kubeconfig), c.namespace, `registryhosts-${c.name}`);
+        return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache, ownsCache: true }), c.serviceNamespace ?? defaultNamespace);
+      }
+      return inNamespace(new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds }), c.serviceNamespace ?? defaultNamespace);
   }
 }
 
@@ -114,7 +129,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
       ...(policies ? { namespaceScopes: policies.namespaceScopes } : {}),
       maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20),
     },
-    xds: { ackTimeoutMs: config.ackTimeoutMs },
+    xds: { ackTimeoutMs: config.ackTimeoutMs, limits: config.xds.limits, admission: config.admission, ...(config.xds.tls ? { tls: config.xds.tls } : {}) },
   });
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);
   const intake = new Intake({
@@ -128,21 +143,35 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     onSynced: () => publisher.startServing(),
     onZones: (zones) => views.setZones('topology', zones),
   });
-  const admin = new AdminServer({
+  const adminState: AdminState = {
     ready: () => publisher.serving,
     proxies: () => xds.proxies(),
     mesh: () => publisher.current,
     holds: () => intake.holds(),
     config: (proxy, filter) => proxyConfig(xds, cache, proxy, filter),
-  });
+  };
+  const admin = new AdminServer(adminState, { allowedHosts: config.admin.allowedHosts });
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
+  const probes = config.probes ? new AdminServer(adminState, { probesOnly: true }) : undefined;
+  const probesPort = config.probes ? await probes!.listen(config.probes.address, config.probes.port) : undefined;
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;
+  let hosts: { cache: RegistryHostCache; kubeconfig: string; namespace: string } | undefined;
   if (config.registry) {
-    registry = new RegistryServer({ db: config.registry.db, token: readToken(config.registry.tokenFile), ttlSeconds: config.registry.ttlSeconds });
+    const r = config.registry;
+    const backend = r.backend === 'kubernetes' ? await openKubeRegistryBackend({ kubeconfig: r.kubeconfig, namespace: r.namespace, ttlSeconds: r.ttlSeconds, api: connectKubernetes(r.kubeconfig) }) : undefined;
+    registry = new RegistryServer({
+      ...(backend ? { backend } : { db: r.db }),
+      auth: r.auth,
+      token: readToken(r.tokenFile),
+      ttlSeconds: r.ttlSeconds,
+      ipv6: r.ipv6,
+      ...(r.env !== undefined ? { env: r.env } : {}),
+    });
+    if (backend) hosts = { cache: backend.cache, kubeconfig: r.kubeconfig, namespace: r.namespace };
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
-  const sources = config.sources.map((c) => makeSource(c, config.mesh.defaultNamespace));
+  const sources = config.sources.map((c) => makeSource(c, config.mesh.defaultNamespace, hosts));
   for (const s of sources) await s.start(intake);
   log('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, registryPort, version: cache.prefix });
 
@@ -151,6 +180,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     xdsPort,
     adminPort,
     ...(registryPort !== undefined ? { registryPort } : {}),
+    ...(probesPort !== undefined ? { probesPort } : {}),
     cache,
     xds,
     publisher,
@@ -163,6 +193,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
         views.stop();
         await registry?.close();
         await admin.close();
+        await probes?.close();
         await xds.close();
         log('info', 'herald stopped');
       })()),

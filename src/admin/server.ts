@@ -5,11 +5,16 @@
  * published model), /holds (updates the guard is holding), /metrics (Prometheus text), and /ui (the dashboard,
  * static files that read this JSON API only).
  * Read-only: it changes nothing in Herald.
+ *
+ * DNS rebinding: a browser tricked into calling the admin port sends the attacker's name as Host. Only requests
+ * whose Host (without port) is localhost, 127.0.0.1, [::1], the address the server is bound to (unless 0.0.0.0
+ * or ::), or a configured name are answered; others get 403, a log line (rate-limited) and a metric. A request
+ * without a Host header (HTTP/1.0, the kubelet's probes send one) is answered.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { log } from '../log/log';
-import { renderMetrics } from './metrics';
+import { limited, log } from '../log/log';
+import { counter, renderMetrics } from './metrics';
 import type { ProxyInfo } from '../xds/server';
 import type { Mesh } from '../model/types';
 import type { ConfigFilter, ProxyConfig } from './proxy-config';
@@ -28,14 +33,44 @@ export interface AdminState {
 
 const PATHS = ['/healthz', '/readyz', '/proxies', '/status', '/config', '/services', '/holds', '/metrics', '/ui/'];
 
+const mHostRefused = counter('herald_admin_host_refused_total', 'Admin requests refused with 403 for a Host header not allowed (DNS rebinding)');
+
+export interface AdminOptions {
+  /** Host names (or IPs) answered besides loopback and the bound address, e.g. the pod IP or a Service name. */
+  readonly allowedHosts?: readonly string[];
+  /**
+   * Probe mode: only /healthz, /readyz and /metrics, for any Host (the kubelet and Prometheus use the pod IP).
+   * For a listener beyond the pod while the full API stays on loopback.
+   */
+  readonly probesOnly?: boolean;
+}
+
+const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** The host part of a Host header, lowercased, without port or IPv6 brackets. */
+export function hostOf(header: string): string {
+  const h = header.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(1, h.indexOf(']') < 0 ? undefined : h.indexOf(']'));
+  const colon = h.lastIndexOf(':');
+  return colon >= 0 && h.indexOf(':') === colon ? h.slice(0, colon) : h;
+}
+
 export class AdminServer {
   private readonly server: http.Server;
+  private readonly allowed = new Set(['localhost', '127.0.0.1', '::1']);
+  private readonly probesOnly: boolean;
 
-  constructor(private readonly state: AdminState) {
+  constructor(
+    private readonly state: AdminState,
+    options: AdminOptions = {},
+  ) {
+    for (const h of options.allowedHosts ?? []) this.allowed.add(hostOf(h));
+    this.probesOnly = options.probesOnly === true;
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
 
   listen(address: string, port: number): Promise<number> {
+    if (address !== '0.0.0.0' && address !== '::') this.allowed.add(hostOf(address.includes(':') ? `[${address}]` : address));
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, address, () => resolve((this.server.address() as AddressInfo).port));
@@ -54,6 +89,13 @@ export class AdminServer {
       res.end(JSON.stringify(body, null, 2) + '\n');
     };
     try {
+      if (this.probesOnly && !PROBE_PATHS.has(url.pathname)) return json(404, { error: `no such path ${url.pathname}`, paths: [...PROBE_PATHS] });
+      const host = req.headers.host;
+      if (!this.probesOnly && host !== undefined && !this.allowed.has(hostOf(host))) {
+        mHostRefused.inc();
+        limited('admin:host', 'warn', 'admin request refused: Host not allowed', { host: host.slice(0, 200), peer: req.socket.remoteAddress, allowed: [...this.allowed] });
+        return json(403, { error: `Host ${JSON.stringify(host.slice(0, 200))} is not allowed (admin.allowedHosts)` });
+      }
       if (req.method !== 'GET') return json(405, { error: 'read-only API: use GET' });
       switch (url.pathname) {
         case '/healthz':

@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { envoyBootstrap, type BootstrapOptions } from '../envoy/bootstrap';
+import * as path from 'node:path';
+import { envoyBootstrap, xdsClientSecret, type BootstrapOptions, type XdsTlsBootstrap } from '../envoy/bootstrap';
 import { DEFAULT_HEALTH_PATH, splitHostPort } from '../translate/view';
 import { NAMESPACE_PATTERN } from '../model/names';
 import { parseScope } from '../model/scope';
@@ -23,12 +24,20 @@ export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each opt
   --xds HOST:PORT[,...] Herald's xDS address HERALD_XDS, else 127.0.0.1:18000 (a DNS name is resolved by Envoy;
                         several: one per Herald instance, the proxy moves to a live one when its own dies)
   --protocol delta|sotw ADS flavour          HERALD_XDS_PROTOCOL, else delta (incremental xDS)
+  --namespace NS        proxy's namespace    HERALD_NAMESPACE, else POD_NAMESPACE (node metadata HERALD_NAMESPACE:
+                        short names mean its namespace, web = <NS>/web; with mTLS it must match the client
+                        certificate, as --cluster must)
+  --tls-ca FILE         xDS over TLS: CA     HERALD_XDS_TLS_CA (Herald's certificate must chain to it)
+  --tls-cert FILE       mTLS: client cert    HERALD_XDS_TLS_CERT (PEM chain; SPIFFE URI or DNS SAN, see README)
+  --tls-key FILE        mTLS: client key     HERALD_XDS_TLS_KEY
+  --tls-server-name N   TLS: SNI and the DNS SAN Herald's certificate must carry  HERALD_XDS_TLS_SERVER_NAME
+  --tls-sds-dir DIR     mTLS: write DIR/herald-xds-client.json, an SDS file through which Envoy re-reads the
+                        client certificate when it rotates  HERALD_XDS_TLS_SDS_DIR (else read once at start)
   --admin-port N        admin API on 127.0.0.1 HERALD_ADMIN_PORT, else 9901
   --egress HOST:PORT    egress listener      HERALD_EGRESS, else 127.0.0.1:15001
   --ingress HOST:PORT   ingress listener     HERALD_INGRESS (with --app-port: forward to the local app)
   --app-port N          the app's port       HERALD_APP_PORT
   --health-path PATH    health-check path    HERALD_HEALTH_PATH, else ${DEFAULT_HEALTH_PATH}
-  --namespace NS        proxy's namespace   HERALD_NAMESPACE, else POD_NAMESPACE (short names: web = <NS>/web)
   --egress-scope LIST   services it calls   HERALD_EGRESS_SCOPE (the pod's herald.io/egress annotation), e.g.
                         "team-b/api, payments/*, ./*"; none: Herald's default (the whole mesh unless configured)
   --ready-port N        readiness listener   HERALD_READY_PORT, else 15021 (GET /ready → admin /ready; 0: none)
@@ -45,13 +54,18 @@ const OPTIONS = {
   region: { type: 'string' },
   xds: { type: 'string' },
   protocol: { type: 'string' },
+  namespace: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-server-name': { type: 'string' },
+  'tls-sds-dir': { type: 'string' },
   'admin-port': { type: 'string' },
   egress: { type: 'string' },
   ingress: { type: 'string' },
   'app-port': { type: 'string' },
   'health-path': { type: 'string' },
   'ready-port': { type: 'string' },
-  namespace: { type: 'string' },
   'egress-scope': { type: 'string' },
   yaml: { type: 'boolean' },
   out: { type: 'string' },
@@ -60,7 +74,14 @@ const OPTIONS = {
 
 export type BootstrapCommand =
   | { readonly help: true }
-  | { readonly help?: false; readonly bootstrap: Record<string, unknown>; readonly yaml: boolean; readonly out?: string }
+  | {
+      readonly help?: false;
+      readonly bootstrap: Record<string, unknown>;
+      readonly yaml: boolean;
+      readonly out?: string;
+      /** More files to write (path → JSON content): the SDS file of --tls-sds-dir. */
+      readonly files?: Readonly<Record<string, Record<string, unknown>>>;
+    }
   | { readonly help?: false; readonly problems: string[] };
 
 /**
@@ -139,8 +160,24 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
   if (ingressGiven !== appPortGiven) problems.push('--ingress (HERALD_INGRESS) and --app-port (HERALD_APP_PORT): give both or neither');
   if (healthPick.value !== undefined && !ingressGiven) problems.push('--health-path (HERALD_HEALTH_PATH): only meaningful with --ingress and --app-port');
   if (readyPort && readyPort === adminPort) problems.push(`--admin-port and --ready-port: must differ (both ${adminPort})`);
+  const tlsCa = pick('tls-ca', 'HERALD_XDS_TLS_CA').value;
+  const tlsCert = pick('tls-cert', 'HERALD_XDS_TLS_CERT').value;
+  const tlsKey = pick('tls-key', 'HERALD_XDS_TLS_KEY').value;
+  const serverName = pick('tls-server-name', 'HERALD_XDS_TLS_SERVER_NAME').value;
+  const sdsDir = pick('tls-sds-dir', 'HERALD_XDS_TLS_SDS_DIR').value;
+  if (sdsDir && !tlsCert) problems.push('--tls-sds-dir (HERALD_XDS_TLS_SDS_DIR): only meaningful with --tls-cert and --tls-key');
+  if (!!tlsCert !== !!tlsKey) problems.push('--tls-cert (HERALD_XDS_TLS_CERT) and --tls-key (HERALD_XDS_TLS_KEY): give both or neither');
+  if ((tlsCert || serverName) && !tlsCa) problems.push('--tls-ca (HERALD_XDS_TLS_CA): required with --tls-cert or --tls-server-name');
   if (problems.length > 0) return { problems };
 
+  const tls: XdsTlsBootstrap | undefined = tlsCa
+    ? {
+        caFile: tlsCa,
+        ...(tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey } : {}),
+        ...(serverName ? { serverName } : {}),
+        ...(sdsDir ? { sdsFile: path.join(sdsDir, 'herald-xds-client.json') } : {}),
+      }
+    : undefined;
   const [first, ...xdsRest] = xdsHosts as Array<[string, number]>;
   const [xdsAddress, xdsPort] = first!;
   const options: BootstrapOptions = {
@@ -152,16 +189,22 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
     xdsPort,
     ...(xdsRest.length ? { xdsMore: xdsRest.map(([address, port]) => ({ address, port })) } : {}),
     protocol: protocol as 'sotw' | 'delta',
+    ...(namespace ? { namespace } : {}),
+    ...(tls ? { tls } : {}),
     adminAddress: '127.0.0.1',
     adminPort,
     ...(egress ? { egress } : {}),
     ...(ingress && appPort ? { ingress, appPort, healthPath: healthPick.value ?? DEFAULT_HEALTH_PATH } : {}),
     ...(readyPort ? { readyPort } : {}),
-    ...(namespace ? { namespace } : {}),
     ...(scopePick.value !== undefined ? { egressScope: scopePick.value } : {}),
   };
   const out = values.out;
-  return { bootstrap: envoyBootstrap(options), yaml: values.yaml === true, ...(typeof out === 'string' ? { out } : {}) };
+  return {
+    bootstrap: envoyBootstrap(options),
+    yaml: values.yaml === true,
+    ...(typeof out === 'string' ? { out } : {}),
+    ...(tls?.sdsFile ? { files: { [tls.sdsFile]: xdsClientSecret(tls) } } : {}),
+  };
 }
 
 /** The subcommand: exit code 2 and every problem on bad input. */
@@ -177,6 +220,11 @@ export async function bootstrap(argv: string[]): Promise<void> {
     return;
   }
   const text = cmd.yaml ? stringify(cmd.bootstrap, { aliasDuplicateObjects: false }) : JSON.stringify(cmd.bootstrap, null, 2) + '\n';
+  for (const [file, content] of Object.entries(cmd.files ?? {})) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(content, null, 2) + '\n');
+    fs.renameSync(`${file}.tmp`, file);
+  }
   if (cmd.out) {
     const tmp = `${cmd.out}.tmp`;
     fs.writeFileSync(tmp, text);

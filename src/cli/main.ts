@@ -12,8 +12,8 @@ const USAGE = `usage: herald <command> [options]
 
 commands:
   serve --config FILE    run the control plane with a herald.yaml
-  registry --db FILE [--port N] [--address A] [--token-file F] [--ttl-seconds N]
-                         run Herald's registry server (the legacy v1 discovery API) alone
+  registry --db FILE | --backend kubernetes [options]
+                         run Herald's registry server (a drop-in for the legacy v1 discovery service) alone
   lab <scenario|all> [--mode M|all] [--short] [--json]
                          run a rollout-lab scenario (real Kubernetes, Herald, Envoys, load) and print results
   demo [--seconds N]     run Herald on its embedded default with two backends and a real Envoy
@@ -43,28 +43,73 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+const REGISTRY_USAGE = `usage: herald registry [options]
+  --db FILE                 SQLite file (the embedded default backend)
+  --backend sqlite|kubernetes
+                            kubernetes: hosts are RegistryHost resources (deploy/registry-crd.yaml), shared by
+                            every replica; with --kubeconfig F (default in-cluster) and --namespace NS (herald-system)
+  --port 18002 --address 127.0.0.1
+  --auth token|none         token (default): writes need Authorization: Bearer <token of --token-file>;
+                            none: open writes, as the original
+  --token-file F            the write token (without it, --auth token refuses every write)
+  --ipv6                    accept IPv6 hosts (the original accepts IPv4 only)
+  --env NAME                the env field of answers (default $APPLICATION_ENV or development)
+  --check-in-format naive|aware
+                            last_check_in as the original's in-memory backend (naive, default) or DynamoDB (+00:00)
+  --ttl-seconds 600         hosts expire this long after their last heartbeat
+`;
+
 async function registry(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
       db: { type: 'string' },
+      backend: { type: 'string', default: 'sqlite' },
+      kubeconfig: { type: 'string', default: '' },
+      namespace: { type: 'string', default: 'herald-system' },
       port: { type: 'string', default: '18002' },
       address: { type: 'string', default: '127.0.0.1' },
+      auth: { type: 'string', default: 'token' },
       'token-file': { type: 'string', default: '' },
+      ipv6: { type: 'boolean', default: false },
+      env: { type: 'string' },
+      'check-in-format': { type: 'string', default: 'naive' },
       'ttl-seconds': { type: 'string', default: '600' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help || !values.db) {
-    process.stdout.write('usage: herald registry --db FILE [--port 18002] [--address 127.0.0.1] [--token-file F] [--ttl-seconds 600]\n');
+  const bad =
+    (values.backend === 'sqlite' && !values.db) ||
+    !['sqlite', 'kubernetes'].includes(values.backend!) ||
+    !['token', 'none'].includes(values.auth!) ||
+    !['naive', 'aware'].includes(values['check-in-format']!) ||
+    !(Number(values['ttl-seconds']) >= 1);
+  if (values.help || bad) {
+    process.stdout.write(REGISTRY_USAGE);
     process.exitCode = values.help ? 0 : 2;
     return;
   }
   const { RegistryServer } = await import('../sources/registry/server');
   const { readToken } = await import('../main');
-  const server = new RegistryServer({ db: values.db, token: readToken(values['token-file']!), ttlSeconds: Number(values['ttl-seconds']) });
+  const ttlSeconds = Number(values['ttl-seconds']);
+  let backend;
+  if (values.backend === 'kubernetes') {
+    const { openKubeRegistryBackend } = await import('../sources/registry/kube-backend');
+    const { connectKubernetes } = await import('../sources/kubernetes/connect');
+    backend = await openKubeRegistryBackend({ kubeconfig: values.kubeconfig!, namespace: values.namespace!, ttlSeconds, api: connectKubernetes(values.kubeconfig!) });
+  }
+  const server = new RegistryServer({
+    ...(backend ? { backend } : { db: values.db! }),
+    auth: values.auth as 'token' | 'none',
+    token: readToken(values['token-file']!),
+    ttlSeconds,
+    ipv6: values.ipv6!,
+    checkInFormat: values['check-in-format'] as 'naive' | 'aware',
+    ...(values.env !== undefined ? { env: values.env } : {}),
+  });
   const port = await server.listen(values.address!, Number(values.port));
-  log('info', 'registry server started', { address: values.address, port, db: values.db, writes: values['token-file'] ? 'token' : 'refused' });
+  const writes = values.auth === 'none' ? 'open' : values['token-file'] ? 'token' : 'refused';
+  log('info', 'registry server started', { address: values.address, port, backend: values.backend, db: values.db, writes, ipv6: values.ipv6 });
   const stop = () => void server.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

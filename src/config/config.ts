@@ -29,6 +29,11 @@ import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_NAMESPACE, NAMESPACE_PATTERN } from '..
 
 const NAMESPACE = z.string({ error: 'must be a namespace (an RFC 1123 label)' }).regex(NAMESPACE_PATTERN, { error: 'must be a namespace (an RFC 1123 label)' });
 
+import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS } from '../xds/limits';
+
+/** Where RegistryHost resources live by default (deploy/registry-crd.yaml). */
+const REGISTRY_NAMESPACE = 'herald-system';
+
 const DISCOVERY = oneOf(['pods', 'endpointslices-ready', 'endpointslices-terminating']);
 export type DiscoveryMode = z.output<typeof DISCOVERY>;
 export const DISCOVERY_MODES: readonly DiscoveryMode[] = DISCOVERY.options;
@@ -70,8 +75,8 @@ function configSchema(baseDir: string) {
     // A file edit is deliberate: the file source holds suspicious whole-file drops itself (maxLossPercent), so no
     // per-service guard.
     guard: guard(50, 0, true),
-    /** The namespace of the file's services written without one (`web` → `<namespace>/web`); default mesh.defaultNamespace. */
-    namespace: NAMESPACE.optional(),
+    /** The namespace of the file's services written without one (`web` → `<serviceNamespace>/web`); default mesh.defaultNamespace. */
+    serviceNamespace: NAMESPACE.optional(),
   });
   const kubernetesSource = strict({
     kind: z.literal('kubernetes'),
@@ -97,25 +102,80 @@ function configSchema(baseDir: string) {
   const registrySource = strict({
     kind: z.literal('registry'),
     name,
+    /** `http` (default): poll `url`; `kubernetes`: watch RegistryHost resources in `namespace`. */
+    backend: oneOf(['http', 'kubernetes'], 'must be http or kubernetes').default('http'),
     url: nonEmptyString()
       .regex(/^https?:\/\//, { error: 'must be an http:// or https:// URL' })
-      .transform((u) => u.replace(/\/+$/, '')),
+      .transform((u) => u.replace(/\/+$/, ''))
+      .default(''),
+    kubeconfig: optionalFile(),
+    namespace: nonEmptyString().default(REGISTRY_NAMESPACE),
     services: stringList('must name at least one service').min(1, { error: 'must name at least one service' }),
     intervalMs: intIn(100, 3_600_000).default(5000),
     ttlSeconds: intIn(1, 86_400 * 30).default(600),
-    // A registry can answer empty lists during an outage: holds last the hosts' TTL and reads never confirm.
-    guard: guard(50, 600, false),
-    /** The namespace of the registry's services (`legacy-api` → `<namespace>/legacy-api`); default mesh.defaultNamespace. */
-    namespace: NAMESPACE.optional(),
-  });
+    /** The namespace of the registry's services (`legacy-api` → `<serviceNamespace>/legacy-api`); default mesh.defaultNamespace. */
+    serviceNamespace: NAMESPACE.optional(),
+    // Defaults by backend, below: a broken HTTP registry can answer empty lists again and again (holds last the
+    // hosts' TTL and reads never confirm); watched RegistryHosts cannot, so they are guarded as pods.
+    guard: strict({ maxRemovalPercent: intIn(0, 100).optional(), holdSeconds: intIn(0, 86_400).optional(), confirmByReread: bool().optional() }).default({}),
+  })
+    .check((ctx) => {
+      if (ctx.value.backend === 'http' && ctx.value.url === '') ctx.issues.push({ code: 'custom', path: ['url'], message: 'is required with backend http', input: ctx.value });
+    })
+    .transform((r) => {
+      const base = r.backend === 'kubernetes' ? { maxRemovalPercent: 50, holdSeconds: 30, confirmByReread: true } : { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false };
+      const set = Object.fromEntries(Object.entries(r.guard).filter(([, v]) => v !== undefined));
+      return { ...r, guard: { ...base, ...set } as typeof base };
+    });
   const source = z.discriminatedUnion('kind', [fileSource, kubernetesSource, registrySource], {
     error: (iss) => (iss.code === 'invalid_union' ? 'must be one of: file, kubernetes, registry' : 'must be a mapping'),
   });
 
+  const L = DEFAULT_STREAM_LIMITS;
+  const A = DEFAULT_ADMISSION;
   return strict({
     /** ADS (gRPC), SotW and Delta. */
-    xds: endpoint('127.0.0.1', 18000),
-    admin: endpoint('127.0.0.1', 18001),
+    xds: strict(
+      {
+        address: nonEmptyString().default('127.0.0.1'),
+        port: intIn(0, 65535).default(18000),
+        /** Serve xDS over TLS (mTLS with clientCaFile; xds/tls.ts, xds/identity.ts); absent: plaintext. */
+        tls: strict({
+          certFile: file(),
+          keyFile: file(),
+          clientCaFile: file().optional(),
+          /** With a CA bundle: a client's certificate identity must match the node it claims. */
+          verifyNodeIdentity: bool().default(true),
+          trustDomain: nonEmptyString().optional(),
+          reloadIntervalMs: intIn(100, 3_600_000).optional(),
+        }).optional(),
+        /** Per-stream bounds (xds/limits.ts says why each default). */
+        limits: strict({
+          maxRequestBytes: intIn(1024, 256 << 20).default(L.maxRequestBytes),
+          maxNamesPerRequest: intIn(1, 10_000_000).default(L.maxNamesPerRequest),
+          maxBufferedBytes: intIn(64 << 10, 4 * 2 ** 30).default(L.maxBufferedBytes),
+          maxBlockedMs: intIn(100, 3_600_000).default(L.maxBlockedMs),
+        }).prefault({}),
+      },
+      { notMapping: 'must be a mapping with address and port' },
+    ).prefault({}),
+    admin: strict(
+      {
+        address: nonEmptyString().default('127.0.0.1'),
+        port: intIn(0, 65535).default(18001),
+        /** Host header names answered besides loopback and the bound address (DNS rebinding). */
+        allowedHosts: stringList().default([]),
+      },
+      { notMapping: 'must be a mapping with address and port' },
+    ).prefault({}),
+    /** New xDS streams per second (token bucket), burst, and total; streams past them get UNAVAILABLE. */
+    admission: strict({
+      newStreamsPerSecond: intIn(0, 1_000_000).default(A.newStreamsPerSecond),
+      burst: intIn(1, 1_000_000).default(A.burst),
+      maxStreams: intIn(0, 10_000_000).default(A.maxStreams),
+    }).prefault({}),
+    /** A listener with only /healthz, /readyz and /metrics (for the kubelet and Prometheus); absent: none. */
+    probes: strict({ address: nonEmptyString().default('0.0.0.0'), port: intIn(0, 65535).default(18003) }).optional(),
     sidecar: strict({ egress: endpoint('127.0.0.1', 15001) }).prefault({}),
     /** Service names and proxies' default scope (model/names.ts, model/scope.ts). */
     mesh: strict({
@@ -145,11 +205,25 @@ function configSchema(baseDir: string) {
     registry: strict({
       address: nonEmptyString().default('127.0.0.1'),
       port: intIn(0, 65535).default(18002),
-      db: file(),
+      /** `sqlite` (default, `db`) or `kubernetes` (RegistryHost resources in `namespace`, shared by every replica). */
+      backend: oneOf(['sqlite', 'kubernetes'], 'must be sqlite or kubernetes').default('sqlite'),
+      db: optionalFile(),
+      kubeconfig: optionalFile(),
+      namespace: nonEmptyString().default(REGISTRY_NAMESPACE),
+      /** `token` (default): writes need the bearer token of `tokenFile` ('' allows no writes); `none`: open, as the original. */
+      auth: oneOf(['token', 'none'], 'must be token or none').default('token'),
       /** File holding the bearer token that writes need; '' allows no writes. */
       tokenFile: optionalFile(),
       ttlSeconds: intIn(1, 86_400 * 30).default(600),
-    }).optional(),
+      /** Accept IPv6 hosts (the original accepts IPv4 only). */
+      ipv6: bool().default(false),
+      /** The `env` of GET answers; absent: $APPLICATION_ENV or `development`, as the original. */
+      env: nonEmptyString().optional(),
+    })
+      .check((ctx) => {
+        if (ctx.value.backend === 'sqlite' && ctx.value.db === '') ctx.issues.push({ code: 'custom', path: ['db'], message: 'is required with backend sqlite', input: ctx.value });
+      })
+      .optional(),
     /** A policy file (config/policy-file.ts): defaults for every cluster and per-service overrides; '' for none. */
     policyFile: optionalFile(),
     /** Bursts coalesce for delayMs, never longer than maxDelayMs; DRAINING and removals go out at once. */

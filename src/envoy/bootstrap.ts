@@ -14,6 +14,44 @@
  */
 import { isIpLiteral } from '../config/validate';
 import { NODE_META } from '../translate/view';
+import { NODE_NAMESPACE_META } from '../xds/identity';
+
+/**
+ * The xDS connection over TLS: Herald's certificate is verified against `caFile` (and, with `serverName`, must
+ * carry it as a DNS SAN; it is also sent as SNI); with `certFile`/`keyFile` the proxy presents its own certificate
+ * (mTLS). Without `sdsFile` the files are named inline: Envoy reads them when the cluster is created, so a
+ * rotated proxy certificate takes effect when the sidecar restarts. With `sdsFile`, the client certificate is an
+ * SDS secret read from that file (`xdsClientSecret` is its content; `herald bootstrap --tls-sds-dir` writes it),
+ * whose certificate files Envoy watches (their directory, as a Secret volume swaps it) and re-reads on rotation.
+ */
+export interface XdsTlsBootstrap {
+  readonly caFile: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly serverName?: string;
+  readonly sdsFile?: string;
+}
+
+/** The SDS secret name of the proxy's client certificate. */
+export const XDS_CLIENT_SECRET = 'herald_xds_client';
+
+/** The content of `sdsFile`: a DiscoveryResponse-shaped file with the client certificate as a Secret. */
+export function xdsClientSecret(t: XdsTlsBootstrap): Record<string, unknown> {
+  const dir = (f: string) => f.replace(/\/[^/]*$/, '') || '/';
+  return {
+    resources: [
+      {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+        name: XDS_CLIENT_SECRET,
+        tls_certificate: {
+          certificate_chain: { filename: t.certFile },
+          private_key: { filename: t.keyFile },
+          watched_directory: { path: dir(t.certFile ?? '') },
+        },
+      },
+    ],
+  };
+}
 
 export interface BootstrapOptions {
   readonly nodeId: string;
@@ -39,14 +77,41 @@ export interface BootstrapOptions {
   readonly appPort?: number;
   /** The health-check path the ingress passes to the app (HERALD_HEALTH_PATH). */
   readonly healthPath?: string;
-  /** The proxy's namespace (HERALD_NAMESPACE): its short names mean services of this namespace. */
-  readonly namespace?: string;
   /** The services it calls (HERALD_EGRESS_SCOPE, model/scope.ts syntax; e.g. the pod's `herald.io/egress`). */
   readonly egressScope?: string;
   /** Port of the static readiness listener (GET /ready → admin /ready); none when absent. */
   readonly readyPort?: number;
   /** 0 waits forever for the first config (the default here); Envoy's own default is 15 s. */
   readonly initialFetchTimeoutMs?: number;
+  /**
+   * The proxy's namespace (metadata HERALD_NAMESPACE): its short names mean services of this namespace; under mTLS
+   * it must match the certificate.
+   */
+  readonly namespace?: string;
+  /** xDS over TLS / mTLS; absent: plaintext. */
+  readonly tls?: XdsTlsBootstrap;
+}
+
+/** The UpstreamTlsContext of the xDS cluster. */
+export function xdsTransportSocket(t: XdsTlsBootstrap): Record<string, unknown> {
+  const validation: Record<string, unknown> = { trusted_ca: { filename: t.caFile } };
+  if (t.serverName) validation.match_typed_subject_alt_names = [{ san_type: 'DNS', matcher: { exact: t.serverName } }];
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      ...(t.serverName ? { sni: t.serverName } : {}),
+      common_tls_context: {
+        alpn_protocols: ['h2'],
+        ...(t.certFile && t.keyFile && t.sdsFile
+          ? { tls_certificate_sds_secret_configs: [{ name: XDS_CLIENT_SECRET, sds_config: { path_config_source: { path: t.sdsFile }, resource_api_version: 'V3' } }] }
+          : t.certFile && t.keyFile
+            ? { tls_certificates: [{ certificate_chain: { filename: t.certFile }, private_key: { filename: t.keyFile } }] }
+            : {}),
+        validation_context: validation,
+      },
+    },
+  };
 }
 
 
@@ -116,6 +181,7 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
   const adminAddress = o.adminAddress ?? '127.0.0.1';
   const clusters: Record<string, unknown>[] = [
     staticCluster('herald_xds', [{ address: o.xdsAddress, port: o.xdsPort }, ...(o.xdsMore ?? [])], {
+      ...(o.tls ? { transport_socket: xdsTransportSocket(o.tls) } : {}),
       ...(o.xdsMore?.length
         ? {
             health_checks: [{ timeout: '1s', interval: '2s', unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }],

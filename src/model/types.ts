@@ -13,6 +13,8 @@ export interface Endpoint {
   readonly health: Health;
   /** Availability zone (topology.kubernetes.io/zone, the registry's `az`); '' when unknown. */
   readonly zone: string;
+  /** Region (the registry's `region` tag), carried into the Envoy locality; absent when unknown. */
+  readonly region?: string;
   /** Load-balancing weight, 1..128; 1 when the source says nothing. */
   readonly weight: number;
   /** Which source produced it, e.g. `file`, `kubernetes/pods`, `registry`. */

@@ -47,15 +47,19 @@ export function translateEndpoints(service: Service, view: Pick<ProxyView, 'zone
     const key = endpointKey(e);
     if (seen.has(key)) continue;
     seen.add(key);
-    let g = groups.get(e.zone);
-    if (!g) groups.set(e.zone, (g = []));
+    // A locality is (region, zone); sources without a region (Kubernetes, files) group by zone alone.
+    const locality = e.region ? `${e.zone}\u0000${e.region}` : e.zone;
+    let g = groups.get(locality);
+    if (!g) groups.set(locality, (g = []));
     g.push(e);
   }
-  const zones = [...groups.keys()].sort();
-  const endpoints = zones.map((zone): LocalityLbEndpoints => {
-    const members = groups.get(zone)!;
+  const localities = [...groups.keys()].sort();
+  const endpoints = localities.map((key): LocalityLbEndpoints => {
+    const members = groups.get(key)!;
+    const zone = members[0]!.zone;
+    const region = members[0]!.region;
     return {
-      locality: zone ? { zone } : {},
+      locality: { ...(region ? { region } : {}), ...(zone ? { zone } : {}) },
       lbEndpoints: members.map(lbEndpoint),
       loadBalancingWeight: { value: Math.max(1, members.reduce((s, e) => s + e.weight, 0)) },
       priority: tiered && zone !== local ? 1 : 0,

@@ -1,12 +1,13 @@
 /**
  * Decoding of DiscoveryRequest / DeltaDiscoveryRequest into the protocol-neutral XdsRequest, and encoding of
  * an Outgoing response into the protocol's envelope. Decoding never throws: malformed bytes become an error.
+ * Unknown fields (resource_locators, version_info) are skipped, as protobuf requires.
  */
 import type * as protobuf from 'protobufjs';
 import { messageType } from './protos';
 import { RESOURCE_TYPES } from './resource-types';
 import type { Outgoing, XdsRequest } from './stream-state';
-import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire';
+import { DELTA_NAME_FIELDS, SOTW_NAME_FIELDS, countFields, encodeDeltaDiscoveryResponse, encodeDiscoveryResponse, walkFields } from './wire';
 
 /** The parts of envoy.config.core.v3.Node Herald uses. */
 export interface NodeInfo {
@@ -24,6 +25,8 @@ export interface Codec {
   readonly protocol: 'sotw' | 'delta';
   decode(bytes: Buffer): Decoded;
   encode(out: Outgoing): Buffer;
+  /** How many resource names the encoded request carries, counted without decoding it; -1 if malformed. */
+  countNames(bytes: Buffer): number;
 }
 
 interface RawNode {
@@ -77,35 +80,92 @@ function errorDetail(raw: { code?: number; message?: string } | null | undefined
   return raw ? { code: raw.code ?? 0, message: raw.message ?? '' } : undefined;
 }
 
-function decodeWith<T>(type: protobuf.Type, bytes: Buffer, map: (msg: T) => Decoded): Decoded {
-  let msg: T;
+/**
+ * Decodes a discovery request's top level by hand (wire.ts walkFields): names are sliced straight from the bytes,
+ * so the cost is linear and small in the names carried; the node and error_detail sub-messages go through
+ * protobufjs. `fields` maps the protocol's field numbers.
+ */
+function decodeRequest(
+  bytes: Buffer,
+  name: string,
+  f: { typeUrl: number; nonce: number; node: number; error: number; names?: number; subscribe?: number; unsubscribe?: number; initial?: number },
+  types: { node: protobuf.Type; status: protobuf.Type; struct: (m: unknown) => Record<string, unknown> },
+): Decoded {
+  let typeUrl = '';
+  let nonce = '';
+  let nodeRange: [number, number] | undefined;
+  let errorRange: [number, number] | undefined;
+  const names: string[] = [];
+  const subscribe: string[] = [];
+  const unsubscribe: string[] = [];
+  const initial: Array<[string, string]> = [];
+  let entryError: string | undefined;
+  const text = (s: number, e: number) => bytes.toString('utf8', s, e);
+  const problem = walkFields(bytes, (no, wire, _v, s, e) => {
+    if (wire !== 2) return;
+    if (no === f.typeUrl) typeUrl = text(s, e);
+    else if (no === f.nonce) nonce = text(s, e);
+    else if (no === f.node) nodeRange = [s, e];
+    else if (no === f.error) errorRange = [s, e];
+    else if (no === f.names) names.push(text(s, e));
+    else if (no === f.subscribe) subscribe.push(text(s, e));
+    else if (no === f.unsubscribe) unsubscribe.push(text(s, e));
+    else if (no === f.initial) {
+      // map<string, string> entry { key = 1; value = 2 }, each a one-byte tag and a length (read inline: this loop
+      // runs once per name).
+      let key = '';
+      let value = '';
+      let p = s;
+      while (p < e) {
+        const tag = bytes[p++]!;
+        let len = 0;
+        let mul = 1;
+        let b: number;
+        do {
+          if (p >= e) return void (entryError ??= 'initial_resource_versions: truncated entry');
+          b = bytes[p++]!;
+          len += (b & 0x7f) * mul;
+          mul *= 128;
+        } while (b & 0x80);
+        if ((tag & 7) !== 2 || p + len > e) return void (entryError ??= 'initial_resource_versions: malformed entry');
+        if (tag === 0x0a) key = bytes.toString('utf8', p, p + len);
+        else if (tag === 0x12) value = bytes.toString('utf8', p, p + len);
+        p += len;
+      }
+      initial.push([key, value]);
+    }
+  });
+  if (problem || entryError) return { error: `malformed ${name}: ${problem ?? entryError}` };
+  let node: NodeInfo | undefined;
+  let error: XdsRequest['errorDetail'];
   try {
-    msg = type.decode(bytes) as unknown as T;
+    if (nodeRange) node = nodeInfo(types.node.decode(bytes.subarray(nodeRange[0], nodeRange[1])) as RawNode, types.struct);
+    if (errorRange) error = errorDetail(types.status.decode(bytes.subarray(errorRange[0], errorRange[1])) as { code?: number; message?: string });
   } catch (err) {
-    return { error: `malformed ${type.name}: ${(err as Error).message}` };
+    return { error: `malformed ${name}: ${(err as Error).message}` };
   }
-  return map(msg);
+  const request: XdsRequest =
+    f.names !== undefined
+      ? { typeUrl, nonce, resourceNames: names, ...(error ? { errorDetail: error } : {}) }
+      : { typeUrl, nonce, subscribe, unsubscribe, initialVersions: initial, ...(error ? { errorDetail: error } : {}) };
+  return { request, ...(node ? { node } : {}) };
+}
+
+function requestTypes() {
+  return {
+    node: messageType('envoy.config.core.v3.Node'),
+    status: messageType('google.rpc.Status'),
+    struct: structToObject(messageType('google.protobuf.Struct')),
+  };
 }
 
 export function sotwCodec(): Codec {
-  const type = messageType('envoy.service.discovery.v3.DiscoveryRequest');
-  const struct = structToObject(messageType('google.protobuf.Struct'));
+  const types = requestTypes();
   return {
     protocol: 'sotw',
-    decode: (bytes) =>
-      decodeWith<{ typeUrl: string; responseNonce: string; resourceNames: string[]; errorDetail?: { code?: number; message?: string }; node?: RawNode }>(
-        type,
-        bytes,
-        (m) => ({
-          request: {
-            typeUrl: m.typeUrl,
-            nonce: m.responseNonce,
-            resourceNames: m.resourceNames,
-            ...(m.errorDetail ? { errorDetail: errorDetail(m.errorDetail) } : {}),
-          },
-          ...(m.node ? { node: nodeInfo(m.node, struct) } : {}),
-        }),
-      ),
+    countNames: (bytes) => countFields(bytes, SOTW_NAME_FIELDS),
+    // DiscoveryRequest { version_info = 1; node = 2; resource_names = 3; type_url = 4; response_nonce = 5; error_detail = 6 }
+    decode: (bytes) => decodeRequest(bytes, 'DiscoveryRequest', { node: 2, names: 3, typeUrl: 4, nonce: 5, error: 6 }, types),
     encode: (out) =>
       encodeDiscoveryResponse({
         versionInfo: out.version,
@@ -117,30 +177,14 @@ export function sotwCodec(): Codec {
 }
 
 export function deltaCodec(): Codec {
-  const type = messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
-  const struct = structToObject(messageType('google.protobuf.Struct'));
+  const types = requestTypes();
   return {
     protocol: 'delta',
+    countNames: (bytes) => countFields(bytes, DELTA_NAME_FIELDS),
+    // DeltaDiscoveryRequest { node = 1; type_url = 2; resource_names_subscribe = 3; resource_names_unsubscribe = 4;
+    //   initial_resource_versions = 5; response_nonce = 6; error_detail = 7 }
     decode: (bytes) =>
-      decodeWith<{
-        typeUrl: string;
-        responseNonce: string;
-        resourceNamesSubscribe: string[];
-        resourceNamesUnsubscribe: string[];
-        initialResourceVersions: Record<string, string>;
-        errorDetail?: { code?: number; message?: string };
-        node?: RawNode;
-      }>(type, bytes, (m) => ({
-        request: {
-          typeUrl: m.typeUrl,
-          nonce: m.responseNonce,
-          subscribe: m.resourceNamesSubscribe,
-          unsubscribe: m.resourceNamesUnsubscribe,
-          initialVersions: m.initialResourceVersions,
-          ...(m.errorDetail ? { errorDetail: errorDetail(m.errorDetail) } : {}),
-        },
-        ...(m.node ? { node: nodeInfo(m.node, struct) } : {}),
-      })),
+      decodeRequest(bytes, 'DeltaDiscoveryRequest', { node: 1, typeUrl: 2, subscribe: 3, unsubscribe: 4, initial: 5, nonce: 6, error: 7 }, types),
     encode: (out) =>
       encodeDeltaDiscoveryResponse({
         systemVersionInfo: out.version,

@@ -5,7 +5,14 @@
  *
  * Ownership: the server owns the set of live streams; each AdsStream owns its StreamState. Cache changes arrive
  * synchronously from XdsCache.apply and wake only the streams whose subscription they touch.
+ *
+ * Bounds (limits.ts): a request is size- and name-checked before it is decoded; a stream whose transport does
+ * not take its writes stops being written to (changes coalesce in its StreamState, as while awaiting an ACK) and
+ * is closed when its buffered bytes pass a budget or its writes stay blocked too long; new streams are admitted
+ * at a rate and up to a total. With TLS and a client CA (tls.ts), the certificate's identity must match the node
+ * it claims (identity.ts), else PERMISSION_DENIED.
  */
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { log, limited } from '../log/log';
 import { counter, gauge, histogram } from '../admin/metrics';
@@ -14,6 +21,9 @@ import { deltaCodec, sotwCodec, type Codec, type NodeInfo } from './codec';
 import { KIND_ORDER, RESOURCE_TYPES, type ResourceKind } from './resource-types';
 import { DELTA, SOTW, StreamState, type ProtocolTraits, type TypeSnapshot } from './stream-state';
 import type { ViewResolver } from './view-resolver';
+import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS, TokenBucket, type AdmissionLimits, type StreamLimits } from './limits';
+import { tlsCredentials, type FileCertificates, type XdsTlsOptions } from './tls';
+import { certIdentity, identityProblem, nodeClaim } from './identity';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -24,10 +34,21 @@ const mResponseBytes = counter('herald_xds_response_bytes_total', 'Bytes of xDS 
 const mAckLatency = histogram('herald_xds_ack_latency_ms', 'Time from sending a response to its ACK or NACK');
 const mOverdue = gauge('herald_xds_responses_awaiting_ack_overdue', 'Responses unacknowledged for longer than the ACK timeout');
 const mBadRequests = counter('herald_xds_bad_requests_total', 'Malformed or invalid xDS requests by reason');
+const mStreamsClosed = counter('herald_xds_streams_closed_total', 'xDS streams Herald closed for not reading, by reason (blocked, buffer)');
+const mBufferedBytes = gauge('herald_xds_buffered_bytes', 'Bytes written to xDS streams and not yet taken by the transport');
+const mBlocked = gauge('herald_xds_streams_blocked', 'xDS streams whose transport is not taking writes (backpressure)');
+const mRefused = counter('herald_xds_streams_refused_total', 'New xDS streams refused with UNAVAILABLE by reason (rate, max-streams)');
+const mIdentity = counter('herald_xds_identity_denied_total', 'xDS streams refused with PERMISSION_DENIED: the client certificate does not match the node');
 
 export interface XdsServerOptions {
   /** A response unacknowledged for this long is logged and counted (the stream is left open). */
   readonly ackTimeoutMs?: number;
+  /** Per-stream bounds; missing fields take limits.ts DEFAULT_STREAM_LIMITS. */
+  readonly limits?: Partial<StreamLimits>;
+  /** Admission of new streams; missing fields take limits.ts DEFAULT_ADMISSION. */
+  readonly admission?: Partial<AdmissionLimits>;
+  /** Serve xDS over TLS (mTLS with `clientCaFile`); absent: plaintext. */
+  readonly tls?: XdsTlsOptions;
 }
 
 /** What /proxies shows for one stream. */
@@ -41,6 +62,10 @@ export interface ProxyInfo {
   readonly view: string;
   readonly peer: string;
   readonly connectedAt: string;
+  /** With mTLS: the certificate's SPIFFE URI or DNS SANs the node was checked against. */
+  readonly identity?: string;
+  /** Bytes written and not yet taken by the transport. */
+  readonly bufferedBytes: number;
   readonly types: Partial<Record<string, TypeSnapshot>>;
 }
 
@@ -57,6 +82,14 @@ class AdsStream {
   state: StreamState | undefined;
   private closed = false;
   private readonly sentAt = new Map<string, number>();
+  /** Bytes handed to call.write whose write callback has not fired yet. */
+  bufferedBytes = 0;
+  private pendingWrites = 0;
+  /** When the transport last made progress (a write completed, or writes became outstanding). */
+  lastProgress = 0;
+  /** True between a write() that returned false and the 'drain' that follows: nothing is written meanwhile. */
+  blocked = false;
+  identity: string | undefined;
 
   constructor(
     private readonly server: XdsServer,
@@ -71,6 +104,14 @@ class AdsStream {
 
   onData(bytes: Buffer): void {
     if (this.closed) return;
+    const limits = this.server.limits;
+    if (bytes.length > limits.maxRequestBytes) {
+      return this.fail(grpc.status.RESOURCE_EXHAUSTED, `request of ${bytes.length} bytes exceeds the limit of ${limits.maxRequestBytes} (xds.limits.maxRequestBytes)`, 'too-large');
+    }
+    const names = this.codec.countNames(bytes);
+    if (names > limits.maxNamesPerRequest) {
+      return this.fail(grpc.status.RESOURCE_EXHAUSTED, `request names ${names} resources, more than the limit of ${limits.maxNamesPerRequest} (xds.limits.maxNamesPerRequest)`, 'too-many-names');
+    }
     const decoded = this.codec.decode(bytes);
     if ('error' in decoded) return this.fail(grpc.status.INVALID_ARGUMENT, decoded.error, 'malformed');
     const { request } = decoded;
@@ -79,6 +120,7 @@ class AdsStream {
       if (!node || node.id === '') {
         return this.fail(grpc.status.INVALID_ARGUMENT, 'the first request of a stream must carry node.id', 'no-node');
       }
+      if (this.server.verifyIdentity && !this.checkIdentity(node)) return;
       this.node = node;
       const resolved = this.server.views.resolve(node);
       if ('refused' in resolved) return this.fail(grpc.status.RESOURCE_EXHAUSTED, resolved.refused, 'no-view');
@@ -109,9 +151,13 @@ class AdsStream {
     this.pump();
   }
 
-  /** Sends whatever is due, in make-before-break order. */
+  /**
+   * Sends whatever is due, in make-before-break order. While the transport is not taking writes (write() said
+   * false, until 'drain') nothing is built: the kinds stay dirty in StreamState and coalesce into the next
+   * response, exactly as changes do while a response awaits its ACK.
+   */
   pump(): void {
-    if (this.closed || !this.state) return;
+    if (this.closed || !this.state || this.blocked) return;
     // Served once the cache holds the view: the pipeline builds views only after every source has synced.
     const ready = this.server.cache.hasView(this.view!);
     for (const kind of KIND_ORDER) {
@@ -119,27 +165,102 @@ class AdsStream {
       if (!out) continue;
       const bytes = this.codec.encode(out);
       this.sentAt.set(`${kind}/${out.version}`, Date.now());
-      this.call.write(bytes);
+      if (!this.write(bytes)) return;
       mResponses.inc({ protocol: this.traits.name, type: RESOURCE_TYPES[kind].short });
       mResponseBytes.inc({}, bytes.length);
       log('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
+      if (this.blocked) return;
     }
+  }
+
+  /** Writes one response, accounting its bytes until the transport takes them; false if the stream was closed for it. */
+  private write(bytes: Buffer): boolean {
+    const len = bytes.length;
+    if (this.pendingWrites === 0) this.lastProgress = performance.now();
+    this.pendingWrites++;
+    this.bufferedBytes += len;
+    this.server.addBuffered(len);
+    const ok = this.call.write(bytes, () => {
+      // grpc-js never calls back for a write that failed or a call that was cancelled: close() settles those.
+      if (this.closed) return;
+      this.pendingWrites--;
+      this.bufferedBytes -= len;
+      this.server.addBuffered(-len);
+      this.lastProgress = performance.now();
+    });
+    const budget = this.server.limits.maxBufferedBytes;
+    // One response is always let through, however large (a big mesh's SotW CDS to a healthy proxy); the budget
+    // bounds what piles up behind it.
+    if (this.bufferedBytes > budget && this.pendingWrites > 1) {
+      this.abandon('buffer', `${this.bufferedBytes} bytes buffered for a client that is not reading, over the budget of ${budget} (xds.limits.maxBufferedBytes)`);
+      return false;
+    }
+    if (!ok && !this.blocked) {
+      this.blocked = true;
+      this.server.countBlocked(+1);
+      this.call.once('drain', () => {
+        if (!this.blocked) return;
+        this.blocked = false;
+        this.server.countBlocked(-1);
+        this.pump();
+      });
+    }
+    return true;
+  }
+
+  /** Whether writes are outstanding and none has completed for `ms`. */
+  stalledFor(ms: number, now: number): boolean {
+    return this.pendingWrites > 0 && now - this.lastProgress > ms;
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.blocked) {
+      this.blocked = false;
+      this.server.countBlocked(-1);
+    }
+    this.server.addBuffered(-this.bufferedBytes);
+    this.bufferedBytes = 0;
+    this.pendingWrites = 0;
     this.server.unregister(this);
     if (this.state) log('info', 'xds stream closed', { stream: this.id, node: this.node?.id });
   }
 
   /** Ends the stream with a status; other streams are unaffected. */
-  fail(code: grpc.status, details: string, reason: string): void {
-    mBadRequests.inc({ reason });
+  fail(code: grpc.status, details: string, reason: string, metric = mBadRequests): void {
+    metric.inc({ reason });
     limited(`bad:${reason}`, 'warn', 'xds stream rejected', { stream: this.id, node: this.node?.id, peer: this.peer, code: grpc.status[code], details });
     if (this.closed) return;
     this.close();
     this.call.emit('error', { code, details, metadata: new grpc.Metadata() });
+  }
+
+  /**
+   * Closes a stream whose client is not reading: a status cannot reach it (it would queue behind the unread
+   * data), so the HTTP/2 stream is reset, which frees what the transport buffered for it.
+   */
+  abandon(reason: 'blocked' | 'buffer', details: string): void {
+    if (this.closed) return;
+    mStreamsClosed.inc({ reason });
+    log('warn', 'xds stream closed: client not reading', { stream: this.id, node: this.node?.id, peer: this.peer, reason, details, bufferedBytes: this.bufferedBytes });
+    this.close();
+    this.call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details, metadata: new grpc.Metadata() });
+    resetHttp2Stream(this.call);
+    // Drops the chunks the call itself still queues (their callbacks will never come).
+    this.call.destroy();
+  }
+
+  /** With mTLS: the client certificate must back the node's claim; false (stream failed) when it does not. */
+  private checkIdentity(node: NodeInfo): boolean {
+    const cert = this.call.getAuthContext().sslPeerCertificate;
+    const id = certIdentity(cert);
+    this.identity = [...id.uris, ...id.dns.map((d) => `DNS:${d}`)].join(', ');
+    const problem = cert ? identityProblem(id, nodeClaim(node), this.server.trustDomain) : 'no verified client certificate';
+    if (!problem) return true;
+    this.node = node;
+    this.fail(grpc.status.PERMISSION_DENIED, `node ${JSON.stringify(node.id)}: ${problem}`, 'identity', mIdentity);
+    return false;
   }
 
   private observeAck(kind: string, version: string, nack?: string): void {
@@ -162,8 +283,28 @@ class AdsStream {
       view: this.view ?? '',
       peer: this.peer,
       connectedAt: this.connectedAt.toISOString(),
+      ...(this.identity !== undefined ? { identity: this.identity } : {}),
+      bufferedBytes: this.bufferedBytes,
       types: Object.fromEntries(Object.entries(this.state?.snapshot() ?? {}).map(([k, v]) => [RESOURCE_TYPES[k as keyof typeof RESOURCE_TYPES].typeUrl, v])),
     };
+  }
+}
+
+/**
+ * Resets the HTTP/2 stream under a grpc-js server call (RST_STREAM CANCEL), dropping whatever is queued on it.
+ * grpc-js has no public way to do this; the chain call → ServerInterceptingCall → BaseServerInterceptingCall →
+ * Http2Stream is that of the pinned 1.14. If the shape differs, nothing happens (the status was already sent
+ * and the buffer goes when the connection does).
+ */
+function resetHttp2Stream(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+  let o: any = call;
+  for (let i = 0; i < 6 && o; i++) {
+    const s = o.stream;
+    if (s && typeof s.close === 'function' && typeof s.rstCode !== 'undefined') {
+      if (!s.destroyed) s.close(http2.constants.NGHTTP2_CANCEL);
+      return;
+    }
+    o = o.call ?? o.nextCall;
   }
 }
 
@@ -176,12 +317,33 @@ export class XdsServer {
   private readonly ackTimer: NodeJS.Timeout;
   private closed = false;
 
+  readonly limits: StreamLimits;
+  private readonly admission: AdmissionLimits;
+  private readonly bucket: TokenBucket;
+  private readonly tls: XdsTlsOptions | undefined;
+  private certificates: FileCertificates | undefined;
+  private readonly sweepTimer: NodeJS.Timeout;
+  /** Calls accepted and not yet ended (a stream counts from its call, before its first request). */
+  private open = 0;
+  private buffered = 0;
+  private blockedStreams = 0;
+
   constructor(
     readonly cache: XdsCache,
     readonly views: ViewResolver,
     options: XdsServerOptions = {},
   ) {
-    this.grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_receive_message_length': 16 << 20 });
+    this.limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
+    this.admission = { ...DEFAULT_ADMISSION, ...options.admission };
+    this.bucket = new TokenBucket(this.admission.newStreamsPerSecond, Math.max(1, this.admission.burst));
+    this.tls = options.tls;
+    // grpc-js's own cap is a hard memory bound at twice the limit; requests between the two get Herald's status,
+    // log line and metric (a request above it gets grpc-js's RESOURCE_EXHAUSTED, uncounted).
+    this.grpcServer = new grpc.Server({
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.max_receive_message_length': Math.min(2 ** 31 - 1, this.limits.maxRequestBytes * 2),
+    });
     const identity = (b: Buffer) => b;
     const method = (name: string) => ({
       path: `${ADS}/${name}`,
@@ -203,14 +365,33 @@ export class XdsServer {
     const ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
     this.ackTimer = setInterval(() => this.checkOverdue(ackTimeoutMs), Math.max(1000, ackTimeoutMs / 2));
     this.ackTimer.unref();
+    const sweepMs = Math.max(100, Math.min(1000, this.limits.maxBlockedMs / 4));
+    this.sweepTimer = setInterval(() => this.sweepBlocked(), sweepMs);
+    this.sweepTimer.unref();
   }
 
-  /** Binds and starts serving; resolves with the bound port (useful with port 0). */
+  /** Whether streams must prove their node's identity (TLS with a client CA, unless turned off). */
+  get verifyIdentity(): boolean {
+    return !!this.tls?.clientCaFile && this.tls.verifyNodeIdentity !== false;
+  }
+
+  get trustDomain(): string {
+    return this.tls?.trustDomain ?? '';
+  }
+
+  /**
+   * Binds and starts serving; resolves with the bound port (useful with port 0). With `tls` the certificate
+   * files are read now (a missing or mismatched key fails here, naming the file).
+   */
   listen(address: string, port: number): Promise<number> {
+    let credentials = grpc.ServerCredentials.createInsecure();
+    if (this.tls) {
+      const t = tlsCredentials(this.tls);
+      this.certificates = t.provider;
+      credentials = t.credentials;
+    }
     return new Promise((resolve, reject) => {
-      this.grpcServer.bindAsync(`${address.includes(':') ? `[${address}]` : address}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-        err ? reject(err) : resolve(bound),
-      );
+      this.grpcServer.bindAsync(`${address.includes(':') ? `[${address}]` : address}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
     });
   }
 
@@ -220,6 +401,8 @@ export class XdsServer {
     this.closed = true;
     this.unsubscribe();
     clearInterval(this.ackTimer);
+    clearInterval(this.sweepTimer);
+    this.certificates?.close();
     for (const s of [...this.streams]) s.close();
     // Streams are already closed above; nothing in flight is worth waiting for.
     this.grpcServer.forceShutdown();
@@ -277,12 +460,63 @@ export class XdsServer {
     mStreams.set(this.perProtocol[protocol], { protocol });
   }
 
+  /** @internal called by AdsStream: bytes buffered for streams, all together. */
+  addBuffered(by: number): void {
+    this.buffered += by;
+    mBufferedBytes.set(this.buffered);
+  }
+
+  /** @internal called by AdsStream */
+  countBlocked(by: number): void {
+    this.blockedStreams += by;
+    mBlocked.set(this.blockedStreams);
+  }
+
+  /** Bytes buffered for every stream (what /metrics shows as herald_xds_buffered_bytes). */
+  bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** Closes streams whose writes have been outstanding without progress for longer than maxBlockedMs. */
+  private sweepBlocked(): void {
+    const now = performance.now();
+    const ms = this.limits.maxBlockedMs;
+    for (const s of [...this.streams]) {
+      if (s.stalledFor(ms, now)) s.abandon('blocked', `no write taken by the transport for ${ms} ms (xds.limits.maxBlockedMs)`);
+    }
+  }
+
+  /** Admission: past the rate or the total, a new stream ends at once with UNAVAILABLE (Envoy backs off and retries). */
+  private admit(call: grpc.ServerDuplexStream<Buffer, Buffer>): boolean {
+    const max = this.admission.maxStreams;
+    const reason = max > 0 && this.open >= max ? 'max-streams' : !this.bucket.take() ? 'rate' : undefined;
+    if (!reason) return true;
+    mRefused.inc({ reason });
+    const details =
+      reason === 'rate'
+        ? `too many new streams: admitting ${this.admission.newStreamsPerSecond}/s (admission.newStreamsPerSecond); retry with backoff`
+        : `too many streams: ${this.open} open, the limit is ${max} (admission.maxStreams)`;
+    limited(`refused:${reason}`, 'warn', 'xds stream refused', { reason, peer: call.getPeer(), details });
+    call.emit('error', { code: grpc.status.UNAVAILABLE, details, metadata: new grpc.Metadata() });
+    return false;
+  }
+
   /** @internal */
   notifyAck(e: Parameters<AckListener>[0]): void {
     for (const l of this.ackListeners) l(e);
   }
 
   private accept(call: grpc.ServerDuplexStream<Buffer, Buffer>, codec: Codec, traits: ProtocolTraits): void {
+    if (this.closed || !this.admit(call)) return;
+    this.open++;
+    let counted = true;
+    const done = () => {
+      if (counted) this.open--;
+      counted = false;
+    };
+    call.on('close', done);
+    call.on('cancelled', done);
+    call.on('finish', done);
     const stream = new AdsStream(this, call, codec, traits);
     call.on('data', (b: Buffer) => {
       try {

@@ -6,7 +6,12 @@
  *
  * Ownership: a StreamState belongs to its stream's adapter; nothing else mutates it. Snapshots for /proxies are
  * copies.
+ *
+ * Cost: handling a request is O(names it carries) (SotW: plus the names it drops); an ACK or NACK that changes
+ * no subscription rescans nothing. Building a response is O(subscribed + held) for its kind. Nonces are a
+ * random per-stream prefix and a counter, so a client can answer only a response it has read.
  */
+import { randomBytes } from 'node:crypto';
 import type { CachedResource } from './cache';
 import { KIND_ORDER, RESOURCE_TYPES, kindOf, type ResourceKind } from './resource-types';
 
@@ -35,7 +40,7 @@ export interface XdsRequest {
   /** Delta: changes to the subscription, and on the first request what the client already holds. */
   readonly subscribe?: readonly string[];
   readonly unsubscribe?: readonly string[];
-  readonly initialVersions?: Readonly<Record<string, string>>;
+  readonly initialVersions?: ReadonlyArray<readonly [string, string]> | ReadonlyMap<string, string> | Readonly<Record<string, string>>;
 }
 
 export type RequestOutcome =
@@ -97,12 +102,14 @@ export class StreamState {
   /**
    * @param resources the view's current resources of a kind (read at each call; never mutated here)
    * @param nextVersion a fresh, process-unique version string
+   * @param noncePrefix prepended to every nonce: by default 12 random bytes (base64url), drawn once per stream
    */
   constructor(
     readonly traits: ProtocolTraits,
     private readonly resources: (kind: ResourceKind) => ReadonlyMap<string, CachedResource>,
     private readonly nextVersion: () => string,
     private readonly now: () => number = Date.now,
+    private readonly noncePrefix: string = randomBytes(12).toString('base64url') + '-',
   ) {}
 
   /** Applies one request. Never throws on bad input: the outcome says what was ignored and why. */
@@ -116,8 +123,9 @@ export class StreamState {
     if (stale && this.traits.staleNonceIgnoresSubscription) {
       return { kind, ignored: `stale nonce ${JSON.stringify(req.nonce)} (latest ${JSON.stringify(t.lastNonce)})` };
     }
-    this.applySubscription(t, req);
-    this.dirty.add(kind);
+    // Only a request that changes the subscription (or the first one) can make something due: a plain ACK leaves
+    // the kind as it was (changes that arrived while the response was pending marked it dirty already).
+    if (this.applySubscription(t, req)) this.dirty.add(kind);
     if (stale || req.nonce === '' || req.nonce !== t.pending?.nonce) return { kind };
     const answered = t.pending;
     t.pending = undefined;
@@ -144,8 +152,14 @@ export class StreamState {
     this.dirty.delete(kind);
     const all = this.resources(kind);
     const upserts: CachedResource[] = [];
+    // The two loops below add disjoint names (candidates, then held names that are not candidates): no Set needed.
     const removed: string[] = [];
-    const candidates = t.wildcard ? new Set([...all.keys(), ...t.names]) : t.names;
+    let candidates: ReadonlySet<string> = t.names;
+    if (t.wildcard) {
+      const union = new Set(all.keys());
+      for (const n of t.names) union.add(n);
+      candidates = union;
+    }
     for (const name of candidates) {
       const res = all.get(name);
       if (res) {
@@ -154,7 +168,7 @@ export class StreamState {
         removed.push(name);
       }
     }
-    for (const name of t.held.keys()) if (!candidates.has(name) && !removed.includes(name)) removed.push(name);
+    for (const name of t.held.keys()) if (!candidates.has(name)) removed.push(name);
 
     const fullState = RESOURCE_TYPES[kind].sotwFullState && !this.traits.explicitRemovals;
     // Removals reach the client as omissions (SotW full state) or removed_resources (Delta). SotW EDS/RDS cannot
@@ -183,7 +197,7 @@ export class StreamState {
 
     const out: Outgoing = {
       kind,
-      nonce: String(++this.nonceSeq),
+      nonce: this.noncePrefix + (++this.nonceSeq).toString(36),
       version: this.nextVersion(),
       resources,
       removed: this.traits.explicitRemovals ? removed.sort() : [],
@@ -267,37 +281,53 @@ export class StreamState {
     return t;
   }
 
-  private applySubscription(t: TypeState, req: XdsRequest): void {
+  /**
+   * Applies a request's subscription; returns whether anything changed (the first request always counts).
+   * O(names carried), plus O(held) only when the wildcard is dropped.
+   */
+  private applySubscription(t: TypeState, req: XdsRequest): boolean {
     const firstRequest = !t.requested;
     t.requested = true;
-    const before = new Set(t.names);
     const wasWildcard = t.wildcard;
+    /** Names the client stopped subscribing to by this request. */
+    const dropped: string[] = [];
+    let added = false;
     if (this.traits.namesAreFullSet) {
       const names = req.resourceNames ?? [];
-      // Legacy wildcard: a first request naming nothing subscribes to everything, and stays so while it names
-      // nothing. Once names were given, an empty list means "nothing".
-      if (firstRequest) t.wildcard = names.length === 0;
-      else if (names.length > 0) t.wildcard = false;
-      if (names.includes(WILDCARD)) t.wildcard = true;
+      const next = new Set<string>();
+      let wildcard = firstRequest ? names.length === 0 : names.length > 0 ? false : t.wildcard;
+      for (const n of names) {
+        // Legacy wildcard: a first request naming nothing subscribes to everything, and stays so while it names
+        // nothing. Once names were given, an empty list means "nothing".
+        if (n === WILDCARD) wildcard = true;
+        else next.add(n);
+      }
+      for (const n of t.names) if (!next.has(n)) dropped.push(n);
+      if (next.size !== t.names.size - dropped.length) added = true;
       t.names.clear();
-      for (const n of names) if (n !== WILDCARD) t.names.add(n);
+      for (const n of next) t.names.add(n);
+      t.wildcard = wildcard;
     } else {
       const sub = req.subscribe ?? [];
       if (firstRequest && sub.length === 0) t.wildcard = true;
       for (const n of sub) {
         if (n === WILDCARD) t.wildcard = true;
-        else t.names.add(n);
+        else if (!t.names.has(n)) {
+          t.names.add(n);
+          added = true;
+        }
       }
       for (const n of req.unsubscribe ?? []) {
         if (n === WILDCARD) t.wildcard = false;
-        else t.names.delete(n);
+        else if (t.names.delete(n)) dropped.push(n);
       }
-      if (firstRequest) for (const [n, v] of Object.entries(req.initialVersions ?? {})) t.held.set(n, v);
+      const iv = req.initialVersions;
+      if (firstRequest && iv) for (const [n, v] of Array.isArray(iv) || iv instanceof Map ? iv : Object.entries(iv)) t.held.set(n, v);
     }
     // A name the client dropped is forgotten, so subscribing again sends it afresh.
-    for (const n of t.held.keys()) {
-      if (!t.subscribed(n) && (before.has(n) || wasWildcard)) t.held.delete(n);
-    }
+    for (const n of dropped) if (!t.subscribed(n)) t.held.delete(n);
+    if (wasWildcard && !t.wildcard) for (const n of t.held.keys()) if (!t.names.has(n)) t.held.delete(n);
+    return firstRequest || added || dropped.length > 0 || wasWildcard !== t.wildcard;
   }
 
   /** After a resource is sent, its dependents (a Cluster's endpoints) must be sent again even if unchanged. */

@@ -17,6 +17,15 @@ function varint(n: number): Buffer {
   return Buffer.from(out);
 }
 
+function varintSize(n: number): number {
+  let size = 1;
+  while (n > 0x7f) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
 /** Appends field `field` (length-delimited) holding `bytes` to `parts`; empty values are omitted (proto3). */
 function field(parts: Buffer[], fieldNo: number, bytes: Buffer | string | undefined): void {
   if (bytes === undefined) return;
@@ -81,7 +90,143 @@ export function encodeDeltaDiscoveryResponse(r: DeltaEnvelope): Buffer {
   for (const res of r.resources) parts.push(varint((2 << 3) | WIRE_LEN), varint(res.length), res);
   field(parts, 4, r.typeUrl);
   field(parts, 5, r.nonce);
-  for (const name of r.removed) parts.push(varint((6 << 3) | WIRE_LEN), varint(Buffer.byteLength(name)), Buffer.from(name));
+  if (r.removed.length > 0) {
+    // One allocation for every removed name (a reconnect can remove 100k+ at once).
+    let size = 0;
+    const lens = r.removed.map((name) => {
+      const len = Buffer.byteLength(name);
+      size += 1 + varintSize(len) + len;
+      return len;
+    });
+    const out = Buffer.allocUnsafe(size);
+    let pos = 0;
+    r.removed.forEach((name, i) => {
+      out[pos++] = (6 << 3) | WIRE_LEN;
+      let len = lens[i]!;
+      while (len > 0x7f) {
+        out[pos++] = (len & 0x7f) | 0x80;
+        len = Math.floor(len / 128);
+      }
+      out[pos++] = len;
+      pos += out.write(name, pos, 'utf8');
+    });
+    parts.push(out);
+  }
   field(parts, 7, r.controlPlane);
   return Buffer.concat(parts);
+}
+
+/**
+ * Counts the top-level fields numbered `fields` in a protobuf message, walking tags and lengths only (no
+ * decode, no allocation), so a request's name count can be bounded before protobufjs builds an object per
+ * name. Returns -1 for bytes that are not a well-formed message at the top level (the decoder then reports why).
+ * DiscoveryRequest names: resource_names = 3, resource_locators = 7. DeltaDiscoveryRequest:
+ * resource_names_subscribe = 3, resource_names_unsubscribe = 4, initial_resource_versions = 5 (one map entry
+ * each), resource_locators_subscribe = 8, resource_locators_unsubscribe = 9.
+ */
+export function countFields(bytes: Uint8Array, fields: ReadonlySet<number>): number {
+  let pos = 0;
+  let count = 0;
+  const n = bytes.length;
+  const readVarint = (): number => {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= n) return -1;
+      const b = bytes[pos++]!;
+      result += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) return result;
+      mul *= 128;
+    }
+    return -1;
+  };
+  while (pos < n) {
+    const tag = readVarint();
+    if (tag < 0) return -1;
+    const fieldNo = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (fields.has(fieldNo)) count++;
+    switch (wire) {
+      case 0:
+        if (readVarint() < 0) return -1;
+        break;
+      case 1:
+        pos += 8;
+        break;
+      case 2: {
+        const len = readVarint();
+        if (len < 0) return -1;
+        pos += len;
+        break;
+      }
+      case 5:
+        pos += 4;
+        break;
+      default:
+        return -1;
+    }
+    if (pos > n) return -1;
+  }
+  return count;
+}
+
+export const SOTW_NAME_FIELDS: ReadonlySet<number> = new Set([3, 7]);
+export const DELTA_NAME_FIELDS: ReadonlySet<number> = new Set([3, 4, 5, 8, 9]);
+
+/** One top-level field: a varint's value, or a length-delimited field's byte range within the message. */
+export type FieldVisitor = (fieldNo: number, wire: number, value: number, start: number, end: number) => void;
+
+/**
+ * Walks the top-level fields of a protobuf message, calling `visit` for each; returns an error message for bytes
+ * that are not a well-formed message. Length-delimited fields are passed as ranges (no copy), so a request naming
+ * 150k resources is read without 150k intermediate objects.
+ */
+export function walkFields(bytes: Uint8Array, visit: FieldVisitor): string | undefined {
+  let pos = 0;
+  const n = bytes.length;
+  const readVarint = (): number => {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= n) return -1;
+      const b = bytes[pos++]!;
+      result += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) return result;
+      mul *= 128;
+    }
+    return -1;
+  };
+  while (pos < n) {
+    const at = pos;
+    const tag = readVarint();
+    if (tag < 0) return `invalid tag at offset ${at}`;
+    const fieldNo = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (fieldNo === 0) return `invalid field number 0 at offset ${at}`;
+    switch (wire) {
+      case 0: {
+        const v = readVarint();
+        if (v < 0) return `invalid varint at offset ${at}`;
+        visit(fieldNo, wire, v, 0, 0);
+        break;
+      }
+      case 1:
+        pos += 8;
+        break;
+      case 2: {
+        const len = readVarint();
+        if (len < 0 || pos + len > n) return `invalid length at offset ${at}`;
+        visit(fieldNo, wire, len, pos, pos + len);
+        pos += len;
+        break;
+      }
+      case 5:
+        pos += 4;
+        break;
+      default:
+        return `invalid wire type ${wire} at offset ${at}`;
+    }
+    if (pos > n) return `truncated field at offset ${at}`;
+  }
+  return undefined;
 }

@@ -62,7 +62,10 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   assert.equal(find(herald, 'Service', 'herald-xds').spec.ports[0].port, 18000);
   const heraldYaml = find(herald, 'ConfigMap', 'herald-config').data['herald.yaml'];
   const config = parseConfig(heraldYaml, '/etc/herald'); // throws, listing every problem, if Herald would refuse it
-  assert.equal(config.admin.address, '0.0.0.0', 'admin reachable by the kubelet probes');
+  assert.equal(config.admin.address, '127.0.0.1', 'the full admin API stays inside the pod');
+  assert.equal(config.probes?.address, '0.0.0.0', 'the probes listener is reachable by the kubelet');
+  assert.equal(c.readinessProbe.httpGet.port, 'probes');
+  assert.ok(config.xds.tls?.clientCaFile, 'xDS is served over mTLS');
   assert.equal(config.policyFile, '/etc/herald/policies.yaml');
   const policiesYaml = find(herald, 'ConfigMap', 'herald-config').data['policies.yaml'];
   assert.deepEqual(parsePolicyFile(policiesYaml).problems, [], 'the shipped policy file is valid');
@@ -107,6 +110,7 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   const doc = parseYaml(heraldYaml);
   doc.xds = { address: '127.0.0.1', port: 0 };
   doc.admin = { address: '127.0.0.1', port: 0 };
+  doc.probes = { address: '127.0.0.1', port: 0 };
   // The deployed config (pods) plus one service in an EndpointSlice mode, so the slice informer runs too.
   doc.sources = doc.sources.map((s: any) => ({ ...s, kubeconfig, discoveryOverrides: { 'some-service': 'endpointslices-terminating' } }));
   const running = await startHerald(parseConfig(stringify(doc), dir));

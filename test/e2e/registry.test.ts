@@ -26,12 +26,13 @@ function register(port: number, service: string, ip: string, extra: Record<strin
   });
 }
 
-function endpoints(cla: any): Array<{ addr: string; zone: string; weight: number; canary?: string }> {
+function endpoints(cla: any): Array<{ addr: string; zone: string; region?: string; weight: number; canary?: string }> {
   return (cla?.endpoints ?? [])
     .flatMap((l: any) =>
       l.lbEndpoints.map((e: any) => ({
         addr: e.endpoint.address.socketAddress.address,
         zone: l.locality?.zone ?? '',
+        region: l.locality?.region || undefined,
         weight: e.loadBalancingWeight?.value ?? 1,
         canary: e.metadata?.filterMetadata?.herald?.fields?.canary?.stringValue,
       })),
@@ -67,7 +68,8 @@ test('registry server and source: register, TTL expiry, outage held by the guard
     body: new URLSearchParams({ ip: '127.3.0.9', port: '80', revision: 'r', tags: '{"region":"r"}' }),
   });
   assert.equal(noAz.status, 400);
-  assert.match(((await noAz.json()) as any).error, /tags\.az is required/);
+  assert.deepEqual(await noAz.json(), {}, 'the original answers 400 {}');
+  assert.match(noAz.headers.get('x-herald-reason') ?? '', /tags\.az is missing/);
 
   for (const ip of ['127.3.0.1', '127.3.0.2', '127.3.0.3']) assert.equal((await register(regPort, 'legacy', ip, ip.endsWith('3') ? { canary: 'true', load_balancing_weight: '7' } : {})).status, 200);
   const listed: any = await (await fetch(`http://127.0.0.1:${regPort}/v1/registration/legacy`)).json();
@@ -85,9 +87,9 @@ test('registry server and source: register, TTL expiry, outage held by the guard
   };
   const first = endpoints((await next()).resources.get('legacy.default'));
   assert.deepEqual(first, [
-    { addr: '127.3.0.1', zone: 'zone-a', weight: 1, canary: undefined },
-    { addr: '127.3.0.2', zone: 'zone-a', weight: 1, canary: undefined },
-    { addr: '127.3.0.3', zone: 'zone-a', weight: 7, canary: 'true' },
+    { addr: '127.3.0.1', zone: 'zone-a', region: 'r', weight: 1, canary: undefined },
+    { addr: '127.3.0.2', zone: 'zone-a', region: 'r', weight: 1, canary: undefined },
+    { addr: '127.3.0.3', zone: 'zone-a', region: 'r', weight: 7, canary: 'true' },
   ]);
 
   // TTL: heartbeat two hosts, let the third expire (one of three: below the guard's threshold, so applied).

@@ -29,8 +29,10 @@ export class AdsClient {
   constructor(
     port: number,
     readonly protocol: 'sotw' | 'delta',
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    channelOptions: grpc.ChannelOptions = {},
   ) {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    this.client = new grpc.Client(`127.0.0.1:${port}`, credentials, channelOptions);
     const method = protocol === 'sotw' ? 'StreamAggregatedResources' : 'DeltaAggregatedResources';
     const id = (b: Buffer) => b;
     this.call = this.client.makeBidiStreamRequest(`/envoy.service.discovery.v3.AggregatedDiscoveryService/${method}`, id, id);

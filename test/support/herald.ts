@@ -28,17 +28,24 @@ export function writeServicesFile(file: string, services: ServiceSpec[]): void {
   fs.renameSync(tmp, file);
 }
 
-export async function startTestHerald(services: ServiceSpec[], opts: { egressPort?: number; xdsPort?: number; dir?: string } = {}): Promise<TestHerald> {
+/**
+ * @param opts.xds more keys of the config's `xds` section (tls, limits); opts.config more top-level keys (admission).
+ */
+export async function startTestHerald(
+  services: ServiceSpec[],
+  opts: { egressPort?: number; xdsPort?: number; dir?: string; xds?: Record<string, unknown>; config?: Record<string, unknown> } = {},
+): Promise<TestHerald> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herald-test-'));
   const servicesFile = path.join(dir, 'services.yaml');
   if (services.length > 0 || !fs.existsSync(servicesFile)) writeServicesFile(servicesFile, services);
   const config = parseConfig(
     stringify({
-      xds: { address: '127.0.0.1', port: opts.xdsPort ?? 0 },
+      xds: { address: '127.0.0.1', port: opts.xdsPort ?? 0, ...opts.xds },
       admin: { address: '127.0.0.1', port: 0 },
       sidecar: { egress: { address: '127.0.0.1', port: opts.egressPort ?? 15001 } },
       sources: [{ kind: 'file', name: 'file', path: servicesFile }],
       ackTimeoutMs: 5000,
+      ...opts.config,
     }),
     dir,
   );

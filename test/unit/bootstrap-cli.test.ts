@@ -88,3 +88,31 @@ for (const [name, c] of Object.entries(bad)) {
     if ('problems' in r) assert.ok(r.problems.some((p) => c.problem.test(p)), r.problems.join('\n'));
   });
 }
+
+test('bootstrap: --tls-ca/--tls-cert/--tls-key give the xDS cluster an UpstreamTlsContext with the client certificate', () => {
+  const b = ok(['--tls-ca', '/tls/ca.crt', '--tls-cert', '/tls/tls.crt', '--tls-key', '/tls/tls.key', '--tls-server-name', 'herald-xds.herald-system.svc', '--namespace', 'shop'], {});
+  const xds = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
+  const ctx = xds.transport_socket.typed_config;
+  assert.equal(ctx['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+  assert.equal(ctx.sni, 'herald-xds.herald-system.svc');
+  assert.deepEqual(ctx.common_tls_context.tls_certificates, [{ certificate_chain: { filename: '/tls/tls.crt' }, private_key: { filename: '/tls/tls.key' } }]);
+  assert.deepEqual(ctx.common_tls_context.validation_context.trusted_ca, { filename: '/tls/ca.crt' });
+  assert.equal(b.node.metadata.HERALD_NAMESPACE, 'shop');
+  const plain = ok([], {});
+  assert.equal(plain.static_resources.clusters.find((c: any) => c.name === 'herald_xds').transport_socket, undefined, 'plaintext by default');
+  const bad = bootstrapCommand(['--tls-cert', '/x'], {}, 'host');
+  assert.ok('problems' in bad && bad.problems.some((p) => /--tls-key/.test(p)) && bad.problems.some((p) => /--tls-ca/.test(p)));
+});
+
+test('bootstrap: --tls-sds-dir puts the client certificate behind an SDS file whose content is returned to write', () => {
+  const r = bootstrapCommand(['--tls-ca', '/tls/ca.crt', '--tls-cert', '/tls/tls.crt', '--tls-key', '/tls/tls.key', '--tls-sds-dir', '/etc/envoy'], {}, 'host');
+  assert.ok('bootstrap' in r);
+  const b: any = r.bootstrap;
+  const ctx = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds').transport_socket.typed_config.common_tls_context;
+  assert.equal(ctx.tls_certificates, undefined);
+  assert.deepEqual(ctx.tls_certificate_sds_secret_configs[0].sds_config.path_config_source, { path: '/etc/envoy/herald-xds-client.json' });
+  const secret: any = r.files?.['/etc/envoy/herald-xds-client.json'];
+  assert.equal(secret.resources[0].name, ctx.tls_certificate_sds_secret_configs[0].name);
+  assert.deepEqual(secret.resources[0].tls_certificate.watched_directory, { path: '/tls' });
+  assert.ok('problems' in bootstrapCommand(['--tls-sds-dir', '/x'], {}, 'host'));
+});

@@ -81,8 +81,8 @@ const moreBadConfigs: Record<string, { yaml: string; problems: string[] }> = {
   'every unknown key is its own problem': {
     yaml: 'sources: [{kind: file, path: s.yaml, pth: x, nme: y}]',
     problems: [
-      'sources[0].pth: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard, namespace)',
-      'sources[0].nme: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard, namespace)',
+      'sources[0].pth: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard, serviceNamespace)',
+      'sources[0].nme: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard, serviceNamespace)',
     ],
   },
   'duplicate source names': { yaml: 'sources: [{kind: file, path: a.yaml}, {kind: file, name: file-0, path: b.yaml}]', problems: ['sources[1].name: duplicate source name "file-0"'] },
@@ -97,7 +97,7 @@ const moreBadConfigs: Record<string, { yaml: string; problems: string[] }> = {
   'sources not a list': { yaml: 'sources: {kind: file}', problems: ['sources: must be a list'] },
   'batching max below delay': { yaml: 'batching: {delayMs: 500, maxDelayMs: 100}\nsources: [{kind: file, path: s.yaml}]', problems: ['batching.maxDelayMs: must be at least delayMs'] },
   'endpoint not a mapping': { yaml: 'admin: 18001\nsources: [{kind: file, path: s.yaml}]', problems: ['admin: must be a mapping with address and port'] },
-  'registry server without db': { yaml: 'registry: {port: 1}\nsources: [{kind: file, path: s.yaml}]', problems: ['registry.db: must be a non-empty string'] },
+  'registry server without db': { yaml: 'registry: {port: 1}\nsources: [{kind: file, path: s.yaml}]', problems: ['registry.db: is required with backend sqlite'] },
   'ack timeout too small': { yaml: 'ackTimeoutMs: 10\nsources: [{kind: file, path: s.yaml}]', problems: ['ackTimeoutMs: must be an integer from 1000 to 3600000'] },
   'root not a mapping': { yaml: '- a', problems: ['(root): must be a mapping'] },
 };
@@ -120,17 +120,18 @@ test('config: every default comes from the schema; a partial guard keeps its kin
     '/etc/herald',
   );
   assert.deepEqual(
-    { xds: c.xds, admin: c.admin, sidecar: c.sidecar, batching: c.batching, ackTimeoutMs: c.ackTimeoutMs, policyFile: c.policyFile, registry: c.registry, views: c.views, mesh: c.mesh },
+    { xds: c.xds, admin: c.admin, sidecar: c.sidecar, batching: c.batching, ackTimeoutMs: c.ackTimeoutMs, policyFile: c.policyFile, registry: c.registry, views: c.views, admission: c.admission, mesh: c.mesh },
     {
       mesh: { defaultNamespace: 'default', clusterDomain: 'cluster.local', defaultEgressScope: 'mesh' },
       views: { maxViews: 128, zones: [], idleGraceSeconds: 60, memoryBudgetMb: 2048 },
-      xds: { address: '127.0.0.1', port: 18000 },
-      admin: { address: '127.0.0.1', port: 18001 },
+      xds: { address: '127.0.0.1', port: 18000, limits: { maxRequestBytes: 4 << 20, maxNamesPerRequest: 50_000, maxBufferedBytes: 16 << 20, maxBlockedMs: 30_000 } },
+      admin: { address: '127.0.0.1', port: 18001, allowedHosts: [] },
+      admission: { newStreamsPerSecond: 200, burst: 400, maxStreams: 10_000 },
       sidecar: { egress: { address: '127.0.0.1', port: 15001 } },
       batching: { delayMs: 100, maxDelayMs: 1000 },
       ackTimeoutMs: 30_000,
       policyFile: '/etc/herald/p.yaml',
-      registry: { address: '127.0.0.1', port: 18002, db: '/etc/herald/r.sqlite', tokenFile: '', ttlSeconds: 600 },
+      registry: { address: '127.0.0.1', port: 18002, backend: 'sqlite', db: '/etc/herald/r.sqlite', kubeconfig: '', namespace: 'herald-system', auth: 'token', tokenFile: '', ttlSeconds: 600, ipv6: false },
     },
   );
   assert.deepEqual(c.sources, [
@@ -146,7 +147,18 @@ test('config: every default comes from the schema; a partial guard keeps its kin
       discoveryOverrides: {},
       guard: { maxRemovalPercent: 50, holdSeconds: 5, confirmByReread: true },
     },
-    { kind: 'registry', name: 'registry-1', url: 'http://r:1', services: ['a'], intervalMs: 5000, ttlSeconds: 600, guard: { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false } },
+    {
+      kind: 'registry',
+      name: 'registry-1',
+      backend: 'http',
+      url: 'http://r:1',
+      kubeconfig: '',
+      namespace: 'herald-system',
+      services: ['a'],
+      intervalMs: 5000,
+      ttlSeconds: 600,
+      guard: { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false },
+    },
     {
       kind: 'file',
       name: 'file-2',

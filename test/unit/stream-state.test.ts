@@ -342,6 +342,45 @@ const cases: Record<string, Case> = {
       assert.deepEqual(h.names(h.next('endpoint')), ['a']);
     },
   },
+  'nonces carry a random per-stream part: another stream\'s nonce, or a sequential guess, ACKs nothing': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1] });
+      h.subscribe('cluster', []);
+      const out = h.next('cluster')!;
+      const other = new Harness(h.traits);
+      other.put({ a: [1] });
+      other.subscribe('cluster', []);
+      const theirs = other.next('cluster')!;
+      assert.notEqual(out.nonce, theirs.nonce);
+      assert.ok(out.nonce.length >= 16);
+      for (const guess of ['1', '0', theirs.nonce]) {
+        const r = h.state.handleRequest({ typeUrl: url('cluster'), nonce: guess, ...(h.traits.namesAreFullSet ? { resourceNames: [] } : {}) });
+        assert.ok(!('ack' in r && r.ack), `guess ${guess} must not ACK`);
+      }
+      assert.equal(h.state.snapshot().cluster?.lastAckedVersion, '');
+      assert.ok('ack' in h.ack(out));
+    },
+  },
+  'a plain ACK does not rescan the subscription (the cost of a request is the names it carries)': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('endpoint', ['a', 'b']);
+      h.ack(h.next('endpoint')!, ['a', 'b']);
+      assert.equal(h.next('endpoint'), undefined);
+      // After the ACK nothing is dirty: nextResponse returns before reading the view's resources.
+      let reads = 0;
+      const counting = new StreamState(h.traits, (k) => (reads++, h.cache.resources(VIEW, k)), () => h.cache.nextVersion());
+      const first = counting.handleRequest(h.traits.namesAreFullSet ? { typeUrl: url('endpoint'), nonce: '', resourceNames: ['a'] } : { typeUrl: url('endpoint'), nonce: '', subscribe: ['a'] });
+      assert.ok(!('ignored' in first));
+      const out = counting.nextResponse('endpoint', true)!;
+      const before = reads;
+      counting.handleRequest({ typeUrl: url('endpoint'), nonce: out.nonce, ...(h.traits.namesAreFullSet ? { resourceNames: ['a'] } : {}) });
+      assert.equal(counting.nextResponse('endpoint', true), undefined);
+      assert.equal(reads, before, 'no resource read after a plain ACK');
+    },
+  },
   'a response left unacknowledged is reported overdue': {
     protocols: BOTH,
     run(h) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kubectl and etcd from the Go modules pinned in
-# tools/kube/go.mod into .cache/kube/bin/ (git-ignored), then prints each binary's version. One
+# Builds kube-apiserver, kube-controller-manager, kubectl, etcd, and for the real node (lab/src/node)
+# kubelet, kube-proxy and kube-scheduler, from the Go modules pinned in tools/kube/go.mod into
+# .cache/kube/bin/ (git-ignored), then prints each binary's version. One
 # validation rule is relaxed at build time so that loopback pod IPs can be endpoints (see below);
 # .cache/kube/src holds the vendored build tree.
 #
@@ -16,7 +17,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="$repo/.cache/kube/bin"
 stamp="$out/.stamp"
-binaries=(kube-apiserver kube-controller-manager kubectl etcd)
+binaries=(kube-apiserver kube-controller-manager kubectl etcd kubelet kube-proxy kube-scheduler)
 
 GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 if [ ! -x "$GO" ]; then echo "build.sh: no go toolchain found (set GO=/path/to/go)" >&2; exit 1; fi
@@ -34,6 +35,9 @@ print_versions() {
   echo "kube-controller-manager: $("$out/kube-controller-manager" --version)"
   echo "kubectl:                 $("$out/kubectl" version --client 2>/dev/null | head -1)"
   echo "etcd:                    $("$out/etcd" --version | head -1)"
+  echo "kubelet:                 $("$out/kubelet" --version)"
+  echo "kube-proxy:              $("$out/kube-proxy" --version)"
+  echo "kube-scheduler:          $("$out/kube-scheduler" --version)"
   echo "(in $out)"
 }
 

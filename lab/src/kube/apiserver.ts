@@ -14,6 +14,8 @@ export interface ApiserverConfig {
   tokenFile: string;
   serviceClusterIPRange: string;
   watchCache: boolean;
+  /** Run the ServiceAccount admission plugin (pods get projected tokens); off in the lab. */
+  serviceAccountAdmission?: boolean;
   logFile: string;
   extraArgs: string[];
 }
@@ -36,7 +38,7 @@ export function apiserverArgs(cfg: ApiserverConfig): string[] {
     `--service-cluster-ip-range=${cfg.serviceClusterIPRange}`,
     '--allow-privileged=true',
     // Pods need no "default" ServiceAccount to exist first (there is no token to mount in the lab).
-    '--disable-admission-plugins=ServiceAccount',
+    ...(cfg.serviceAccountAdmission ? [] : ['--disable-admission-plugins=ServiceAccount']),
     '--enable-priority-and-fairness=false',
     '--profiling=false',
     `--watch-cache=${cfg.watchCache}`,

@@ -41,6 +41,15 @@ export interface ControlPlaneOptions {
   startTimeoutMs?: number;
   extraApiserverArgs?: string[];
   extraControllerManagerArgs?: string[];
+  /** More subjectAltNames of the apiserver's serving certificate (e.g. `IP:<the kubernetes Service IP>`). */
+  servingSans?: string[];
+  /**
+   * Service accounts as a real cluster has them (for a real kubelet, lab/src/node): the ServiceAccount
+   * admission plugin, and the controllers that create each namespace's `default` account and publish
+   * the kube-root-ca.crt ConfigMap that projected token volumes include. Default false (the lab kubelet
+   * mounts nothing).
+   */
+  serviceAccounts?: boolean;
 }
 
 export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
@@ -136,7 +145,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   try {
     const pkiDir = join(dataDir, 'pki');
     mkdirSync(pkiDir);
-    const [pki, ports] = await Promise.all([generatePki(pkiDir), freePorts(3)]);
+    const [pki, ports] = await Promise.all([generatePki(pkiDir, opts.servingSans ?? []), freePorts(3)]);
     const [clientPort, peerPort, apiPort] = ports as [number, number, number];
     const adminToken = randomBytes(24).toString('hex');
     const kcmToken = randomBytes(24).toString('hex');
@@ -163,6 +172,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       tokenFile,
       serviceClusterIPRange: opts.serviceClusterIPRange ?? '127.2.0.0/16',
       watchCache: opts.watchCache ?? true,
+      serviceAccountAdmission: opts.serviceAccounts ?? false,
       logFile: log('kube-apiserver'),
       extraArgs: opts.extraApiserverArgs ?? [],
     };
@@ -172,13 +182,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await waitApiserverReady(procs.apiserver, adminClient, apiCfg.logFile, timeoutMs);
     const startupMs = Date.now() - started;
 
-    const controllers = opts.controllers ?? DEFAULT_CONTROLLERS;
+    const saControllers = opts.serviceAccounts ? ['serviceaccount-controller', 'root-ca-certificate-publisher-controller'] : [];
+    const controllers = [...(opts.controllers ?? DEFAULT_CONTROLLERS), ...saControllers];
     if (controllers.length > 0) {
       procs.kcm = startControllerManager({
         kubeconfig: kcmKubeconfig,
         controllers,
         logFile: log('kube-controller-manager'),
-        extraArgs: opts.extraControllerManagerArgs ?? [],
+        extraArgs: [...(opts.serviceAccounts ? [`--root-ca-file=${pki.caCert}`] : []), ...(opts.extraControllerManagerArgs ?? [])],
       });
     }
 

@@ -36,8 +36,11 @@ async function openssl(args: string[]): Promise<void> {
   }
 }
 
-/** Writes the files of a fresh PKI into `dir` (which must exist) and returns their paths. */
-export async function generatePki(dir: string): Promise<Pki> {
+/**
+ * Writes the files of a fresh PKI into `dir` (which must exist) and returns their paths. `extraSans` are
+ * more subjectAltName entries of the serving certificate (`IP:10.0.0.1`, `DNS:name`).
+ */
+export async function generatePki(dir: string, extraSans: readonly string[] = []): Promise<Pki> {
   const p: Pki = {
     caCert: join(dir, 'ca.crt'),
     caKey: join(dir, 'ca.key'),
@@ -55,7 +58,7 @@ export async function generatePki(dir: string): Promise<Pki> {
     openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', p.saKey]),
   ]);
   const san = 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,' +
-    'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local';
+    'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local' + extraSans.map((x) => `,${x}`).join('');
   await Promise.all([
     openssl(['req', '-x509', ...ec, '-keyout', p.servingKey, '-out', p.servingCert, '-days', '30',
       '-subj', '/CN=kube-apiserver', '-CA', p.caCert, '-CAkey', p.caKey, '-addext', san,

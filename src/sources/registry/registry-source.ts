@@ -1,8 +1,17 @@
 /**
  * The registry source: polls a legacy discovery service (GET /v1/registration/<service>) for a configured set of
  * services, every `intervalMs` plus jitter of up to the same amount (as Envoy's v1 SDS did), backing off
- * exponentially on errors. A failed or garbled answer keeps that service's last good endpoints; an answer with
- * fewer hosts is applied (the guard downstream decides whether it is believable).
+ * exponentially on errors.
+ *
+ * What counts as an answer: only a 200 with a JSON object holding a `hosts` list. A 404 (the original answers
+ * 404 only for a wrong URL: an unknown service is a 200 with no hosts), any other status, a non-JSON body or a
+ * wrong shape is an error of the source: the service keeps its last good hosts, the error is logged
+ * (rate-limited) and counted in `herald_registry_polls_total{outcome}`. A 500 is retried once at once within the
+ * cycle (the original answers 500 when a GET sweeps an expired host, and the next GET succeeds). Kept hosts are
+ * never held past their own TTL: while a service cannot be read, each kept host is dropped once its last
+ * check-in is older than `ttlSeconds`, as the registry itself would have dropped it.
+ *
+ * One malformed host is skipped with a reason (service/host) and counted; the rest are kept.
  *
  * Ownership: the source owns its timer and per-service results; one poll cycle runs at a time.
  */
@@ -21,12 +30,32 @@ export interface RegistrySourceOptions {
   readonly timeoutMs?: number;
 }
 
-const mPolls = counter('herald_registry_polls_total', 'Registry requests by source and outcome (ok, error, garbage)');
+const mPolls = counter('herald_registry_polls_total', 'Registry requests by source and outcome (ok, error, not_found, garbage)');
 const mSkipped = counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source');
+const mNoted = counter('herald_registry_hosts_adjusted_total', 'Registry hosts kept with a value adjusted (a weight clamped), by source');
+const mExpiredKept = counter('herald_registry_kept_hosts_expired_total', 'Kept hosts dropped by their own TTL while the registry could not be read, by source');
+
+interface Result extends SourceService {
+  /** Last check-in (epoch ms) by address:port, for expiring kept hosts while the registry fails. */
+  readonly checkIns: ReadonlyMap<string, number>;
+}
+
+/** A failed read: `status` is the HTTP status when there was one. */
+class ReadError extends Error {
+  constructor(
+    message: string,
+    readonly outcome: 'error' | 'not_found' | 'garbage',
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
 
 export class RegistrySource implements Source {
   readonly name: string;
   private readonly results = new Map<string, SourceService>();
+  /** Last check-ins of each service's kept hosts (updated on every good read, even an unchanged one). */
+  private readonly checkIns = new Map<string, ReadonlyMap<string, number>>();
   private readonly fetched = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -67,13 +96,15 @@ export class RegistrySource implements Source {
       const got = await this.fetchService(service);
       if (got === undefined) {
         errors++;
+        if (this.expireKept(service)) changed = true;
         continue;
       }
       this.fetched.add(service);
+      this.checkIns.set(service, got.checkIns);
       const prev = this.results.get(service);
       if (prev && JSON.stringify(prev.endpoints) === JSON.stringify(got.endpoints)) continue;
       if (got.endpoints.length === 0) this.results.delete(service);
-      else this.results.set(service, got);
+      else this.results.set(service, { endpoints: got.endpoints });
       changed = true;
     }
     this.failures = errors > 0 ? Math.min(this.failures + 1, 8) : 0;
@@ -81,27 +112,46 @@ export class RegistrySource implements Source {
     if (changed || errors === 0) sink.update(this.name, new Map(this.results), synced, { fullRead: errors === 0 });
   }
 
+  /** Drops the kept hosts of an unreadable service whose own TTL has passed; true when any was dropped. */
+  private expireKept(service: string): boolean {
+    const prev = this.results.get(service);
+    if (!prev) return false;
+    const now = Date.now();
+    const ttlMs = this.o.ttlSeconds * 1000;
+    const checkIns = this.checkIns.get(service);
+    const live = prev.endpoints.filter((e) => {
+      const at = checkIns?.get(`${e.address}:${e.port}`);
+      return at === undefined || now - at <= ttlMs;
+    });
+    if (live.length === prev.endpoints.length) return false;
+    mExpiredKept.inc({ source: this.name }, prev.endpoints.length - live.length);
+    log('info', 'registry unreadable; kept hosts past their TTL dropped', { source: this.name, service, dropped: prev.endpoints.length - live.length });
+    if (live.length === 0) this.results.delete(service);
+    else this.results.set(service, { endpoints: live });
+    return true;
+  }
+
   /** One service's endpoints, or undefined when the registry could not be read (the last good state stays). */
-  private async fetchService(service: string): Promise<SourceService | undefined> {
-    const url = `${this.o.url}/v1/registration/${encodeURIComponent(service)}`;
+  private async fetchService(service: string): Promise<Result | undefined> {
     let body: unknown;
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(this.o.timeoutMs ?? 5000), headers: { accept: 'application/json' } });
-      const text = await res.text();
-      if (res.status === 404) body = { hosts: [] };
-      else if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
-      else {
-        try {
-          body = JSON.parse(text);
-        } catch {
-          mPolls.inc({ source: this.name, outcome: 'garbage' });
-          limited(`registry-garbage:${this.name}:${service}`, 'warn', 'registry answer is not JSON; keeping the last good hosts', { source: this.name, service, body: text.slice(0, 200) });
-          return undefined;
-        }
+      try {
+        body = await this.read(service);
+      } catch (err) {
+        // The original answers 500 when a GET sweeps an expired host; the sweep is done, so the next GET answers.
+        if (!(err instanceof ReadError && err.status !== undefined && err.status >= 500)) throw err;
+        mPolls.inc({ source: this.name, outcome: 'error' });
+        body = await this.read(service);
       }
     } catch (err) {
-      mPolls.inc({ source: this.name, outcome: 'error' });
-      limited(`registry-error:${this.name}:${service}`, 'warn', 'registry unreachable; keeping the last good hosts', { source: this.name, service, error: (err as Error).message });
+      const outcome = err instanceof ReadError ? err.outcome : 'error';
+      mPolls.inc({ source: this.name, outcome });
+      limited(`registry-${outcome}:${this.name}:${service}`, 'warn', 'registry could not be read; keeping the last good hosts', {
+        source: this.name,
+        service,
+        outcome,
+        error: (err as Error).message,
+      });
       return undefined;
     }
     const parsed = parseRegistryAnswer(body, service, { ttlMs: this.o.ttlSeconds * 1000, now: Date.now(), source: this.name });
@@ -113,9 +163,33 @@ export class RegistrySource implements Source {
     mPolls.inc({ source: this.name, outcome: 'ok' });
     if (parsed.skipped.length > 0) {
       mSkipped.inc({ source: this.name }, parsed.skipped.length);
-      limited(`registry-skip:${this.name}:${service}`, 'warn', 'registry hosts skipped', { source: this.name, service, problems: parsed.skipped.slice(0, 5) });
+      limited(`registry-skip:${this.name}:${service}`, 'warn', 'registry hosts skipped', { source: this.name, service, skipped: parsed.skipped.length, problems: parsed.skipped.slice(0, 5) });
+    }
+    if (parsed.notes.length > 0) {
+      mNoted.inc({ source: this.name }, parsed.notes.length);
+      limited(`registry-note:${this.name}:${service}`, 'warn', 'registry hosts adjusted', { source: this.name, service, adjusted: parsed.notes.length, notes: parsed.notes.slice(0, 5) });
     }
     if (parsed.expired > 0) log('debug', 'registry hosts expired by TTL', { source: this.name, service, expired: parsed.expired });
-    return { endpoints: parsed.endpoints.sort(compareEndpoints) };
+    return { endpoints: parsed.endpoints.sort(compareEndpoints), checkIns: parsed.checkIns };
+  }
+
+  /** One GET: the parsed JSON of a 200, or a ReadError saying what was wrong. */
+  private async read(service: string): Promise<unknown> {
+    const url = `${this.o.url}/v1/registration/${encodeURIComponent(service)}`;
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(url, { signal: AbortSignal.timeout(this.o.timeoutMs ?? 5000), headers: { accept: 'application/json' } });
+      text = await res.text();
+    } catch (err) {
+      throw new ReadError(`unreachable: ${(err as Error).message}`, 'error');
+    }
+    if (res.status === 404) throw new ReadError(`HTTP 404 (a wrong URL: the registry answers an unknown service with 200 and no hosts): ${text.slice(0, 100)}`, 'not_found', 404);
+    if (res.status !== 200) throw new ReadError(`HTTP ${res.status}: ${text.slice(0, 200)}`, 'error', res.status);
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ReadError(`answer is not JSON: ${JSON.stringify(text.slice(0, 100))}`, 'garbage', 200);
+    }
   }
 }

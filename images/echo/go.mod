@@ -1,0 +1,3 @@
+module herald/images/echo
+
+go 1.26.0
