@@ -119,6 +119,31 @@ export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publis
 export async function startHerald(config: HeraldConfig): Promise<Running> {
   const policies = config.policyFile ? loadPolicyFile(config.policyFile) : undefined;
   if (policies && policies.problems.length > 0) throw new Error(`policy file ${config.policyFile}:\n  ${policies.problems.join('\n  ')}`);
+  // What started, in order: stop (or a failed start) undoes it in reverse, so nothing stays bound or running.
+  const started: Array<() => unknown> = [];
+  const undo = async () => {
+    for (const close of started.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        log('error', 'stopping a part of Herald failed', { error: (err as Error).message });
+      }
+    }
+  };
+  try {
+    return await startParts(config, policies, started, undo);
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+
+async function startParts(
+  config: HeraldConfig,
+  policies: ReturnType<typeof loadPolicyFile> | undefined,
+  started: Array<() => unknown>,
+  undo: () => Promise<void>,
+): Promise<Running> {
   const { cache, publisher, views, xds } = createCore({
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
@@ -129,8 +154,15 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
       ...(policies ? { namespaceScopes: policies.namespaceScopes } : {}),
       maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20),
     },
-    xds: { ackTimeoutMs: config.ackTimeoutMs, limits: config.xds.limits, admission: config.admission, ...(config.xds.tls ? { tls: config.xds.tls } : {}) },
+    xds: {
+      ackTimeoutMs: config.ackTimeoutMs,
+      limits: config.xds.limits,
+      admission: config.admission,
+      maxStreamAgeMs: config.xds.maxStreamAgeSeconds * 1000,
+      ...(config.xds.tls ? { tls: config.xds.tls } : {}),
+    },
   });
+  started.push(() => xds.close());
   const xdsPort = await xds.listen(config.xds.address, config.xds.port);
   const intake = new Intake({
     sources: config.sources.map((s) => ({
@@ -143,6 +175,10 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     onSynced: () => publisher.startServing(),
     onZones: (zones) => views.setZones('topology', zones),
   });
+  started.push(() => {
+    intake.stop();
+    views.stop();
+  });
   const adminState: AdminState = {
     ready: () => publisher.serving,
     proxies: () => xds.proxies(),
@@ -151,16 +187,20 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     config: (proxy, filter) => proxyConfig(xds, cache, proxy, filter),
   };
   const admin = new AdminServer(adminState, { allowedHosts: config.admin.allowedHosts });
+  started.push(() => admin.close());
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
-  const probes = config.probes ? new AdminServer(adminState, { probesOnly: true }) : undefined;
-  const probesPort = config.probes ? await probes!.listen(config.probes.address, config.probes.port) : undefined;
-  let registry: RegistryServer | undefined;
+  let probesPort: number | undefined;
+  if (config.probes) {
+    const probes = new AdminServer(adminState, { probesOnly: true });
+    started.push(() => probes.close());
+    probesPort = await probes.listen(config.probes.address, config.probes.port);
+  }
   let registryPort: number | undefined;
   let hosts: { cache: RegistryHostCache; kubeconfig: string; namespace: string } | undefined;
   if (config.registry) {
     const r = config.registry;
     const backend = r.backend === 'kubernetes' ? await openKubeRegistryBackend({ kubeconfig: r.kubeconfig, namespace: r.namespace, ttlSeconds: r.ttlSeconds, api: connectKubernetes(r.kubeconfig) }) : undefined;
-    registry = new RegistryServer({
+    const registry = new RegistryServer({
       ...(backend ? { backend } : { db: r.db }),
       auth: r.auth,
       token: readToken(r.tokenFile),
@@ -168,11 +208,15 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
       ipv6: r.ipv6,
       ...(r.env !== undefined ? { env: r.env } : {}),
     });
+    started.push(() => registry.close());
     if (backend) hosts = { cache: backend.cache, kubeconfig: r.kubeconfig, namespace: r.namespace };
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
-  const sources = config.sources.map((c) => makeSource(c, config.mesh.defaultNamespace, hosts));
-  for (const s of sources) await s.start(intake);
+  for (const c of config.sources) {
+    const source = makeSource(c, config.mesh.defaultNamespace, hosts);
+    started.push(() => source.stop());
+    await source.start(intake);
+  }
   log('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, registryPort, version: cache.prefix });
 
   let stopped: Promise<void> | undefined;
@@ -188,13 +232,7 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
     intake,
     stop: () =>
       (stopped ??= (async () => {
-        for (const s of sources) await s.stop();
-        intake.stop();
-        views.stop();
-        await registry?.close();
-        await admin.close();
-        await probes?.close();
-        await xds.close();
+        await undo();
         log('info', 'herald stopped');
       })()),
   };

@@ -1,21 +1,43 @@
 /**
- * `herald lab <scenario|all> [--mode M|all] [--short] [--json] [--out DIR]`: runs rollout-lab scenarios on this
- * machine (real control plane, lab kubelet, Herald, client Envoys, load) and prints a result table; with --json
- * the last line of stdout is one JSON object (an array when several runs were asked for).
+ * `herald lab <scenario|all> [--mode M|all] [--replicas N] [--short] [--json] [--out DIR]`: runs rollout-lab
+ * scenarios on this machine (real control plane, lab kubelet, Herald replicas, client Envoys, load) and prints a
+ * result table; with --json the last line of stdout is one JSON object (an array when several runs were asked for).
  */
 import { parseArgs } from 'node:util';
 import { listScenarios, loadScenario } from './runner/scenario';
-import { LAB_MODES, type LabMode } from './runner/environment';
+import { LAB_MODES, LAB_TOPOLOGY, type LabMode } from './runner/environment';
 import { runScenario, type LabResult } from './runner/run';
 import { setLogLevel } from '../../src/log/log';
+import { restartBench } from './runner/restart-bench';
 
-export const LAB_USAGE = `usage: herald lab <scenario|all> [--mode ${LAB_MODES.join('|')}|all] [--short] [--json] [--out DIR]
+export const LAB_USAGE = `usage: herald lab <scenario|all> [--mode ${LAB_MODES.join('|')}|all] [--replicas N] [--max-stream-age S] [--short] [--json] [--out DIR]
+  --replicas N          Herald processes, every client Envoy bootstrapped with all (default ${LAB_TOPOLOGY.replicas}, as deployed; 1 shows what one instance costs)
+  --max-stream-age S    Herald's xds.maxStreamAgeSeconds (default ${LAB_TOPOLOGY.maxStreamAgeSeconds} in the lab, so a run shows streams rebalancing; 0: never)
 scenarios: ${'{scenarios}'}
+       herald lab restart-bench [--pods N] [--services S] [--restarts R] [--json]
+  how long a restarted Herald takes to serve (/readyz 200) with N ready pods (default 10000) in the real apiserver
 `;
 
 function table(results: readonly LabResult[]): string {
-  const head = ['scenario', 'mode', 'requests', 'non_2xx', 'conv p50', 'conv p99', 'conv max', 'undead', 'panics', 'secs'];
-  const rows = results.map((r) => [r.scenario, r.mode, r.requests, r.non_2xx, r.convergence_ms.p50, r.convergence_ms.p99, r.convergence_ms.max, r.undead_hosts, r.panic_events, r.duration_s].map(String));
+  const head = ['scenario', 'mode', 'replicas', 'requests', 'non_2xx', 'conv p50', 'conv p99', 'conv max', 'undead', 'panics', 'reconnect p50', 'reconnect max', 'restart ms', 'secs'];
+  const rows = results.map((r) =>
+    [
+      r.scenario,
+      r.mode,
+      r.replicas,
+      r.requests,
+      r.non_2xx,
+      r.convergence_ms.p50,
+      r.convergence_ms.p99,
+      r.convergence_ms.max,
+      r.undead_hosts,
+      r.panic_events,
+      r.reconnect_ms.samples.length ? r.reconnect_ms.p50 : '-',
+      r.reconnect_ms.samples.length ? r.reconnect_ms.max : '-',
+      r.restart_ms.length ? r.restart_ms.join('/') : '-',
+      r.duration_s,
+    ].map(String),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n');
@@ -25,7 +47,18 @@ export async function lab(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { mode: { type: 'string', default: 'pods-draining' }, short: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string', default: 'lab-results' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      mode: { type: 'string', default: 'pods-draining' },
+      replicas: { type: 'string', default: String(LAB_TOPOLOGY.replicas) },
+      'max-stream-age': { type: 'string', default: String(LAB_TOPOLOGY.maxStreamAgeSeconds) },
+      short: { type: 'boolean' },
+      json: { type: 'boolean' },
+      out: { type: 'string', default: 'lab-results' },
+      help: { type: 'boolean', short: 'h' },
+      pods: { type: 'string', default: '10000' },
+      services: { type: 'string', default: '100' },
+      restarts: { type: 'string', default: '5' },
+    },
   });
   const usage = LAB_USAGE.replace('{scenarios}', listScenarios().join(', '));
   if (values.help || positionals.length !== 1) {
@@ -36,16 +69,32 @@ export async function lab(argv: string[]): Promise<void> {
   // The lab's own informers (its kubelet, its convergence tracker) log as Herald does; their recoveries during an
   // outage scenario are expected, so only errors show unless HERALD_LOG_LEVEL says otherwise.
   if (!process.env.HERALD_LOG_LEVEL) setLogLevel('error');
+  const log = (m: string) => process.stderr.write(`[lab ${new Date().toISOString().slice(11, 23)}] ${m}\n`);
+  if (positionals[0] === 'restart-bench') {
+    const int = (flag: 'pods' | 'services' | 'restarts', min: number, max: number): number => {
+      const v = values[flag]!;
+      if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new Error(`--${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+      return Number(v);
+    };
+    const r = await restartBench({ pods: int('pods', 1, 65_000), services: int('services', 1, 10_000), restarts: int('restarts', 1, 50), log });
+    process.stdout.write(`${r.pods} pods in ${r.services} services: created ${r.create_per_s}/s, made ready ${r.status_per_s}/s; Herald start → /readyz 200: ${r.start_ms.join(', ')} ms (first cold); restart p50 ${r.restart_ms.p50} ms, max ${r.restart_ms.max} ms; ${r.endpoints_served} endpoints served\n`);
+    if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
   const names = positionals[0] === 'all' ? listScenarios() : [positionals[0]!];
   const modes: LabMode[] = values.mode === 'all' ? [...LAB_MODES] : [values.mode as LabMode];
   if (!modes.every((m) => LAB_MODES.includes(m))) throw new Error(`--mode must be one of ${LAB_MODES.join(', ')}, all`);
+  const replicas = Number(values.replicas);
+  if (!/^\d+$/.test(values.replicas!) || replicas < 1 || replicas > 5) throw new Error(`--replicas must be an integer from 1 to 5 (got ${JSON.stringify(values.replicas)})`);
+  const maxStreamAgeSeconds = Number(values['max-stream-age']);
+  if (!/^\d+$/.test(values['max-stream-age']!) || maxStreamAgeSeconds > 86_400) throw new Error(`--max-stream-age must be an integer from 0 to 86400 (got ${JSON.stringify(values['max-stream-age'])})`);
+  const topology = { replicas, maxStreamAgeSeconds };
   const results: LabResult[] = [];
-  const log = (m: string) => process.stderr.write(`[lab ${new Date().toISOString().slice(11, 23)}] ${m}\n`);
   for (const name of names) {
     const scenario = loadScenario(name, values.short === true);
     for (const mode of modes) {
-      log(`${scenario.name} (${mode}${values.short ? ', short' : ''}): ${scenario.description}`);
-      const r = await runScenario(scenario, mode, { outDir: values.out!, log });
+      log(`${scenario.name} (${mode}, ${replicas} Herald replica${replicas === 1 ? '' : 's'}${values.short ? ', short' : ''}): ${scenario.description}`);
+      const r = await runScenario(scenario, mode, { outDir: values.out!, log, topology });
       results.push(r);
       log(`${r.scenario} (${r.mode}): ${r.requests} requests, ${r.non_2xx} non-2xx ${JSON.stringify(r.by_status)}, chart ${r.chart}`);
     }

@@ -1,26 +1,9 @@
 /**
- * The rollout lab's proof in the suite: every scenario in its --short form, in Herald's default mode
- * (pods-draining), through `herald lab --json`: no failed request, no undead host.
+ * The rollout lab's proof in the suite, part 1: the scenarios that are not about Herald's replicas, each in its
+ * --short form with two Herald replicas (short-run.ts). Part 2, lab-short-ha.test.ts, has the deployment and
+ * kill scenarios.
  */
-import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { listScenarios } from '../src/runner/scenario';
-import { HERALD_CLI } from '../src/product';
+import { HA_SCENARIOS, NOT_IN_SUITE, shortRunTest } from './short-run';
 
-const run = promisify(execFile);
-
-for (const scenario of listScenarios()) {
-  test(`lab ${scenario} --short (pods-draining): zero failed requests, no undead hosts`, async (t) => {
-    const { stdout } = await run(process.execPath, [HERALD_CLI, 'lab', scenario, '--short', '--json', '--out', path.join('lab-results', 'short')], { maxBuffer: 16 << 20, timeout: 240_000 });
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!);
-    t.diagnostic(`${result.requests} requests, by status ${JSON.stringify(result.by_status)}, convergence p50/p99/max ${result.convergence_ms.p50}/${result.convergence_ms.p99}/${result.convergence_ms.max} ms, panics ${result.panic_events}, ${result.duration_s} s`);
-    assert.equal(result.scenario, scenario);
-    assert.ok(result.requests > 100, 'the load generator sent traffic');
-    assert.equal(result.non_2xx, 0, `failed requests: ${JSON.stringify(result.by_status)}`);
-    assert.equal(result.undead_hosts, 0);
-    assert.equal(result.convergence_ms.unconverged, 0, 'every event converged');
-  });
-}
+for (const scenario of listScenarios()) if (!HA_SCENARIOS.includes(scenario) && !NOT_IN_SUITE.has(scenario)) shortRunTest(scenario);

@@ -46,7 +46,7 @@ export async function collectStatus(admins: readonly string[], staleAfterMs: num
     }),
   );
   replicas.sort((a, b) => admins.indexOf(a.admin) - admins.indexOf(b.admin));
-  proxies.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : a.replica < b.replica ? -1 : a.streamId - b.streamId));
+  proxies.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : a.replica < b.replica ? -1 : a.replica > b.replica ? 1 : a.streamId - b.streamId));
   const problems: string[] = [];
   for (const p of proxies) {
     for (const [type, t] of Object.entries(p.types) as Array<[string, TypeStatus]>) {

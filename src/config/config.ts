@@ -2,7 +2,7 @@
  * Herald's configuration file (herald.yaml): one schema, validated once, defaults in one place. Paths in it are
  * relative to the file's directory.
  *
- *   xds:     { address: 127.0.0.1, port: 18000 }
+ *   xds:     { address: 127.0.0.1, port: 18000, maxStreamAgeSeconds: 300 }
  *   admin:   { address: 127.0.0.1, port: 18001 }
  *   sidecar: { egress: { address: 127.0.0.1, port: 15001 } }
  *   mesh:    { defaultNamespace: default, clusterDomain: cluster.local, defaultEgressScope: mesh }
@@ -34,9 +34,11 @@ import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS } from '../xds/limits';
 /** Where RegistryHost resources live by default (deploy/registry-crd.yaml). */
 const REGISTRY_NAMESPACE = 'herald-system';
 
+/** Long enough that reconnects cost nothing, short enough that a returned replica gets its share within minutes. */
+export const DEFAULT_MAX_STREAM_AGE_SECONDS = 300;
+
 const DISCOVERY = oneOf(['pods', 'endpointslices-ready', 'endpointslices-terminating']);
 export type DiscoveryMode = z.output<typeof DISCOVERY>;
-export const DISCOVERY_MODES: readonly DiscoveryMode[] = DISCOVERY.options;
 
 const endpoint = (address: string, port: number) =>
   strict({ address: nonEmptyString().default(address), port: intIn(0, 65535).default(port) }, { notMapping: 'must be a mapping with address and port' }).prefault({});
@@ -116,14 +118,14 @@ function configSchema(baseDir: string) {
     /** The namespace of the registry's services (`legacy-api` → `<serviceNamespace>/legacy-api`); default mesh.defaultNamespace. */
     serviceNamespace: NAMESPACE.optional(),
     // Defaults by backend, below: a broken HTTP registry can answer empty lists again and again (holds last the
-    // hosts' TTL and reads never confirm); watched RegistryHosts cannot, so they are guarded as pods.
+    // hosts' TTL, ttlSeconds, and reads never confirm); watched RegistryHosts cannot, so they are guarded as pods.
     guard: strict({ maxRemovalPercent: intIn(0, 100).optional(), holdSeconds: intIn(0, 86_400).optional(), confirmByReread: bool().optional() }).default({}),
   })
     .check((ctx) => {
       if (ctx.value.backend === 'http' && ctx.value.url === '') ctx.issues.push({ code: 'custom', path: ['url'], message: 'is required with backend http', input: ctx.value });
     })
     .transform((r) => {
-      const base = r.backend === 'kubernetes' ? { maxRemovalPercent: 50, holdSeconds: 30, confirmByReread: true } : { maxRemovalPercent: 50, holdSeconds: 600, confirmByReread: false };
+      const base = r.backend === 'kubernetes' ? { maxRemovalPercent: 50, holdSeconds: 30, confirmByReread: true } : { maxRemovalPercent: 50, holdSeconds: r.ttlSeconds, confirmByReread: false };
       const set = Object.fromEntries(Object.entries(r.guard).filter(([, v]) => v !== undefined));
       return { ...r, guard: { ...base, ...set } as typeof base };
     });
@@ -134,11 +136,15 @@ function configSchema(baseDir: string) {
   const L = DEFAULT_STREAM_LIMITS;
   const A = DEFAULT_ADMISSION;
   return strict({
-    /** ADS (gRPC), SotW and Delta. */
+    /**
+     * ADS (gRPC), SotW and Delta. maxStreamAgeSeconds: each stream is ended (status OK) after this long ±20%, so
+     * proxies reconnect and streams spread again over every replica after one returns; 0 keeps streams forever.
+     */
     xds: strict(
       {
         address: nonEmptyString().default('127.0.0.1'),
         port: intIn(0, 65535).default(18000),
+        maxStreamAgeSeconds: intIn(0, 86_400).default(DEFAULT_MAX_STREAM_AGE_SECONDS),
         /** Serve xDS over TLS (mTLS with clientCaFile; xds/tls.ts, xds/identity.ts); absent: plaintext. */
         tls: strict({
           certFile: file(),

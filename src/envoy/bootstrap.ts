@@ -63,7 +63,9 @@ export interface BootstrapOptions {
   readonly xdsPort: number;
   /**
    * More Herald instances. With any, the xDS cluster has every instance as a host, checked by TCP every 2 s and
-   * never in panic, so when the instance a proxy streams from dies it reconnects to a live one.
+   * never in panic, so when the instance a proxy streams from dies it reconnects to a live one; each new stream
+   * picks an instance at random (RANDOM load balancing), so streams spread over instances as they reach their
+   * maximum age.
    */
   readonly xdsMore?: ReadonlyArray<{ readonly address: string; readonly port: number }>;
   readonly protocol: 'sotw' | 'delta';
@@ -90,6 +92,9 @@ export interface BootstrapOptions {
   readonly namespace?: string;
   /** xDS over TLS / mTLS; absent: plaintext. */
   readonly tls?: XdsTlsBootstrap;
+  /** Reconnect backoff of the ADS stream: base and cap of the jittered exponential backoff (XDS_RETRY_DEFAULTS). */
+  readonly xdsRetryBaseMs?: number;
+  readonly xdsRetryMaxMs?: number;
 }
 
 /** The UpstreamTlsContext of the xDS cluster. */
@@ -131,6 +136,22 @@ function staticCluster(name: string, hosts: ReadonlyArray<{ readonly address: st
       endpoints: [{ lb_endpoints: hosts.map((h) => ({ endpoint: { address: { socket_address: { address: h.address, port_value: h.port } } } })) }],
     },
   };
+}
+
+/** Envoy's own backoff for re-establishing the ADS stream (without retry_policy): 500 ms base, 30 s max. */
+export const XDS_RETRY_DEFAULTS = { baseMs: 100, maxMs: 1000 } as const;
+
+/**
+ * The ADS stream's reconnect backoff (EnvoyGrpc.retry_policy, applied to xDS streams only): Envoy waits a random
+ * time below min(base·2^attempt, max) before each new attempt, and starts from base again once a stream
+ * delivered a response. Envoy's default max of 30 s would leave a proxy of a killed replica without a control
+ * plane for up to that long; 1 s bounds it, and each attempt goes through the xDS cluster's load balancer, so a
+ * refused connect to a dead instance is followed by one to a live instance.
+ */
+function xdsRetryPolicy(o: BootstrapOptions): Record<string, unknown> {
+  const base = o.xdsRetryBaseMs ?? XDS_RETRY_DEFAULTS.baseMs;
+  const max = Math.max(base, o.xdsRetryMaxMs ?? XDS_RETRY_DEFAULTS.maxMs);
+  return { retry_back_off: { base_interval: `${base / 1000}s`, max_interval: `${max / 1000}s` } };
 }
 
 /** The readiness listener: GET /ready proxied to the admin API's /ready; anything else 404. */
@@ -186,6 +207,23 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
         ? {
             health_checks: [{ timeout: '1s', interval: '2s', unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }],
             common_lb_config: { healthy_panic_threshold: { value: 0 } },
+            // Each new ADS stream picks its instance at random. With ROUND_ROBIN, Envoy's default, a proxy's
+            // only picks alternate between two instances, so after a restart every stream that reaches its
+            // maximum age moves to the other instance together with the rest: the whole fleet flips back and forth
+            // (measured in the lab's rebalance scenario). At random, after one age the streams are spread evenly.
+            lb_policy: 'RANDOM',
+            // A stream whose connect fails (the instance is gone) ejects that instance at once, for a second and
+            // longer each time again, never more than half of them: the next attempt goes to a live one instead of
+            // a coin toss, until the health check has seen it go.
+            outlier_detection: {
+              split_external_local_origin_errors: true,
+              consecutive_local_origin_failure: 1,
+              enforcing_consecutive_local_origin_failure: 100,
+              interval: '1s',
+              base_ejection_time: '1s',
+              max_ejection_time: '10s',
+              max_ejection_percent: 50,
+            },
           }
         : {}),
       typed_extension_protocol_options: {
@@ -213,7 +251,7 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
       ads_config: {
         api_type: o.protocol === 'delta' ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
-        grpc_services: [{ envoy_grpc: { cluster_name: 'herald_xds' } }],
+        grpc_services: [{ envoy_grpc: { cluster_name: 'herald_xds', retry_policy: xdsRetryPolicy(o) } }],
         set_node_on_first_message_only: true,
       },
       cds_config: ads,

@@ -85,7 +85,7 @@ export class Guard {
       const prev = this.accepted.get(name);
       const next = this.latest.get(name);
       const hold = this.holds.get(name);
-      if (!prev || !this.suspicious(prev, next, sizes(name))) {
+      if (!prev || !this.suspicious(prev, next, () => sizes(name))) {
         if (hold) this.release(name, 'recovered');
         if (next) out.set(name, next);
         continue;
@@ -119,13 +119,14 @@ export class Guard {
     return out;
   }
 
-  private suspicious(prev: SourceService, next: SourceService | undefined, serviceSize: number | undefined): boolean {
+  /** @param serviceSize read only when something was removed: it walks the service's endpoints */
+  private suspicious(prev: SourceService, next: SourceService | undefined, serviceSize: () => number | undefined): boolean {
     if (prev === next) return false;
     const nextKeys = new Set((next?.endpoints ?? []).map(endpointKey));
     const live = prev.endpoints.filter((e) => e.health !== 'DRAINING');
     const removed = live.filter((e) => !nextKeys.has(endpointKey(e))).length;
     if (removed === 0) return false;
-    const total = Math.max(live.length, serviceSize ?? 0);
+    const total = Math.max(live.length, serviceSize() ?? 0);
     return removed >= total || removed / total > this.o.maxRemovalFraction;
   }
 

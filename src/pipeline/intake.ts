@@ -85,7 +85,13 @@ export class Intake implements SourceSink {
   /** Non-draining endpoints per service across every source, as of the latest merge (what a guard measures against). */
   private sizes(): (service: string) => number | undefined {
     const services = this.merged.services;
-    return (service) => services.get(service)?.endpoints.filter((e) => e.health !== 'DRAINING').length;
+    return (service) => {
+      const endpoints = services.get(service)?.endpoints;
+      if (!endpoints) return undefined;
+      let n = 0;
+      for (const e of endpoints) if (e.health !== 'DRAINING') n++;
+      return n;
+    };
   }
 
   private push(source: string): void {

@@ -40,7 +40,7 @@ export class Publisher {
   private isServing = false;
   private readonly memo: TranslationMemo;
   private readonly translate: TranslateOptions;
-  /** Views wanted before serving began: built by startServing. */
+  /** Views wanted and not built yet: before serving began (built by startServing), or whose build threw. */
   private readonly wanted = new Set<string>();
   /** The zones of the published endpoints. */
   private zones = new Set<string>();
@@ -66,8 +66,11 @@ export class Publisher {
   /** Builds a view from the published mesh (once serving; before, it is remembered and built by startServing). */
   buildView(key: string): void {
     if (!this.isServing) return void this.wanted.add(key);
-    if (this.cache.hasView(key)) return;
+    if (this.cache.hasView(key)) return void this.wanted.delete(key);
+    // A view whose build throws is tried again at the next publish (its streams wait, served nothing, meanwhile).
+    this.wanted.add(key);
     this.applyFull(key, this.mesh);
+    this.wanted.delete(key);
   }
 
   /** Forgets a view no proxy reads any more. */
@@ -107,6 +110,7 @@ export class Publisher {
     // Only now: had a view failed above, the next update diffs against what every view really has.
     this.mesh = next;
     if (this.zones.size !== zonesBefore) this.options.onZones?.(this.zones);
+    if (this.isServing) this.retryWanted();
     mTranslateMs.observe(performance.now() - started);
   }
 
@@ -114,8 +118,18 @@ export class Publisher {
   startServing(): void {
     if (this.isServing) return;
     this.isServing = true;
-    for (const key of this.wanted) this.buildView(key);
-    this.wanted.clear();
+    this.retryWanted();
+  }
+
+  /** Builds every wanted view; one that throws stays wanted (logged) and the others are still built. */
+  private retryWanted(): void {
+    for (const key of [...this.wanted]) {
+      try {
+        this.buildView(key);
+      } catch (err) {
+        log('error', 'building a view failed; it is tried again at the next publish', { view: key, error: (err as Error).stack });
+      }
+    }
   }
 
   private applyFull(key: string, mesh: Mesh): void {

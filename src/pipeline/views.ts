@@ -62,6 +62,7 @@ export class ViewRegistry implements ViewResolver {
   private knownZones: ReadonlySet<string>;
   private readonly configuredZones: ReadonlySet<string>;
   private readonly zonesFrom = new Map<string, ReadonlySet<string>>();
+  private stopped = false;
 
   constructor(
     private readonly o: ViewRegistryOptions,
@@ -135,7 +136,7 @@ export class ViewRegistry implements ViewResolver {
 
   release(view: string): void {
     const count = this.streams.get(view);
-    if (count === undefined) return;
+    if (count === undefined || this.stopped) return;
     this.streams.set(view, count - 1);
     if (count > 1) return;
     if (this.overBudget()) return this.remove(view);
@@ -147,8 +148,9 @@ export class ViewRegistry implements ViewResolver {
     this.idleSince.set(view, t);
   }
 
-  /** Stops the idle timers. */
+  /** Stops the idle timers; releases after this (streams closing at shutdown) start none. */
   stop(): void {
+    this.stopped = true;
     for (const t of this.idleSince.values()) clearTimeout(t);
     this.idleSince.clear();
   }

@@ -51,7 +51,19 @@ export function certIdentity(cert: Pick<PeerCertificate, 'subjectaltname'> | und
     else if (kind === 'URI') {
       uris.push(value);
       const m = SPIFFE.exec(value);
-      if (m) spiffe.push({ trustDomain: m[1]!, namespace: decodeURIComponent(m[2]!), serviceAccount: decodeURIComponent(m[3]!) });
+      if (m) {
+        // A malformed escape in a SAN is not an identity (skipped), not an internal error.
+        const decode = (x: string): string | undefined => {
+          try {
+            return decodeURIComponent(x);
+          } catch {
+            return undefined;
+          }
+        };
+        const namespace = decode(m[2]!);
+        const serviceAccount = decode(m[3]!);
+        if (namespace !== undefined && serviceAccount !== undefined) spiffe.push({ trustDomain: m[1]!, namespace, serviceAccount });
+      }
     }
   }
   return { spiffe, dns, uris };

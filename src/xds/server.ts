@@ -39,6 +39,10 @@ const mBufferedBytes = gauge('herald_xds_buffered_bytes', 'Bytes written to xDS 
 const mBlocked = gauge('herald_xds_streams_blocked', 'xDS streams whose transport is not taking writes (backpressure)');
 const mRefused = counter('herald_xds_streams_refused_total', 'New xDS streams refused with UNAVAILABLE by reason (rate, max-streams)');
 const mIdentity = counter('herald_xds_identity_denied_total', 'xDS streams refused with PERMISSION_DENIED: the client certificate does not match the node');
+const mAged = counter('herald_xds_streams_aged_total', 'xDS streams ended (status OK) at their maximum age, so proxies reconnect and rebalance');
+
+/** A stream lives its maximum age times a factor drawn uniformly from [1 - MAX_AGE_JITTER, 1 + MAX_AGE_JITTER]. */
+export const MAX_AGE_JITTER = 0.2;
 
 export interface XdsServerOptions {
   /** A response unacknowledged for this long is logged and counted (the stream is left open). */
@@ -49,6 +53,12 @@ export interface XdsServerOptions {
   readonly admission?: Partial<AdmissionLimits>;
   /** Serve xDS over TLS (mTLS with `clientCaFile`); absent: plaintext. */
   readonly tls?: XdsTlsOptions;
+  /**
+   * Each stream is ended with status OK after this long (±MAX_AGE_JITTER, drawn per stream), counted from its
+   * start; the proxy reconnects at once through its xDS cluster's load balancer, so streams spread again over
+   * every live replica after one returns. 0 or absent: streams live as long as the proxy keeps them.
+   */
+  readonly maxStreamAgeMs?: number;
 }
 
 /** What /proxies shows for one stream. */
@@ -316,6 +326,8 @@ export class XdsServer {
   private readonly unsubscribe: () => void;
   private readonly ackTimer: NodeJS.Timeout;
   private closed = false;
+  /** Max-age timers of live calls; owned by limitAge (each removes its own when it fires or the call ends). */
+  private readonly ageTimers = new Set<NodeJS.Timeout>();
 
   readonly limits: StreamLimits;
   private readonly admission: AdmissionLimits;
@@ -331,7 +343,7 @@ export class XdsServer {
   constructor(
     readonly cache: XdsCache,
     readonly views: ViewResolver,
-    options: XdsServerOptions = {},
+    private readonly options: XdsServerOptions = {},
   ) {
     this.limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
     this.admission = { ...DEFAULT_ADMISSION, ...options.admission };
@@ -403,6 +415,7 @@ export class XdsServer {
     clearInterval(this.ackTimer);
     clearInterval(this.sweepTimer);
     this.certificates?.close();
+    for (const t of this.ageTimers) clearTimeout(t);
     for (const s of [...this.streams]) s.close();
     // Streams are already closed above; nothing in flight is worth waiting for.
     this.grpcServer.forceShutdown();
@@ -429,10 +442,6 @@ export class XdsServer {
     return () => this.ackListeners.delete(listener);
   }
 
-  /** Views with at least one live stream. */
-  liveViews(): string[] {
-    return [...this.byView.keys()];
-  }
 
   /** @internal called by AdsStream */
   register(s: AdsStream): void {
@@ -533,6 +542,36 @@ export class XdsServer {
     call.on('cancelled', () => stream.close());
     call.on('error', () => stream.close());
     call.on('close', () => stream.close());
+    this.limitAge(stream, call);
+  }
+
+  /**
+   * Ends the call with status OK once it reaches maxStreamAgeMs (jittered per stream, so streams that started
+   * together, as after a replica's restart, do not all leave together). Envoy and gRPC clients reconnect at once
+   * after a stream that delivered responses; the new stream is routed by the client's load balancer, which is how
+   * streams spread again over replicas. Nothing when the option is 0 or absent.
+   */
+  private limitAge(stream: AdsStream, call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    const maxAgeMs = this.options.maxStreamAgeMs ?? 0;
+    if (maxAgeMs <= 0) return;
+    const ms = Math.round(maxAgeMs * (1 - MAX_AGE_JITTER + 2 * MAX_AGE_JITTER * Math.random()));
+    const timer = setTimeout(() => {
+      this.ageTimers.delete(timer);
+      if (this.closed || call.cancelled || call.destroyed) return;
+      mAged.inc();
+      log('info', 'xds stream reached its maximum age', { stream: stream.id, node: stream.node?.id, ageMs: ms });
+      stream.close();
+      call.end();
+    }, ms);
+    timer.unref();
+    this.ageTimers.add(timer);
+    const clear = () => {
+      clearTimeout(timer);
+      this.ageTimers.delete(timer);
+    };
+    call.once('close', clear);
+    call.once('cancelled', clear);
+    call.once('error', clear);
   }
 
   private onCacheChange(changes: readonly CacheChange[]): void {

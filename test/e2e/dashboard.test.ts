@@ -49,9 +49,9 @@ test('dashboard in real Chromium: a real Envoy shows SYNCED, a drain shows withi
   await waitUntil(async () => (await h.adminGet('/services')).services.find((s: any) => s.name === 'default/web').endpoints.some((e: any) => e.health === 'DRAINING'), 10_000);
   const served = Date.now();
   const draining = page.locator('#services tr[data-service="default/web"] td.draining');
+  // The page polls once a second: the drain must show within that and a render (waitUntil throws past 1.5 s).
   await waitUntil(async () => (await draining.textContent()) === '1', 1500);
   const shownAfterMs = Date.now() - served;
-  assert.ok(shownAfterMs <= 1500, `shown ${shownAfterMs} ms after Herald published it`);
 
   const out = path.join(repoRoot(), 'test-results');
   fs.mkdirSync(out, { recursive: true });

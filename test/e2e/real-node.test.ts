@@ -1,14 +1,20 @@
 /**
  * deploy/ on a real node (lab/src/node: containerd, kubelet, kube-proxy in a network namespace), as an
  * operator runs it: images built by images/build.sh and imported, `kubectl apply -k deploy/` and
- * `kubectl apply -k deploy/example/` unchanged. Proves:
+ * `kubectl apply -k deploy/example/` unchanged, with xDS over mTLS as deploy/ configures it. What cert-manager
+ * would issue (deploy/cert-manager/) is made here with openssl and stored as the Secrets the manifests name: a
+ * CA, Herald's serving certificate for the herald-xds Service's DNS names (herald-xds-tls: tls.crt, tls.key,
+ * ca.crt), and client certificates whose SPIFFE URIs name each sidecar's namespace and service (web's
+ * web-xds-client-tls, the caller's caller-xds-client-tls). Proves:
  * - two Herald replicas become ready (in-cluster config through the `kubernetes` Service, the
  *   herald-xds Service found by cluster DNS);
- * - every `web` pod's app container starts only after its Envoy sidecar is connected to Herald
- *   (Herald's /proxies connectedAt) and configured (Envoy's "starting workers" log line), and the app
+ * - every `web` pod's app container starts only after its Envoy sidecar is connected to Herald over mTLS
+ *   (Herald's "xds stream opened" log line, written once the client certificate agreed with the node's
+ *   claim) and configured (Envoy's "starting workers" log line), and the app
  *   stops before the sidecar gets SIGTERM (containerd's log timestamps, nanoseconds);
  * - a caller pod sending requests through its own sidecar (retries off) sees zero failed requests
- *   while web is rolled twice and scaled 2 → 6 → 2, and its Envoy ends with exactly web's live pods.
+ *   while web is rolled twice and scaled 2 → 6 → 2, and its Envoy ends with exactly web's live pods;
+ * - no stream was refused (no identity mismatch, no TLS failure in Herald's logs).
  * Skips, saying why, only when the machine cannot run a real node (not root, not Linux, no cgroups,
  * or scripts/setup-node.sh / make kube could not provide the tools).
  */
@@ -18,12 +24,17 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../lab/src/kube';
 import { imageArchives, realNodeControlPlaneOptions, realNodeProblem, startRealNode, type LogLine, type RealNode } from '../../lab/src/node';
+import { makeTestPki, type TestPki } from '../support/certs';
 import { repoRoot } from '../support/repo';
 import { waitFor } from '../support/wait';
 
 const ROOT = repoRoot();
 const EXAMPLE_NS = 'herald-example';
 const HERALD_NS = 'herald-system';
+/** The name sidecars dial and check Herald's certificate against (deploy/example/web.yaml HERALD_XDS_TLS_SERVER_NAME). */
+const XDS_SERVER_NAME = 'herald-xds.herald-system.svc.cluster.local';
+/** Where web.yaml mounts the client Secret; the caller uses the same layout. */
+const XDS_TLS_DIR = '/etc/herald-xds-tls';
 
 function skipReason(): string | false {
   if (process.platform === 'linux' && process.getuid?.() === 0) {
@@ -80,7 +91,10 @@ const CALLER = {
   kind: 'Pod',
   metadata: { name: 'caller', namespace: EXAMPLE_NS, labels: { role: 'caller' } },
   spec: {
-    volumes: [{ name: 'envoy-config', emptyDir: {} }],
+    volumes: [
+      { name: 'envoy-config', emptyDir: {} },
+      { name: 'xds-client-tls', secret: { secretName: 'caller-xds-client-tls' } },
+    ],
     initContainers: [
       {
         name: 'herald-bootstrap',
@@ -94,6 +108,12 @@ const CALLER = {
           { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
           { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
           { name: 'HERALD_READY_PORT', value: '15021' },
+          // mTLS to Herald as web's sidecar does it (deploy/example/web.yaml).
+          { name: 'HERALD_XDS_TLS_CA', value: `${XDS_TLS_DIR}/ca.crt` },
+          { name: 'HERALD_XDS_TLS_CERT', value: `${XDS_TLS_DIR}/tls.crt` },
+          { name: 'HERALD_XDS_TLS_KEY', value: `${XDS_TLS_DIR}/tls.key` },
+          { name: 'HERALD_XDS_TLS_SERVER_NAME', value: XDS_SERVER_NAME },
+          { name: 'HERALD_XDS_TLS_SDS_DIR', value: '/etc/envoy' },
         ],
         volumeMounts: [{ name: 'envoy-config', mountPath: '/etc/envoy' }],
       },
@@ -105,7 +125,10 @@ const CALLER = {
         args: ['-c', '/etc/envoy/bootstrap.json'],
         startupProbe: { httpGet: { path: '/ready', port: 15021 }, periodSeconds: 1, failureThreshold: 120 },
         resources: { requests: { cpu: '100m', memory: '64Mi' } },
-        volumeMounts: [{ name: 'envoy-config', mountPath: '/etc/envoy', readOnly: true }],
+        volumeMounts: [
+          { name: 'envoy-config', mountPath: '/etc/envoy', readOnly: true },
+          { name: 'xds-client-tls', mountPath: XDS_TLS_DIR, readOnly: true },
+        ],
       },
     ],
     // CPU requests: a BestEffort pod gets cpu.shares 2 and stalls for seconds on a busy machine, which
@@ -144,11 +167,12 @@ const isReady = (p: Pod) => p.status.conditions?.some((c) => c.type === 'Ready' 
 
 /**
  * Everything that disappears soon after a pod is gone, copied while it exists: each web pod's app and
- * envoy log lines, and the first connectedAt of each proxy in either Herald's /proxies.
+ * envoy log lines, and each Herald replica's log lines. (Herald's admin API, with /proxies, listens on the
+ * pod's loopback only; its log says when a proxy's stream was accepted.)
  */
 class Collector {
   readonly logs = new Map<string, { app: LogLine[]; envoy: LogLine[] }>();
-  readonly connectedAt = new Map<string, number>();
+  readonly heraldLogs = new Map<string, LogLine[]>();
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
 
@@ -162,6 +186,36 @@ class Collector {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /** Herald's structured log lines (JSON on stderr) with message `msg`, from every replica, with containerd's timestamp. */
+  heraldEvents(msg: string): { timeMs: number; fields: Record<string, unknown> }[] {
+    const out: { timeMs: number; fields: Record<string, unknown> }[] = [];
+    for (const lines of this.heraldLogs.values()) {
+      for (const l of lines) {
+        if (!l.text.startsWith('{')) continue;
+        try {
+          const fields = JSON.parse(l.text) as Record<string, unknown>;
+          if (fields['msg'] === msg) out.push({ timeMs: l.timeMs, fields });
+        } catch {
+          /* not one of Herald's lines */
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * When each node id's first stream was accepted by either replica: Herald logs "xds stream opened" after the
+   * identity check and before its first response, and containerd stamps the line no earlier than that.
+   */
+  connectedAt(): Map<string, number> {
+    const first = new Map<string, number>();
+    for (const e of this.heraldEvents('xds stream opened')) {
+      const id = String(e.fields['node']);
+      if (!first.has(id) || e.timeMs < first.get(id)!) first.set(id, e.timeMs);
+    }
+    return first;
+  }
+
   async tick(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
@@ -173,17 +227,9 @@ class Collector {
         const had = this.logs.get(pod);
         this.logs.set(pod, { app: app.length >= (had?.app.length ?? 0) ? app : had!.app, envoy: envoy.length >= (had?.envoy.length ?? 0) ? envoy : had!.envoy });
       }
-      for (const h of await pods(this.cp, HERALD_NS, 'app.kubernetes.io/name=herald')) {
-        if (!h.status.podIP) continue;
-        try {
-          const r = await this.node.request(`http://${h.status.podIP}:18001/proxies`, { timeoutMs: 2_000 });
-          for (const p of (JSON.parse(r.body) as { proxies: { nodeId: string; connectedAt: string }[] }).proxies) {
-            const t = Date.parse(p.connectedAt);
-            if (!this.connectedAt.has(p.nodeId) || t < this.connectedAt.get(p.nodeId)!) this.connectedAt.set(p.nodeId, t);
-          }
-        } catch {
-          /* a replica starting or stopping */
-        }
+      for (const pod of this.node.podsWithLogs(HERALD_NS)) {
+        const lines = this.node.containerLog(HERALD_NS, pod, 'herald');
+        if (lines.length >= (this.heraldLogs.get(pod)?.length ?? 0)) this.heraldLogs.set(pod, lines);
       }
     } catch {
       /* the next tick */
@@ -194,6 +240,25 @@ class Collector {
 }
 
 const firstLine = (lines: LogLine[], re: RegExp) => lines.find((l) => re.test(l.text))?.timeMs;
+
+/**
+ * What cert-manager would issue for deploy/ (deploy/cert-manager/*.yaml), made with openssl and stored as the
+ * Secrets the manifests mount: Herald's serving certificate for the herald-xds Service's names, and one
+ * client certificate per sidecar identity (SPIFFE `spiffe://cluster.local/ns/<ns>/sa/<service>`).
+ */
+async function issueMeshCertificates(cp: ControlPlane): Promise<TestPki> {
+  const pki = makeTestPki({ serverSan: ['herald-xds', `herald-xds.${HERALD_NS}.svc`, XDS_SERVER_NAME].map((n) => `DNS:${n}`).join(',') });
+  const secret = async (ns: string, name: string, pair: { cert: string; key: string }) =>
+    kubectl(cp, ['create', 'secret', 'generic', name, '-n', ns, `--from-file=tls.crt=${pair.cert}`, `--from-file=tls.key=${pair.key}`, `--from-file=ca.crt=${pki.ca}`]);
+  // The namespaces as deploy/ declares them, so the Secrets exist before any pod that mounts them.
+  await kubectl(cp, ['apply', '-f', path.join(ROOT, 'deploy', 'namespace.yaml')]);
+  await kubectl(cp, ['apply', '-f', path.join(ROOT, 'deploy', 'example', 'namespace.yaml')]);
+  await secret(HERALD_NS, 'herald-xds-tls', pki.server);
+  for (const service of ['web', 'caller']) {
+    await secret(EXAMPLE_NS, `${service}-xds-client-tls`, pki.issue(`${service}-client`, `URI:spiffe://cluster.local/ns/${EXAMPLE_NS}/sa/${service}`));
+  }
+  return pki;
+}
 
 test('real node: deploy/ as it is; sidecar ordering from timestamps; zero failed requests through rollouts and scaling', { skip, timeout: 600_000 }, async (t) => {
   const began = Date.now();
@@ -215,8 +280,10 @@ test('real node: deploy/ as it is; sidecar ordering from timestamps; zero failed
   collector.start();
   t.after(() => collector.stop());
 
-  // Herald: two replicas ready.
+  // Herald: two replicas ready, serving xDS over mTLS with the certificates cert-manager would have issued.
   at = Date.now();
+  const pki = await issueMeshCertificates(cp);
+  t.after(() => pki.remove());
   await kubectl(cp, ['apply', '-k', path.join(ROOT, 'deploy')]);
   await kubectl(cp, ['rollout', 'status', '-n', HERALD_NS, 'deployment/herald', '--timeout=120s']);
   const heralds = await pods(cp, HERALD_NS, 'app.kubernetes.io/name=herald');
@@ -278,12 +345,16 @@ test('real node: deploy/ as it is; sidecar ordering from timestamps; zero failed
   // Ordering, from timestamps: connected (Herald) and configured (Envoy) before the app starts; app gone before Envoy's SIGTERM.
   await collector.tick();
   collector.stop();
+  const connectedAt = collector.connectedAt();
+  assert.ok(connectedAt.has(`caller.${EXAMPLE_NS}`), `the caller's stream was accepted over mTLS (streams: ${[...connectedAt.keys()].join(', ')})`);
+  const rejected = collector.heraldEvents('xds stream rejected');
+  assert.deepEqual(rejected.map((e) => e.fields), [], 'no xDS stream refused (identity, limits, malformed)');
   let starts = 0;
   let stops = 0;
   for (const [pod, { app, envoy }] of collector.logs) {
     const appStart = firstLine(app, /echo listening/);
     const configured = firstLine(envoy, /all dependencies initialized\. starting workers/);
-    const connected = collector.connectedAt.get(`${pod}.${EXAMPLE_NS}`);
+    const connected = connectedAt.get(`${pod}.${EXAMPLE_NS}`);
     if (appStart !== undefined && configured !== undefined && connected !== undefined) {
       assert.ok(connected < configured && configured < appStart, `${pod}: connected ${connected}, configured ${configured}, app started ${appStart}`);
       t.diagnostic(`${pod}: connected → configured ${(configured - connected).toFixed(0)} ms, configured → app start ${(appStart - configured).toFixed(0)} ms`);

@@ -17,7 +17,7 @@ export interface TestPki {
   readonly dir: string;
   /** The CA's certificate file. */
   readonly ca: string;
-  /** Herald's certificate: DNS:localhost, DNS:herald-xds.test, IP:127.0.0.1. */
+  /** Herald's certificate: by default DNS:localhost, DNS:herald-xds.test, IP:127.0.0.1 (see makeTestPki's serverSan). */
   readonly server: KeyPair;
   /** A certificate for `san` (e.g. "URI:spiffe://cluster.local/ns/shop/sa/web"), signed by this CA. */
   issue(name: string, san: string, serverAuth?: boolean): KeyPair;
@@ -44,11 +44,15 @@ function sign(dir: string, ca: string, name: string, san: string, serverAuth: bo
   return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
 }
 
-export function makeTestPki(): TestPki {
+/**
+ * A fresh PKI in a temporary folder (remove() deletes it, keys included). `serverSan` replaces the SANs of
+ * Herald's certificate, e.g. the herald-xds Service's DNS names when sidecars reach Herald in a cluster.
+ */
+export function makeTestPki(opts: { serverSan?: string } = {}): TestPki {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-pki-'));
   makeCa(dir, 'ca');
   makeCa(dir, 'other-ca');
-  const server = sign(dir, 'ca', 'server', 'DNS:localhost,DNS:herald-xds.test,IP:127.0.0.1', true);
+  const server = sign(dir, 'ca', 'server', opts.serverSan ?? 'DNS:localhost,DNS:herald-xds.test,IP:127.0.0.1', true);
   return {
     dir,
     ca: path.join(dir, 'ca.crt'),

@@ -68,6 +68,21 @@ test('bootstrap: --ready-port 0 leaves out the readiness listener and its admin 
   assert.deepEqual(b.static_resources.clusters.map((c: any) => c.name), ['herald_xds']);
 });
 
+test('bootstrap: ADS reconnects within 100 ms–1 s; several instances are health-checked and picked at random', () => {
+  const one = ok([]);
+  assert.deepEqual(one.dynamic_resources.ads_config.grpc_services[0].envoy_grpc.retry_policy, { retry_back_off: { base_interval: '0.1s', max_interval: '1s' } });
+  const single = one.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
+  assert.equal(single.lb_policy, undefined);
+  assert.equal(single.health_checks, undefined);
+  const two = ok(['--xds', '127.0.0.1:18000,127.0.0.2:18000']);
+  assert.deepEqual(two.dynamic_resources.ads_config.grpc_services[0].envoy_grpc.retry_policy, { retry_back_off: { base_interval: '0.1s', max_interval: '1s' } });
+  const xds = two.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
+  assert.equal(xds.lb_policy, 'RANDOM', 'round robin would move every aged stream to the other instance together');
+  assert.equal(xds.health_checks[0].interval, '2s');
+  assert.equal(xds.common_lb_config.healthy_panic_threshold.value, 0);
+  assert.equal(xds.load_assignment.endpoints[0].lb_endpoints.length, 2);
+});
+
 const bad: Record<string, { argv: string[]; env?: Record<string, string>; problem: RegExp }> = {
   'unknown flag': { argv: ['--zonee', 'a'], problem: /zonee/ },
   'bad namespace': { argv: ['--namespace', 'Team_A'], problem: /^--namespace: must be a namespace/ },

@@ -100,6 +100,7 @@ const moreBadConfigs: Record<string, { yaml: string; problems: string[] }> = {
   'registry server without db': { yaml: 'registry: {port: 1}\nsources: [{kind: file, path: s.yaml}]', problems: ['registry.db: is required with backend sqlite'] },
   'ack timeout too small': { yaml: 'ackTimeoutMs: 10\nsources: [{kind: file, path: s.yaml}]', problems: ['ackTimeoutMs: must be an integer from 1000 to 3600000'] },
   'root not a mapping': { yaml: '- a', problems: ['(root): must be a mapping'] },
+  'negative max stream age': { yaml: 'xds: {maxStreamAgeSeconds: -1}\nsources: [{kind: file, path: s.yaml}]', problems: ['xds.maxStreamAgeSeconds: must be an integer from 0 to 86400'] },
 };
 
 for (const [name, c] of Object.entries(moreBadConfigs)) {
@@ -124,7 +125,7 @@ test('config: every default comes from the schema; a partial guard keeps its kin
     {
       mesh: { defaultNamespace: 'default', clusterDomain: 'cluster.local', defaultEgressScope: 'mesh' },
       views: { maxViews: 128, zones: [], idleGraceSeconds: 60, memoryBudgetMb: 2048 },
-      xds: { address: '127.0.0.1', port: 18000, limits: { maxRequestBytes: 4 << 20, maxNamesPerRequest: 50_000, maxBufferedBytes: 16 << 20, maxBlockedMs: 30_000 } },
+      xds: { address: '127.0.0.1', port: 18000, maxStreamAgeSeconds: 300, limits: { maxRequestBytes: 4 << 20, maxNamesPerRequest: 50_000, maxBufferedBytes: 16 << 20, maxBlockedMs: 30_000 } },
       admin: { address: '127.0.0.1', port: 18001, allowedHosts: [] },
       admission: { newStreamsPerSecond: 200, burst: 400, maxStreams: 10_000 },
       sidecar: { egress: { address: '127.0.0.1', port: 15001 } },

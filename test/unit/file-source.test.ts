@@ -109,7 +109,8 @@ test('file source: an emptied file is refused unless allowEmpty; an empty start 
 });
 
 test('file source: a version that loses most endpoints is served only once it stayed unchanged for confirmMs', async (t) => {
-  const s = await start(servicesText(10), { confirmMs: 600 });
+  // confirmMs well above a settle + parse even on a loaded machine: the complete version must beat it by far.
+  const s = await start(servicesText(10), { confirmMs: 3000 });
   t.after(() => s.src.stop());
   fs.writeFileSync(s.file, servicesText(3));
   await waitFor('the drop to be flagged', () => s.rejected('suspicious') === 1);
@@ -117,9 +118,9 @@ test('file source: a version that loses most endpoints is served only once it st
   fs.writeFileSync(s.file, servicesText(10, 9000)); // the writer finished: not suspicious, served at once
   await waitFor('the complete version', () => s.updates.length === 2);
   assert.equal(count(s.updates[1]!.snapshot), 10);
-  assert.ok(Date.now() - flagged < 600);
+  assert.ok(Date.now() - flagged < 3000, 'served at once, not after confirmMs');
   fs.writeFileSync(s.file, servicesText(2));
-  await waitFor('the deliberate drop, after confirmation', () => s.updates.length === 3, 5000);
+  await waitFor('the deliberate drop, after confirmation', () => s.updates.length === 3, 10_000);
   assert.equal(count(s.updates[2]!.snapshot), 2);
   assert.equal(s.rejected('suspicious'), 2);
 });
@@ -151,7 +152,8 @@ test('file source: a large file is parsed off the event loop (worker), a file ov
   h.disable();
   assert.equal(count(s.updates[1]!.snapshot), 20_000);
   const maxMs = h.max / 1e6;
-  assert.ok(maxMs < 250, `event loop stalled ${maxMs.toFixed(0)} ms while a 1 MB file was parsed`);
+  // Parsed on the main thread, 20k endpoints would stall it about a second (50 µs each); in the worker, far less.
+  assert.ok(maxMs < 500, `event loop stalled ${maxMs.toFixed(0)} ms while a 1 MB file was parsed`);
 });
 
 test('file source: a ConfigMap volume swap (..data symlink renamed over) is seen by the watch, not only the poll', async (t) => {

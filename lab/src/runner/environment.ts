@@ -1,7 +1,8 @@
 /**
  * Everything a lab run needs, started and stopped in order: the real control plane and lab kubelet, Herald's
- * registry server (its own process) behind a failure switch, Herald (its own process, so it can be killed),
- * VM hosts heartbeating into the registry, and the client Envoys.
+ * registry server (its own process) behind a failure switch, the Herald replicas (two by default, as deployed;
+ * each its own process, so one can be killed), VM hosts heartbeating into the registry, and the client Envoys,
+ * each bootstrapped with every replica.
  *
  * Ownership: the LabEnvironment owns every process it starts; stop() ends them all and is idempotent.
  */
@@ -16,6 +17,7 @@ import { freePorts } from '../kube/ports';
 import { waitFor } from '../kube/wait';
 import { startFaultyRegistry, type FaultyRegistry } from '../registry-faults';
 import { startClientEnvoy, type ClientEnvoy } from './envoys';
+import { HeraldReplicas, type Replica } from './heralds';
 import { HERALD_CLI } from '../product';
 
 export type LabMode = 'pods-draining' | 'endpointslices-terminating' | 'endpointslices-ready';
@@ -24,6 +26,18 @@ export const LAB_ZONES = ['lab-zone-a', 'lab-zone-b', 'lab-zone-c'] as const;
 
 const BACKEND = path.resolve(__dirname, '..', 'backend', 'main.js');
 const TOKEN = 'lab-registry-token';
+
+export interface LabTopology {
+  /** Herald processes; every client Envoy is bootstrapped with all of them. */
+  readonly replicas: number;
+  /**
+   * Herald's xds.maxStreamAgeSeconds. The lab's default is shorter than the product's (300 s), so that a run of
+   * a few minutes shows streams spreading again over the replicas after a restart.
+   */
+  readonly maxStreamAgeSeconds: number;
+}
+
+export const LAB_TOPOLOGY: LabTopology = { replicas: 2, maxStreamAgeSeconds: 20 };
 
 export interface Vm {
   readonly ip: string;
@@ -36,12 +50,12 @@ export class LabEnvironment {
   kubelet!: LabKubelet;
   registry!: ManagedProcess;
   faulty!: FaultyRegistry;
-  herald: ManagedProcess | undefined;
+  heralds!: HeraldReplicas;
+  /** Replicas killed by killHerald and not started again yet. */
+  private readonly down: Replica[] = [];
   envoys: ClientEnvoy[] = [];
   readonly vms: Vm[] = [];
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-lab-'));
-  xdsPort = 0;
-  adminPort = 0;
   registryPort = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
@@ -50,12 +64,11 @@ export class LabEnvironment {
     readonly service: string,
     readonly mode: LabMode,
     private readonly log: (msg: string) => void,
+    readonly topology: LabTopology = LAB_TOPOLOGY,
   ) {}
 
   async start(envoys: number): Promise<void> {
-    const [xds, admin, registry] = await freePorts(3);
-    this.xdsPort = xds!;
-    this.adminPort = admin!;
+    const [registry, ...heraldPorts] = await freePorts(1 + 2 * this.topology.replicas);
     this.registryPort = registry!;
     this.cp = await startControlPlane();
     this.log(`control plane ready in ${this.cp.startupMs} ms`);
@@ -69,57 +82,62 @@ export class LabEnvironment {
     });
     await waitFor('the registry server', async () => (await fetch(`http://127.0.0.1:${this.registryPort}/v1/registration/${this.service}`)).ok, { timeoutMs: 15_000 });
     this.faulty = await startFaultyRegistry(`http://127.0.0.1:${this.registryPort}`);
-    this.writeHeraldConfig();
-    await this.startHerald();
+    this.writePolicies();
+    this.heralds = new HeraldReplicas(
+      this.dir,
+      Array.from({ length: this.topology.replicas }, (_, i) => [heraldPorts[2 * i]!, heraldPorts[2 * i + 1]!] as const),
+      (xds, admin) => this.heraldConfig(xds, admin),
+    );
+    for (const r of this.heralds.replicas) this.log(`Herald ${r.name} ready in ${await this.heralds.start(r)} ms`);
     const ports = await freePorts(envoys * 2);
     for (let i = 0; i < envoys; i++) {
       this.envoys.push(
-        await startClientEnvoy({ index: i, zone: LAB_ZONES[i % LAB_ZONES.length]!, xdsPort: this.xdsPort, adminPort: ports[2 * i]!, egressPort: ports[2 * i + 1]!, service: this.service }),
+        await startClientEnvoy({ index: i, zone: LAB_ZONES[i % LAB_ZONES.length]!, xds: this.heralds.xdsList(), adminPort: ports[2 * i]!, egressPort: ports[2 * i + 1]!, service: this.service }),
       );
     }
     await waitFor('client Envoys ready (connected to Herald and configured)', async () => (await Promise.all(this.envoys.map((e) => e.envoy.isReady()))).every(Boolean), { timeoutMs: 20_000 });
   }
 
-  private writeHeraldConfig(): void {
-    const discovery = this.mode === 'pods-draining' ? 'pods' : this.mode;
+  private writePolicies(): void {
     // endpointslices-ready is the talk's initial design: only ready endpoints and Envoy's default removal
     // semantics (a host absent from EDS stays until it fails health checks).
     const policy = this.mode === 'endpointslices-ready' ? { defaults: { ignoreHealthOnHostRemoval: false } } : {};
     fs.writeFileSync(path.join(this.dir, 'policies.yaml'), stringify(policy));
-    fs.writeFileSync(
-      path.join(this.dir, 'herald.yaml'),
-      stringify({
-        xds: { address: '127.0.0.1', port: this.xdsPort },
-        admin: { address: '127.0.0.1', port: this.adminPort },
-        policyFile: 'policies.yaml',
-        sources: [
-          { kind: 'kubernetes', name: 'k8s', kubeconfig: this.cp.kubeconfigPath, namespaces: ['default'], serviceLabel: 'app', portName: 'http', discovery },
-          { kind: 'registry', name: 'vms', url: this.faulty.url, services: [this.service], intervalMs: 500 },
-        ],
-      }),
-    );
   }
 
-  /** Starts Herald as its own process and waits until it serves. */
-  async startHerald(): Promise<void> {
-    this.herald = ManagedProcess.spawn({
-      name: 'herald',
-      command: process.execPath,
-      args: [HERALD_CLI, 'serve', '--config', path.join(this.dir, 'herald.yaml')],
-      logFile: path.join(this.dir, 'herald.log'),
-      env: { ...process.env, HERALD_LOG_LEVEL: 'info' },
-    });
-    const proc = this.herald;
-    await waitFor('Herald /readyz', async () => (await fetch(`http://127.0.0.1:${this.adminPort}/readyz`)).status === 200, {
-      timeoutMs: 30_000,
-      abortIf: () => (proc.exit ? `herald exited (${JSON.stringify(proc.exit)}); see ${proc.logFile}` : undefined),
-    });
+  /** One replica's herald.yaml: every replica reads the same inputs; only the ports differ. */
+  private heraldConfig(xdsPort: number, adminPort: number): Record<string, unknown> {
+    const discovery = this.mode === 'pods-draining' ? 'pods' : this.mode;
+    return {
+      xds: { address: '127.0.0.1', port: xdsPort, maxStreamAgeSeconds: this.topology.maxStreamAgeSeconds },
+      admin: { address: '127.0.0.1', port: adminPort },
+      policyFile: 'policies.yaml',
+      sources: [
+        { kind: 'kubernetes', name: 'k8s', kubeconfig: this.cp.kubeconfigPath, namespaces: ['default'], serviceLabel: 'app', portName: 'http', discovery },
+        { kind: 'registry', name: 'vms', url: this.faulty.url, services: [this.service], intervalMs: 500 },
+      ],
+    };
   }
 
-  /** SIGKILLs Herald: no goodbye to any proxy. */
-  async killHerald(): Promise<void> {
-    await this.herald?.kill();
-    this.herald = undefined;
+  /**
+   * SIGKILLs the live replica that most proxies stream from (no goodbye to any proxy). Returns it, the node ids
+   * that streamed from it, and when the signal was sent; undefined when no replica is live.
+   */
+  async killHerald(): Promise<{ replica: Replica; nodes: string[]; at: number } | undefined> {
+    const replica = await this.heralds.busiest();
+    if (!replica) return undefined;
+    const nodes = ((await this.heralds.streams()).get(replica.name) ?? []).map((s) => s.nodeId);
+    const at = Date.now();
+    await this.heralds.kill(replica);
+    this.down.push(replica);
+    return { replica, nodes, at };
+  }
+
+  /** Starts every replica killHerald killed, and waits until each serves; returns how long each took (ms). */
+  async startHerald(): Promise<Array<{ replica: string; ms: number }>> {
+    const out: Array<{ replica: string; ms: number }> = [];
+    for (const r of this.down.splice(0)) out.push({ replica: r.name, ms: await this.heralds.start(r) });
+    return out;
   }
 
   /** Starts `count` VM hosts (lab backends on 127.3.0.x) and keeps them registered in the registry. */
@@ -165,7 +183,7 @@ export class LabEnvironment {
     this.stopped ??= (async () => {
       clearInterval(this.heartbeat);
       for (const e of this.envoys) await e.envoy.stop().catch(() => undefined);
-      await this.herald?.kill().catch(() => undefined);
+      await this.heralds?.stop().catch(() => undefined);
       for (const v of this.vms) await v.proc.kill().catch(() => undefined);
       await this.faulty?.close().catch(() => undefined);
       await this.registry?.kill().catch(() => undefined);

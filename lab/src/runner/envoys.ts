@@ -1,4 +1,4 @@
-/** Client Envoys of the lab: each bootstrapped by `herald bootstrap` (incremental xDS, its default) with its own node id and zone. */
+/** Client Envoys of the lab: each bootstrapped by `herald bootstrap` (incremental xDS, its default) with its own node id and zone, and every Herald replica. */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +11,8 @@ const run = promisify(execFile);
 
 export interface ClientEnvoy extends EnvoyView {
   readonly index: number;
+  /** The node id it presents to Herald. */
+  readonly nodeId: string;
   readonly zone: string;
   readonly egressPort: number;
   readonly envoy: EnvoyProcess;
@@ -18,14 +20,15 @@ export interface ClientEnvoy extends EnvoyView {
   panics(): Promise<number>;
 }
 
-export async function startClientEnvoy(o: { index: number; zone: string; xdsPort: number; adminPort: number; egressPort: number; service: string }): Promise<ClientEnvoy> {
+/** `xds`: every Herald replica, as `herald bootstrap --xds` takes them (host:port,host:port). */
+export async function startClientEnvoy(o: { index: number; zone: string; xds: string; adminPort: number; egressPort: number; service: string }): Promise<ClientEnvoy> {
   const { stdout } = await run(process.execPath, [
     HERALD_CLI,
     'bootstrap',
     '--node-id', `lab-client-${o.index}`,
     '--cluster', 'lab-clients',
     '--zone', o.zone,
-    '--xds', `127.0.0.1:${o.xdsPort}`,
+    '--xds', o.xds,
     '--admin-port', String(o.adminPort),
     '--egress', `127.0.0.1:${o.egressPort}`,
     '--ready-port', '0',
@@ -34,6 +37,7 @@ export async function startClientEnvoy(o: { index: number; zone: string; xdsPort
   const cluster = envoyName(serviceId('default', o.service));
   return {
     index: o.index,
+    nodeId: `lab-client-${o.index}`,
     zone: o.zone,
     egressPort: o.egressPort,
     envoy,

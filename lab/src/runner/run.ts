@@ -9,13 +9,16 @@ import { waitFor } from '../kube/wait';
 import { appManifest } from './app';
 import { renderChart } from './chart';
 import { ConvergenceTracker, satisfied } from './convergence';
-import { LabEnvironment, type LabMode } from './environment';
+import { LAB_TOPOLOGY, LabEnvironment, type LabMode, type LabTopology } from './environment';
+import { FailoverMonitor, type StreamsSample } from './failover';
 import { LoadGenerator } from './load';
 import type { Scenario, Step } from './scenario';
 
 export interface LabResult {
   readonly scenario: string;
   readonly mode: LabMode;
+  /** Herald replicas the run had. */
+  readonly replicas: number;
   readonly requests: number;
   readonly non_2xx: number;
   readonly by_status: Record<string, number>;
@@ -24,6 +27,15 @@ export interface LabResult {
   readonly panic_events: number;
   readonly duration_s: number;
   readonly chart: string;
+  /**
+   * After each Herald kill, per proxy that streamed from the killed replica: kill → its new stream on a live
+   * replica (with one replica, the restarted one). `unreconnected`: still without a stream at the end.
+   */
+  readonly reconnect_ms: { readonly p50: number; readonly p99: number; readonly max: number; readonly samples: readonly number[]; readonly unreconnected: number };
+  /** Each restart of a killed replica: spawn → /readyz 200 (every source synced). */
+  readonly restart_ms: readonly number[];
+  /** Streams of the client Envoys per replica, a sample whenever the counts change (s: since the load started). */
+  readonly streams_per_replica: readonly StreamsSample[];
 }
 
 const SERVICE = 'web';
@@ -35,11 +47,13 @@ function percentile(values: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
-export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir: string; log: (m: string) => void }): Promise<LabResult> {
-  const env = new LabEnvironment(SERVICE, mode, o.log);
+export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir: string; log: (m: string) => void; topology?: LabTopology }): Promise<LabResult> {
+  const topology = o.topology ?? LAB_TOPOLOGY;
+  const env = new LabEnvironment(SERVICE, mode, o.log, topology);
   const events: Array<{ s: number; label: string }> = [];
   let tracker: ConvergenceTracker | undefined;
   let load: LoadGenerator | undefined;
+  let monitor: FailoverMonitor | undefined;
   const started = Date.now();
   try {
     await env.start(scenario.clients.envoys);
@@ -70,12 +84,17 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
       events.push({ s: (Date.now() - load!.startedAt) / 1000, label });
       o.log(`${label}`);
     };
+    monitor = new FailoverMonitor(env.heralds, new Set(env.envoys.map((e) => e.nodeId)), load.startedAt);
+    monitor.start();
     await sleep(2000);
-    for (const step of scenario.steps) replicas = await runStep(step, { env, tracker, mark, replicas, apply, scenario });
+    for (const step of scenario.steps) replicas = await runStep(step, { env, tracker, monitor, mark, replicas, apply, scenario });
     mark('settle');
-    await waitFor('the mesh to converge', async () => tracker!.outstanding().length === 0, { timeoutMs: SETTLE_MS, intervalMs: 100 }).catch(() => undefined);
+    await waitFor('the mesh to converge', async () => tracker!.outstanding().length === 0 && monitor!.outstanding().length === 0, { timeoutMs: SETTLE_MS, intervalMs: 100 }).catch(() => undefined);
     await sleep(1000);
     await load.stop();
+    await monitor.stop();
+    for (const u of monitor.outstanding()) o.log(`not reconnected after ${u.ageMs} ms: ${u.node} (from Herald ${u.from})`);
+    const reconnects = monitor.reconnects.map((r) => r.ms);
     const unconverged = tracker.outstanding();
     for (const u of unconverged) o.log(`not converged after ${u.ageMs} ms: ${u.what} (${u.kind} ${u.key})`);
     const conv = [...tracker.converged.map((c) => c.ms), ...unconverged.map((u) => u.ageMs)];
@@ -97,16 +116,18 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     const failed = new Array<number>(seconds).fill(0);
     for (const r of load.records) if (r.t < seconds * 1000) (/^2\d\d$/.test(r.status) ? ok : failed)[Math.floor(r.t / 1000)]!++;
     fs.mkdirSync(o.outDir, { recursive: true });
-    const chart = path.join(o.outDir, `${scenario.name}-${mode}.svg`);
+    // The default topology keeps the plain name; another replica count is named in the file.
+    const chart = path.join(o.outDir, `${scenario.name}-${mode}${topology.replicas === LAB_TOPOLOGY.replicas ? '' : `-${topology.replicas}-replica${topology.replicas === 1 ? '' : 's'}`}.svg`);
     const offset = (load.startedAt - started) / 1000;
     fs.writeFileSync(
       chart,
       renderChart({
-        title: `${scenario.name} (${mode}): ${load.records.length} requests, ${non2xx} failed`,
+        title: `${scenario.name} (${mode}, ${topology.replicas} Herald replica${topology.replicas === 1 ? '' : 's'}): ${load.records.length} requests, ${non2xx} failed`,
         okPerSecond: ok,
         failedPerSecond: failed,
         readyPods: tracker.readyPods.map((p) => ({ s: Math.max(0, p.t / 1000 - offset), n: p.n })),
         events,
+        ...(topology.replicas > 1 || monitor.timeline.length > 1 ? { replicaStreams: monitor.timeline } : {}),
       }),
     );
     return {
@@ -120,10 +141,15 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
       panic_events: panics,
       duration_s: Math.round((Date.now() - started) / 100) / 10,
       chart,
+      replicas: topology.replicas,
+      reconnect_ms: { p50: percentile(reconnects, 50), p99: percentile(reconnects, 99), max: reconnects.length ? Math.max(...reconnects) : 0, samples: reconnects, unreconnected: monitor.outstanding().length },
+      restart_ms: env.heralds.starts.filter((s) => s.restart).map((s) => s.ms),
+      streams_per_replica: monitor.timeline,
     };
   } finally {
     await load?.stop().catch(() => undefined);
     await tracker?.stop().catch(() => undefined);
+    await monitor?.stop().catch(() => undefined);
     if (process.env.HERALD_LAB_KEEP !== '1') await env.stop();
     else o.log(`kept: ${env.dir}`);
   }
@@ -165,6 +191,7 @@ async function rollout(env: LabEnvironment): Promise<void> {
 interface StepContext {
   readonly env: LabEnvironment;
   readonly tracker: ConvergenceTracker;
+  readonly monitor: FailoverMonitor;
   readonly mark: (label: string) => void;
   readonly replicas: number;
   readonly apply: (n: number) => Promise<{ code: number; stderr: string }>;
@@ -208,13 +235,15 @@ async function runStep(step: Step, c: StepContext): Promise<number> {
     return c.replicas;
   }
   if ('killHerald' in step) {
-    c.mark('Herald SIGKILL');
-    await env.killHerald();
+    const k = await env.killHerald();
+    if (!k) throw new Error('killHerald: no Herald replica is running');
+    c.monitor.killed(k.replica.name, k.nodes, k.at);
+    c.mark(`Herald ${k.replica.name} SIGKILL (${k.nodes.length} streams)`);
     return c.replicas;
   }
   if ('startHerald' in step) {
     c.mark('Herald start');
-    await env.startHerald();
+    for (const s of await env.startHerald()) c.mark(`Herald ${s.replica} serving (${s.ms} ms)`);
     return c.replicas;
   }
   if ('registryFault' in step) {

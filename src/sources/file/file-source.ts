@@ -46,6 +46,8 @@ export const FILE_SOURCE_DEFAULTS = {
   confirmMs: 2000,
   inlineParseBytes: 64 * 1024,
   workerHeapMb: 1024,
+  /** The worst parse measured within the default limits took about 25 s on a loaded 2-core machine. */
+  parseTimeoutMs: 60_000,
 } as const;
 
 export interface FileSourceOptions {
@@ -65,6 +67,7 @@ export interface FileSourceOptions {
   readonly confirmMs?: number;
   readonly inlineParseBytes?: number;
   readonly workerHeapMb?: number;
+  readonly parseTimeoutMs?: number;
 }
 
 type Options = Required<FileSourceOptions>;
@@ -88,6 +91,8 @@ export class FileSource implements Source {
   private again = false;
   private sink: SourceSink | undefined;
   private stopped = false;
+  /** Aborted by stop(): ends a parse still running in a worker. */
+  private readonly aborter = new AbortController();
   private served: { snapshot: SourceSnapshot; live: number } | undefined;
   /** A suspicious version waiting for confirmation: its hash and when it was first seen whole. */
   private suspect: { hash: string; since: number } | undefined;
@@ -135,6 +140,7 @@ export class FileSource implements Source {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.aborter.abort();
     this.watcher?.close();
     this.watcher = undefined;
     clearInterval(this.poll);
@@ -205,7 +211,13 @@ export class FileSource implements Source {
     const d = this.settle.observe(s);
     if (d.kind === 'unchanged') return undefined;
     if (d.kind === 'wait') return d.inMs;
-    const parsed = await parseServices(s.text, this.name, { maxEndpoints: this.o.maxEndpoints, inlineBytes: this.o.inlineParseBytes, workerHeapMb: this.o.workerHeapMb });
+    const parsed = await parseServices(s.text, this.name, {
+      maxEndpoints: this.o.maxEndpoints,
+      inlineBytes: this.o.inlineParseBytes,
+      workerHeapMb: this.o.workerHeapMb,
+      timeoutMs: this.o.parseTimeoutMs,
+      signal: this.aborter.signal,
+    });
     if (this.stopped) return undefined;
     if (!parsed.ok) {
       this.settle.accepted(s);

@@ -13,6 +13,10 @@ export interface ParseLimits {
   readonly inlineBytes: number;
   /** Heap cap of the parsing worker (MB). */
   readonly workerHeapMb: number;
+  /** A worker still parsing after this long is ended, and the file refused. */
+  readonly timeoutMs: number;
+  /** Aborting ends a running worker (the source stopping). */
+  readonly signal?: AbortSignal;
 }
 
 /** Parses `text`; never rejects (a failed worker is a refusal with its reason). */
@@ -41,5 +45,16 @@ export function parseServices(text: string, source: string, limits: ParseLimits)
       }),
     );
     worker.once('exit', (code) => finish({ ok: false, problems: [`parser exited with code ${code} before answering`] }));
+    const end = (problem: string) => {
+      finish({ ok: false, problems: [problem] });
+      void worker.terminate();
+    };
+    const timer = setTimeout(() => end(`parsing took longer than ${limits.timeoutMs} ms`), limits.timeoutMs);
+    const onAbort = () => end('the source stopped');
+    limits.signal?.addEventListener('abort', onAbort, { once: true });
+    worker.once('exit', () => {
+      clearTimeout(timer);
+      limits.signal?.removeEventListener('abort', onAbort);
+    });
   });
 }

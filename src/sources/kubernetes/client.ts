@@ -129,6 +129,8 @@ function statusError(status: number, text: string): KubeApiError {
 
 /** At most this many agents (one per distinct TLS material: a rotated client certificate gets a new one). */
 const MAX_AGENTS = 8;
+/** Longer than the longest watch (informer.ts: 60–120 s) plus a request timeout. */
+const AGENT_RETIRE_MS = 180_000;
 
 export class KubeClient {
   readonly server: URL;
@@ -150,8 +152,8 @@ export class KubeClient {
 
   /**
    * The agent for these TLS options. When they change (a rotated client certificate, a new CA file), a new agent
-   * is made; the old one is dropped, not destroyed, so the watches it serves end at their timeout and resume
-   * through the new one.
+   * is made; an agent pushed out of the MAX_AGENTS most recent is destroyed only after AGENT_RETIRE_MS, so the
+   * watches it serves end at their timeout and resume through a current one first.
    */
   private agentFor(tls: KubeTls): https.Agent {
     const h = createHash('sha256');
@@ -162,7 +164,13 @@ export class KubeClient {
     if (!agent) {
       agent = new https.Agent({ ...tls, keepAlive: true, maxSockets: 64 });
       this.agents.set(key, agent);
-      if (this.agents.size > MAX_AGENTS) this.agents.delete(this.agents.keys().next().value!);
+      if (this.agents.size > MAX_AGENTS) {
+        const oldest = this.agents.keys().next().value!;
+        const evicted = this.agents.get(oldest)!;
+        this.agents.delete(oldest);
+        // Its watches end at their timeout (at most 120 s) and resume through a current agent; then its sockets go.
+        setTimeout(() => evicted.destroy(), AGENT_RETIRE_MS).unref();
+      }
     }
     return agent;
   }

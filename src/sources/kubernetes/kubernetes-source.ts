@@ -226,7 +226,7 @@ export class KubernetesSource implements Source {
     for (const p of this.podIndex.values()) if (nodes.has(p.nodeName)) dirty.add(p.service);
     // A node relist re-reads nodes, not pods: it must not confirm a guard hold on pods' removals. New zones are
     // emitted even when no endpoint changed: proxies in them get zone-aware views.
-    this.recompute(dirty, relist || zonesChanged, false);
+    this.recompute(dirty, relist, false, zonesChanged);
   }
 
   /**
@@ -290,8 +290,9 @@ export class KubernetesSource implements Source {
   /**
    * @param relist the change comes from a (re)list: emit even if nothing changed (it may complete the sync)
    * @param fullRead the relist re-read the endpoints' own objects (pods or slices), which may confirm guard holds
+   * @param emit emit even if no endpoint changed (the nodes' zones did)
    */
-  private recompute(dirty: ReadonlySet<string>, relist: boolean, fullRead = relist): void {
+  private recompute(dirty: ReadonlySet<string>, relist: boolean, fullRead = relist, emit = false): void {
     let changed = false;
     for (const service of dirty) {
       const mode = this.modeOf(service);
@@ -310,7 +311,7 @@ export class KubernetesSource implements Source {
       changed = true;
     }
     if (!this.started || !this.sink) return;
-    if (changed || relist) {
+    if (changed || relist || emit) {
       if (relist) log('debug', 'kubernetes relist applied', { source: this.name, services: this.results.size });
       this.sink.update(this.name, new Map(this.results), this.synced, { fullRead, zones: this.zones });
     }

@@ -22,10 +22,10 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { limited, log } from '../../log/log';
 import { counter } from '../../admin/metrics';
-import { canonicalIp } from '../../config/validate';
+import { canonicalIp, ipLiteralProblem } from '../../config/validate';
 import { formatCheckIn } from './protocol';
 import { readForm, type Form } from './form';
 import { RegistryStore, type RegistryBackend, type StoredHost } from './store';
@@ -60,7 +60,7 @@ const PAGE_404 =
   '<p>The requested URL was not found on the server.  If you entered the URL manually please check your spelling and try again.</p>\n';
 
 const mRequests = counter('herald_registry_server_requests_total', 'Registry API requests by route, method and status');
-const mRefused = counter('herald_registry_server_refused_total', 'Registry API requests refused, by reason');
+const mRefused = counter('herald_registry_server_refused_total', 'Registry API requests refused, by route and status (the reason is in the log line and x-herald-reason)');
 
 /** Precise now (epoch ms with microseconds), as the original stamps `datetime.utcnow()`. */
 export function nowPrecise(): number {
@@ -136,10 +136,10 @@ export class RegistryServer {
 
   /** Why `ip` is not a host address this server stores, or undefined (the original: IPv4 dotted quads only). */
   private ipProblem(ip: string): string | undefined {
-    if (ip.includes('%')) return 'an IPv6 zone id (%...) is not allowed';
+    const problem = ipLiteralProblem(ip);
+    if (problem) return ip.includes('%') ? problem : 'is not an IPv4 address';
     if (isIPv4(ip)) return undefined;
-    if (isIPv6(ip)) return this.o.ipv6 ? undefined : 'IPv6 hosts need the ipv6 setting (the original accepts IPv4 only)';
-    return 'is not an IPv4 address';
+    return this.o.ipv6 ? undefined : 'IPv6 hosts need the ipv6 setting (the original accepts IPv4 only)';
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -149,9 +149,10 @@ export class RegistryServer {
       mRequests.inc({ route: kind, method, status: String(status) });
       const headers: http.OutgoingHttpHeaders = {};
       if (o.reason) {
-        mRefused.inc({ reason: o.reason.split(':')[0]!.slice(0, 60) });
+        // Labels and the log window key are bounded (route × status): the reason text carries client input.
+        mRefused.inc({ route: kind, status: String(status) });
         headers['x-herald-reason'] = o.reason.replace(/[^\x20-\x7e]/g, '?').slice(0, 300);
-        limited(`registry-refused:${o.reason.slice(0, 40)}`, 'warn', 'registry request refused', { method, path: (req.url ?? '').slice(0, 200), status, reason: o.reason });
+        limited(`registry-refused:${kind}:${status}`, 'warn', 'registry request refused', { method, path: (req.url ?? '').slice(0, 200), status, reason: o.reason.slice(0, 300) });
       }
       if (o.allow) headers.allow = o.allow;
       if (status === 204 || method === 'HEAD') {
