@@ -19,6 +19,7 @@ import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
 import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
 import { RegistryServer } from './sources/registry/server';
+import { inNamespace } from './sources/namespaced';
 import { RegistryHostCache, openKubeRegistryBackend } from './sources/registry/kube-backend';
 import { KubeRegistrySource } from './sources/registry/kube-backend-source';
 import { loadPolicyFile } from './config/policy-file';
@@ -43,11 +44,14 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** `hosts`: the embedded registry server's RegistryHost watch, shared with a source reading the same namespace. */
-function makeSource(c: SourceConfig, hosts?: { cache: RegistryHostCache; kubeconfig: string; namespace: string }): Source {
+/**
+ * `hosts`: the embedded registry server's RegistryHost watch, shared with a source reading the same namespace.
+ * `defaultNamespace`: the service namespace of file and registry sources that do not name one.
+ */
+function makeSource(c: SourceConfig, defaultNamespace: string, hosts?: { cache: RegistryHostCache; kubeconfig: string; namespace: string }): Source {
   switch (c.kind) {
     case 'file':
-      return new FileSource({
+      return inNamespace(new FileSource({
         name: c.name,
         path: c.path,
         settleMs: c.settleMs,
@@ -56,13 +60,14 @@ function makeSource(c: SourceConfig, hosts?: { cache: RegistryHostCache; kubecon
         maxEndpoints: c.maxEndpoints,
         maxLossPercent: c.maxLossPercent,
         confirmMs: c.confirmMs,
-      });
+      }), c.serviceNamespace ?? defaultNamespace);
     case 'kubernetes':
       return new KubernetesSource({
         name: c.name,
         api: connectKubernetes(c.kubeconfig),
         namespaces: c.namespaces,
         serviceLabel: c.serviceLabel,
+        identity: c.identity,
         portName: c.portName,
         discovery: c.discovery,
         discoveryOverrides: c.discoveryOverrides,
@@ -70,12 +75,12 @@ function makeSource(c: SourceConfig, hosts?: { cache: RegistryHostCache; kubecon
     case 'registry':
       if (c.backend === 'kubernetes') {
         if (hosts && hosts.kubeconfig === c.kubeconfig && hosts.namespace === c.namespace) {
-          return new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache: hosts.cache, ownsCache: false });
+          return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache: hosts.cache, ownsCache: false }), c.serviceNamespace ?? defaultNamespace);
         }
         const cache = new RegistryHostCache(connectKubernetes(c.kubeconfig), c.namespace, `registryhosts-${c.name}`);
-        return new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache, ownsCache: true });
+        return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache, ownsCache: true }), c.serviceNamespace ?? defaultNamespace);
       }
-      return new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds });
+      return inNamespace(new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds }), c.serviceNamespace ?? defaultNamespace);
   }
 }
 
@@ -86,6 +91,10 @@ export function readToken(file: string): string {
 export interface CoreOptions {
   readonly defaultEgress: string;
   readonly policy?: ClusterPolicy;
+  /** The cluster domain of `<name>.<namespace>.svc.<domain>` names. */
+  readonly clusterDomain?: string;
+  /** Benchmarks only: views share no translation and no encoding. */
+  readonly share?: boolean;
   readonly views?: Partial<Omit<ViewRegistryOptions, 'defaultEgress'>>;
   readonly xds?: XdsServerOptions;
 }
@@ -96,11 +105,18 @@ export interface CoreOptions {
  * the registry and reads the cache only.
  */
 export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer; convergence: Convergence; events: EventLog } {
-  const cache = new XdsCache();
+  const cache = new XdsCache(undefined, { shareEncodings: o.share !== false });
   const convergence = new Convergence();
   const events = new EventLog();
   let views: ViewRegistry | undefined;
-  const publisher = new Publisher(cache, { ...(o.policy ? { policy: o.policy } : {}), onZones: (zones) => views?.setZones('endpoints', zones), convergence, events });
+  const publisher = new Publisher(cache, {
+    ...(o.policy ? { policy: o.policy } : {}),
+    ...(o.clusterDomain ? { clusterDomain: o.clusterDomain } : {}),
+    shareTranslations: o.share !== false,
+    onZones: (zones) => views?.setZones('endpoints', zones),
+    convergence,
+    events,
+  });
   views = new ViewRegistry(
     { defaultEgress: o.defaultEgress, zones: [], ...VIEW_DEFAULTS, ...o.views },
     { build: (key) => publisher.buildView(key), drop: (key) => publisher.dropView(key) },
@@ -140,7 +156,13 @@ async function startParts(
   const { cache, publisher, views, xds, convergence, events } = createCore({
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
-    views: { maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20) },
+    clusterDomain: config.mesh.clusterDomain,
+    views: {
+      defaultNamespace: config.mesh.defaultNamespace,
+      defaultScope: config.mesh.defaultEgressScope,
+      ...(policies ? { namespaceScopes: policies.namespaceScopes } : {}),
+      maxViews: config.views.maxViews, zones: config.views.zones, idleGraceMs: config.views.idleGraceSeconds * 1000, memoryBudgetBytes: config.views.memoryBudgetMb * (1 << 20),
+    },
     xds: {
       ackTimeoutMs: config.ackTimeoutMs,
       limits: config.xds.limits,
@@ -204,7 +226,7 @@ async function startParts(
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
   for (const c of config.sources) {
-    const source = makeSource(c, hosts);
+    const source = makeSource(c, config.mesh.defaultNamespace, hosts);
     started.push(() => source.stop());
     await source.start(intake);
   }

@@ -3,7 +3,7 @@
  * from a flag or, failing that, the environment (so a Kubernetes init container can set it all with `env:` and
  * the downward API), else a default. The result is src/envoy/bootstrap.ts's: ADS to Herald, admin on loopback,
  * `initial_fetch_timeout: 0` (Envoy's /ready is 200 only once connected and configured), and the node metadata
- * that shapes the proxy's view (egress, ingress, app port, health path).
+ * that shapes the proxy's view (egress, ingress, app port, health path, namespace, egress scope).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,6 +12,8 @@ import { stringify } from 'yaml';
 import * as path from 'node:path';
 import { envoyBootstrap, xdsClientSecret, type BootstrapOptions, type XdsTlsBootstrap } from '../envoy/bootstrap';
 import { DEFAULT_HEALTH_PATH, splitHostPort } from '../translate/view';
+import { NAMESPACE_PATTERN } from '../model/names';
+import { parseScope } from '../model/scope';
 
 export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each option falls back to the environment variable shown)
 
@@ -21,9 +23,10 @@ export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each opt
   --region REGION       node locality region HERALD_REGION
   --xds HOST:PORT[,...] Herald's xDS address HERALD_XDS, else 127.0.0.1:18000 (a DNS name is resolved by Envoy;
                         several: one per Herald instance, the proxy moves to a live one when its own dies)
-  --protocol sotw|delta ADS flavour          HERALD_XDS_PROTOCOL, else sotw
-  --namespace NS        claimed namespace    HERALD_NAMESPACE, else POD_NAMESPACE (node metadata HERALD_NAMESPACE;
-                        with mTLS it must match the client certificate, as --cluster must)
+  --protocol delta|sotw ADS flavour          HERALD_XDS_PROTOCOL, else delta (incremental xDS)
+  --namespace NS        proxy's namespace    HERALD_NAMESPACE, else POD_NAMESPACE (node metadata HERALD_NAMESPACE:
+                        short names mean its namespace, web = <NS>/web; with mTLS it must match the client
+                        certificate, as --cluster must)
   --tls-ca FILE         xDS over TLS: CA     HERALD_XDS_TLS_CA (Herald's certificate must chain to it)
   --tls-cert FILE       mTLS: client cert    HERALD_XDS_TLS_CERT (PEM chain; SPIFFE URI or DNS SAN, see README)
   --tls-key FILE        mTLS: client key     HERALD_XDS_TLS_KEY
@@ -35,6 +38,8 @@ export const BOOTSTRAP_USAGE = `usage: herald bootstrap [options]      (each opt
   --ingress HOST:PORT   ingress listener     HERALD_INGRESS (with --app-port: forward to the local app)
   --app-port N          the app's port       HERALD_APP_PORT
   --health-path PATH    health-check path    HERALD_HEALTH_PATH, else ${DEFAULT_HEALTH_PATH}
+  --egress-scope LIST   services it calls   HERALD_EGRESS_SCOPE (the pod's herald.io/egress annotation), e.g.
+                        "team-b/api, payments/*, ./*"; none: Herald's default (the whole mesh unless configured)
   --ready-port N        readiness listener   HERALD_READY_PORT, else 15021 (GET /ready → admin /ready; 0: none)
   --yaml                print YAML instead of JSON
   --out FILE            write to FILE instead of standard output
@@ -61,6 +66,7 @@ const OPTIONS = {
   'app-port': { type: 'string' },
   'health-path': { type: 'string' },
   'ready-port': { type: 'string' },
+  'egress-scope': { type: 'string' },
   yaml: { type: 'boolean' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -128,7 +134,8 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
   const xdsHosts = xdsList.map((x) => splitHostPort(x));
   if (xdsHosts.some((h) => h === undefined)) problems.push(`${xdsPick.where}: must be host:port, or several separated by commas (got ${JSON.stringify(xdsPick.value)})`);
   const protocolPick = pick('protocol', 'HERALD_XDS_PROTOCOL');
-  const protocol = protocolPick.value ?? 'sotw';
+  // Incremental xDS by default (as Istio, Envoy Gateway, Kuma and Consul): a change sends only what changed.
+  const protocol = protocolPick.value ?? 'delta';
   if (protocol !== 'sotw' && protocol !== 'delta') problems.push(`${protocolPick.where}: must be sotw or delta (got ${JSON.stringify(protocol)})`);
   const adminPort = port('admin-port', 'HERALD_ADMIN_PORT', 9901)!;
   const egress = hostPort('egress', 'HERALD_EGRESS', '127.0.0.1:15001');
@@ -139,12 +146,20 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
     problems.push(`${healthPick.where}: must be an HTTP path starting with / (got ${JSON.stringify(healthPick.value)})`);
   }
   const readyPort = port('ready-port', 'HERALD_READY_PORT', 15021, 0);
+  const nsPick = pick('namespace', 'HERALD_NAMESPACE');
+  const namespace = nsPick.value ?? (podNamespace || undefined);
+  if (namespace !== undefined && !NAMESPACE_PATTERN.test(namespace)) problems.push(`${nsPick.value !== undefined ? nsPick.where : 'POD_NAMESPACE'}: must be a namespace, an RFC 1123 label (got ${JSON.stringify(namespace)})`);
+  const scopePick = pick('egress-scope', 'HERALD_EGRESS_SCOPE');
+  if (scopePick.value !== undefined) {
+    const r = parseScope(scopePick.value, namespace ?? '');
+    for (const p of r.problems) problems.push(`${scopePick.where}: ${p}`);
+    if (!r.scope && r.problems.length === 0) problems.push(`${scopePick.where}: names no service`);
+  }
   const ingressGiven = pick('ingress', 'HERALD_INGRESS').value !== undefined;
   const appPortGiven = pick('app-port', 'HERALD_APP_PORT').value !== undefined;
   if (ingressGiven !== appPortGiven) problems.push('--ingress (HERALD_INGRESS) and --app-port (HERALD_APP_PORT): give both or neither');
   if (healthPick.value !== undefined && !ingressGiven) problems.push('--health-path (HERALD_HEALTH_PATH): only meaningful with --ingress and --app-port');
   if (readyPort && readyPort === adminPort) problems.push(`--admin-port and --ready-port: must differ (both ${adminPort})`);
-  const namespace = pick('namespace', 'HERALD_NAMESPACE').value ?? podNamespace;
   const tlsCa = pick('tls-ca', 'HERALD_XDS_TLS_CA').value;
   const tlsCert = pick('tls-cert', 'HERALD_XDS_TLS_CERT').value;
   const tlsKey = pick('tls-key', 'HERALD_XDS_TLS_KEY').value;
@@ -181,6 +196,7 @@ export function bootstrapCommand(argv: readonly string[], env: Env, hostname: st
     ...(egress ? { egress } : {}),
     ...(ingress && appPort ? { ingress, appPort, healthPath: healthPick.value ?? DEFAULT_HEALTH_PATH } : {}),
     ...(readyPort ? { readyPort } : {}),
+    ...(scopePick.value !== undefined ? { egressScope: scopePick.value } : {}),
   };
   const out = values.out;
   return {

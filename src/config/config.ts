@@ -5,6 +5,7 @@
  *   xds:     { address: 127.0.0.1, port: 18000, maxStreamAgeSeconds: 300 }
  *   admin:   { address: 127.0.0.1, port: 18001 }
  *   sidecar: { egress: { address: 127.0.0.1, port: 15001 } }
+ *   mesh:    { defaultNamespace: default, clusterDomain: cluster.local, defaultEgressScope: mesh }
  *   sources:
  *     - { kind: file, name: file, path: services.yaml }
  *     - { kind: kubernetes, name: k8s, serviceLabel: app, portName: http, discovery: pods }
@@ -24,6 +25,10 @@ import { z } from 'zod';
 import { type DeepReadonly, bool, intIn, nonEmptyString, oneOf, problemsOf, strict } from './schema';
 import { FILE_SOURCE_DEFAULTS } from '../sources/file/file-source';
 import { VIEW_DEFAULTS } from '../pipeline/views';
+import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_NAMESPACE, NAMESPACE_PATTERN } from '../model/names';
+
+const NAMESPACE = z.string({ error: 'must be a namespace (an RFC 1123 label)' }).regex(NAMESPACE_PATTERN, { error: 'must be a namespace (an RFC 1123 label)' });
+
 import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS } from '../xds/limits';
 
 /** Where RegistryHost resources live by default (deploy/registry-crd.yaml). */
@@ -72,6 +77,8 @@ function configSchema(baseDir: string) {
     // A file edit is deliberate: the file source holds suspicious whole-file drops itself (maxLossPercent), so no
     // per-service guard.
     guard: guard(50, 0, true),
+    /** The namespace of the file's services written without one (`web` → `<serviceNamespace>/web`); default mesh.defaultNamespace. */
+    serviceNamespace: NAMESPACE.optional(),
   });
   const kubernetesSource = strict({
     kind: z.literal('kubernetes'),
@@ -81,8 +88,15 @@ function configSchema(baseDir: string) {
     /** [] means every namespace. */
     namespaces: stringList().default([]),
     serviceLabel: nonEmptyString().default('app'),
+    /**
+     * What names a pod's service: `label` (the default: the value of serviceLabel, within the pod's namespace; the
+     * talk's design, needs no Service objects or RBAC on them, and works for pods no Service selects) or `service`
+     * (every Kubernetes Service of the pod's namespace whose selector matches the pod: a Service informer).
+     */
+    identity: oneOf(['label', 'service']).default('label'),
     portName: nonEmptyString().default('http'),
     discovery: DISCOVERY.default('pods'),
+    /** Keyed by `<namespace>/<name>`, or by a bare name for that name in every namespace. */
     discoveryOverrides: z.record(z.string(), DISCOVERY, { error: 'must be a mapping of service name to discovery mode' }).default({}),
     // Removals without a deletionTimestamp are held 30 s or until a relist confirms them.
     guard: guard(50, 30, true),
@@ -101,6 +115,8 @@ function configSchema(baseDir: string) {
     services: stringList('must name at least one service').min(1, { error: 'must name at least one service' }),
     intervalMs: intIn(100, 3_600_000).default(5000),
     ttlSeconds: intIn(1, 86_400 * 30).default(600),
+    /** The namespace of the registry's services (`legacy-api` → `<serviceNamespace>/legacy-api`); default mesh.defaultNamespace. */
+    serviceNamespace: NAMESPACE.optional(),
     // Defaults by backend, below: a broken HTTP registry can answer empty lists again and again (holds last the
     // hosts' TTL, ttlSeconds, and reads never confirm); watched RegistryHosts cannot, so they are guarded as pods.
     guard: strict({ maxRemovalPercent: intIn(0, 100).optional(), holdSeconds: intIn(0, 86_400).optional(), confirmByReread: bool().optional() }).default({}),
@@ -167,6 +183,20 @@ function configSchema(baseDir: string) {
     /** A listener with only /healthz, /readyz and /metrics (for the kubelet and Prometheus); absent: none. */
     probes: strict({ address: nonEmptyString().default('0.0.0.0'), port: intIn(0, 65535).default(18003) }).optional(),
     sidecar: strict({ egress: endpoint('127.0.0.1', 15001) }).prefault({}),
+    /** Service names and proxies' default scope (model/names.ts, model/scope.ts). */
+    mesh: strict({
+      /** The namespace of file and registry services, and of proxies that state none (HERALD_NAMESPACE). */
+      defaultNamespace: NAMESPACE.default(DEFAULT_NAMESPACE),
+      /** `<name>.<namespace>.svc.<clusterDomain>` is one of the names a service answers to. */
+      clusterDomain: nonEmptyString()
+        .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, { error: 'must be a DNS name (lower-case letters, digits, dots and dashes)' })
+        .default(DEFAULT_CLUSTER_DOMAIN),
+      /**
+       * What a proxy that declares no scope (HERALD_EGRESS_SCOPE) and whose namespace has no default in the policy
+       * file receives: `mesh` (every service; the default, as before scopes existed) or `namespace` (its own).
+       */
+      defaultEgressScope: oneOf(['mesh', 'namespace']).default('mesh'),
+    }).prefault({}),
     /** Precedence: the first listed wins an address:port. Unnamed sources are `<kind>-<index>`. */
     sources: z
       .array(source, { error: (iss) => (iss.input === undefined ? 'at least one source is required' : 'must be a list') })

@@ -4,7 +4,8 @@
  * is connected to Herald and configured.
  *
  * The node metadata carries what shapes the proxy's view in Herald (translate/view.ts NODE_META): its egress
- * address and, for a sidecar in front of an application, its ingress address, the app's port and health path.
+ * address, its namespace and egress scope and, for a sidecar in front of an application, its ingress address,
+ * the app's port and health path.
  *
  * With `readyPort`, a static listener on 0.0.0.0:<readyPort> answers GET /ready by asking the admin API, so a
  * kubelet probe can reach readiness while the admin API itself stays on loopback. Envoy opens listeners only
@@ -78,11 +79,16 @@ export interface BootstrapOptions {
   readonly appPort?: number;
   /** The health-check path the ingress passes to the app (HERALD_HEALTH_PATH). */
   readonly healthPath?: string;
+  /** The services it calls (HERALD_EGRESS_SCOPE, model/scope.ts syntax; e.g. the pod's `herald.io/egress`). */
+  readonly egressScope?: string;
   /** Port of the static readiness listener (GET /ready → admin /ready); none when absent. */
   readonly readyPort?: number;
   /** 0 waits forever for the first config (the default here); Envoy's own default is 15 s. */
   readonly initialFetchTimeoutMs?: number;
-  /** The namespace the node claims (metadata HERALD_NAMESPACE; under mTLS it must match the certificate). */
+  /**
+   * The proxy's namespace (metadata HERALD_NAMESPACE): its short names mean services of this namespace; under mTLS
+   * it must match the certificate.
+   */
   readonly namespace?: string;
   /** xDS over TLS / mTLS; absent: plaintext. */
   readonly tls?: XdsTlsBootstrap;
@@ -191,7 +197,8 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
   if (o.ingress) metadata[NODE_META.ingress] = o.ingress;
   if (o.appPort !== undefined) metadata[NODE_META.appPort] = String(o.appPort);
   if (o.healthPath) metadata[NODE_META.healthPath] = o.healthPath;
-  if (o.namespace) metadata[NODE_NAMESPACE_META] = o.namespace;
+  if (o.namespace) metadata[NODE_META.namespace] = o.namespace;
+  if (o.egressScope) metadata[NODE_META.egressScope] = o.egressScope;
   const adminAddress = o.adminAddress ?? '127.0.0.1';
   const clusters: Record<string, unknown>[] = [
     staticCluster('herald_xds', [{ address: o.xdsAddress, port: o.xdsPort }, ...(o.xdsMore ?? [])], {

@@ -11,11 +11,12 @@
 import type { SourceService, SourceSnapshot } from '../sources/source';
 import { compareEndpoints, endpointKey, type Endpoint, type Mesh, type Service } from './types';
 import { mergeOverrides, type PolicyOverrides } from './policy';
+import { byServiceId } from './names';
 
 export class Merger {
   private readonly memo = new Map<string, { inputs: (SourceService | undefined)[]; service: Service }>();
 
-  /** @param policies per-service overrides from the policy file; they win over what sources say. */
+  /** @param policies per-service overrides from the policy file, keyed `<namespace>/<name>` or by a bare name (every namespace); they win over what sources say. */
   constructor(
     private readonly order: readonly string[],
     private readonly policies: ReadonlyMap<string, PolicyOverrides> = new Map(),
@@ -32,7 +33,7 @@ export class Merger {
         services.set(name, prev.service);
         continue;
       }
-      const service = mergeService(name, inputs, this.policies.get(name));
+      const service = mergeService(name, inputs, byServiceId(this.policies, name));
       this.memo.set(name, { inputs, service });
       services.set(name, service);
     }

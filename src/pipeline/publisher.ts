@@ -1,7 +1,8 @@
 /**
  * The publisher turns each published Mesh into cache updates for every view. It diffs the new mesh against the
  * last one: a service whose only change is its endpoints takes the fast path (its ClusterLoadAssignment alone,
- * in every view); anything else (services added or removed, policy changed) re-translates the view, and the
+ * in every view whose scope includes it; translated once per effective zone and shared, see translate/view.ts);
+ * anything else (services added or removed, policy changed) re-translates the view, and the
  * cache keeps the version of every resource whose bytes did not change.
  *
  * Serving: until `startServing` (every source has synced once) no view is built, so the cache holds none and the
@@ -15,8 +16,8 @@ import { counter, histogram } from '../admin/metrics';
 import type { XdsCache } from '../xds/cache';
 import type { Mesh, Service } from '../model/types';
 import type { ClusterPolicy } from '../model/policy';
-import { TranslationMemo, translateEndpointUpdate, translateMesh } from '../translate/index';
-import { parseViewKey } from '../translate/view';
+import { TranslationMemo, translateEndpointUpdate, translateMesh, type TranslateOptions } from '../translate/index';
+import { parseViewKey, type ProxyView } from '../translate/view';
 import { classify, type Convergence, type EventLog } from './convergence';
 
 const mPublishes = counter('herald_publishes_total', 'Mesh updates published, by path (endpoints or full)', ['path']);
@@ -25,6 +26,10 @@ const mTranslate = histogram('herald_translate_seconds', 'Time to translate and 
 
 export interface PublisherOptions {
   readonly policy?: ClusterPolicy;
+  /** The cluster domain of `<name>.<namespace>.svc.<domain>` (default cluster.local). */
+  readonly clusterDomain?: string;
+  /** false: views share no translation (every view translates every resource itself; for benchmarks). */
+  readonly shareTranslations?: boolean;
   /** Told the zones of the served endpoints after each publish (the view registry's topology). */
   readonly onZones?: (zones: ReadonlySet<string>) => void;
   /** Follows each published change to the proxies' ACKs (begin/end around the cache writes). */
@@ -44,7 +49,8 @@ const EMPTY: Mesh = { services: new Map() };
 export class Publisher {
   private mesh: Mesh = EMPTY;
   private isServing = false;
-  private readonly memo = new TranslationMemo();
+  private readonly memo: TranslationMemo;
+  private readonly translate: TranslateOptions;
   /** Views wanted and not built yet: before serving began (built by startServing), or whose build threw. */
   private readonly wanted = new Set<string>();
   /** The zones of the published endpoints. */
@@ -53,7 +59,10 @@ export class Publisher {
   constructor(
     private readonly cache: XdsCache,
     private readonly options: PublisherOptions = {},
-  ) {}
+  ) {
+    this.memo = new TranslationMemo({ share: options.shareTranslations !== false });
+    this.translate = { ...(options.policy ? { policy: options.policy } : {}), ...(options.clusterDomain ? { clusterDomain: options.clusterDomain } : {}) };
+  }
 
   /** The mesh last published (what the views were built from). */
   get current(): Mesh {
@@ -78,6 +87,7 @@ export class Publisher {
   /** Forgets a view no proxy reads any more. */
   dropView(key: string): void {
     this.wanted.delete(key);
+    this.views.delete(key);
     this.cache.dropView(key);
   }
 
@@ -93,6 +103,7 @@ export class Publisher {
     let zonesBefore = this.zones.size;
     if (structural) {
       this.beginChange(prev, next, true, meta);
+      this.memo.newEpoch();
       for (const key of views) this.applyFull(key, next);
       this.options.convergence?.end();
       mPublishes.inc({ path: 'full' });
@@ -102,7 +113,10 @@ export class Publisher {
       const changed = [...next.services.values()].filter((s) => prev.services.get(s.name)!.endpoints !== s.endpoints);
       if (changed.length === 0) return void (this.mesh = next);
       this.beginChange(prev, next, false, meta);
-      for (const key of views) this.report(key, this.cache.apply(key, translateEndpointUpdate(changed, parseViewKey(key), this.options.policy, this.memo)).rejected);
+      for (const key of views) {
+        const batch = translateEndpointUpdate(changed, this.parsed(key), this.translate, this.memo);
+        if (batch.length > 0) this.report(key, this.cache.apply(key, batch).rejected);
+      }
       this.options.convergence?.end();
       mPublishes.inc({ path: 'endpoints' });
       // Zones only grow on the fast path (a zone whose last endpoint left is forgotten at the next full publish).
@@ -145,7 +159,16 @@ export class Publisher {
   }
 
   private applyFull(key: string, mesh: Mesh): void {
-    this.report(key, this.cache.apply(key, translateMesh(mesh, parseViewKey(key), this.options.policy, this.memo)).rejected);
+    this.report(key, this.cache.apply(key, translateMesh(mesh, this.parsed(key), this.translate, this.memo)).rejected);
+  }
+
+  private readonly views = new Map<string, ProxyView>();
+
+  /** The view of a key, parsed once while the view exists. */
+  private parsed(key: string): ProxyView {
+    let v = this.views.get(key);
+    if (!v) this.views.set(key, (v = parseViewKey(key)));
+    return v;
   }
 
   private report(view: string, rejected: readonly string[]): void {

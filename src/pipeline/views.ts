@@ -6,6 +6,8 @@
  *     Kubernetes nodes' zones, and it is not in the configured list) maps to the no-zone view, not to a view of its
  *     own. A proxy keeps the view it connected with: one that connected before its zone was known stays in the
  *     no-zone view until it reconnects;
+ *   - a namespace must be an RFC 1123 label and a scope at most 64 well-formed entries (translate/view.ts,
+ *     model/scope.ts); each distinct (namespace, scope) is a view like any other and counts against maxViews;
  *   - at most `maxViews` views exist; a proxy that would need one more is refused (the server ends its stream
  *     with RESOURCE_EXHAUSTED), as is any new view while the process is above its memory budget;
  *   - a view without streams is dropped after `idleGraceMs`, or at once while above the memory budget.
@@ -19,11 +21,17 @@ import { log, limited } from '../log/log';
 import { counter, gauge } from '../admin/metrics';
 import type { NodeInfo } from '../xds/codec';
 import type { ViewResolution, ViewResolver } from '../xds/view-resolver';
-import { viewFromNode, viewKey } from '../translate/view';
+import { viewFromNode, viewKey, type ViewDefaults } from '../translate/view';
 
 export interface ViewRegistryOptions {
   /** The egress listener of sidecars that do not say (node metadata HERALD_EGRESS). */
   readonly defaultEgress: string;
+  /** The namespace of proxies that do not say (node metadata HERALD_NAMESPACE); default '' (none). */
+  readonly defaultNamespace?: string;
+  /** The scope of proxies that declare none and whose namespace has no default: `mesh` (default) or `namespace`. */
+  readonly defaultScope?: 'mesh' | 'namespace';
+  /** Per-namespace default scopes (the policy file's `namespaces.<ns>.egress`). */
+  readonly namespaceScopes?: ReadonlyMap<string, string>;
   /** Most views that may exist at once. */
   readonly maxViews: number;
   /** Zones always known, besides those of the served endpoints. */
@@ -45,6 +53,7 @@ export interface ViewOwner {
 
 const mViews = gauge('herald_views', 'Views that exist (each is one translated and encoded configuration)');
 const mRefused = counter('herald_views_refused_total', 'Streams refused because no view could be made for them, by reason', ['reason']);
+const mMetaProblems = counter('herald_views_node_metadata_problems_total', 'Proxies whose node metadata was partly ignored (bad egress, ingress, namespace or egress scope)');
 const mZoneUnknown = counter('herald_views_zone_unknown_total', 'Proxies that stated a zone Herald does not know (served the no-zone view)');
 
 export class ViewRegistry implements ViewResolver {
@@ -62,7 +71,15 @@ export class ViewRegistry implements ViewResolver {
   ) {
     this.configuredZones = new Set(o.zones);
     this.knownZones = this.configuredZones;
+    this.defaults = {
+      egress: o.defaultEgress,
+      ...(o.defaultNamespace ? { namespace: o.defaultNamespace } : {}),
+      ...(o.defaultScope ? { scope: o.defaultScope } : {}),
+      ...(o.namespaceScopes ? { namespaceScopes: o.namespaceScopes } : {}),
+    };
   }
+
+  private readonly defaults: ViewDefaults;
 
   /**
    * Zones known from one origin: `endpoints` (the publisher, after each publish that changes them) or `topology`
@@ -86,7 +103,8 @@ export class ViewRegistry implements ViewResolver {
       mZoneUnknown.inc();
       limited('view:zone-unknown', 'warn', 'proxy states a zone Herald does not know; serving the no-zone view', { node: node.id, zone: node.zone.slice(0, 100) }, 60_000);
     }
-    const { view, problems } = viewFromNode({ ...node, zone }, this.o.defaultEgress);
+    const { view, problems } = viewFromNode({ ...node, zone }, this.defaults);
+    if (problems.length > 0) mMetaProblems.inc();
     if (problems.length > 0) limited(`view:meta:${node.id.slice(0, 200)}`, 'warn', 'proxy node metadata partly ignored', { node: node.id, problems }, 60_000);
     const key = viewKey(view);
     const count = this.streams.get(key);

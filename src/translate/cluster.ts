@@ -8,10 +8,14 @@ import type { Service } from '../model/types';
 import { DEFAULT_POLICY, resolvePolicy, type ClusterPolicy } from '../model/policy';
 import { ADS_SOURCE, duration, socketAddress, typed } from './envoy-types';
 import type { IngressView, ProxyView } from './view';
+import { envoyName } from '../model/names';
 
-/** The cluster (and ClusterLoadAssignment) name of a service: the service name itself. */
+/**
+ * The cluster (and ClusterLoadAssignment) name of a service `<namespace>/<name>`: `<name>.<namespace>`
+ * (model/names.ts envoyName).
+ */
 export function clusterName(service: string): string {
-  return service;
+  return envoyName(service);
 }
 
 /**

@@ -36,11 +36,10 @@ function lbEndpoint(e: Endpoint): LbEndpoint {
  * The service's ClusterLoadAssignment for a view. What grpc-js-xds would NACK in it (xds/validators.ts
  * `assignmentProblems`) is checked on every assignment before it enters the cache.
  */
-export function translateEndpoints(service: Service, view: ProxyView, base?: ClusterPolicy): ResourceInput<'endpoint'> {
-  const p = resolvePolicy(service.policy, base);
+export function translateEndpoints(service: Service, view: Pick<ProxyView, 'zone'>, base?: ClusterPolicy): ResourceInput<'endpoint'> {
   const name = clusterName(service.name);
-  const localZonePresent = view.zone !== '' && service.endpoints.some((e) => e.zone === view.zone);
-  const tiered = p.zoneAware && localZonePresent;
+  const local = effectiveZone(service, view, base);
+  const tiered = local !== '';
   const groups = new Map<string, Endpoint[]>();
   const seen = new Set<string>();
   for (const e of service.endpoints) {
@@ -63,8 +62,17 @@ export function translateEndpoints(service: Service, view: ProxyView, base?: Clu
       locality: { ...(region ? { region } : {}), ...(zone ? { zone } : {}) },
       lbEndpoints: members.map(lbEndpoint),
       loadBalancingWeight: { value: Math.max(1, members.reduce((s, e) => s + e.weight, 0)) },
-      priority: tiered && zone !== view.zone ? 1 : 0,
+      priority: tiered && zone !== local ? 1 : 0,
     };
   });
   return { name, message: { clusterName: name, endpoints } };
+}
+
+/**
+ * The only part of a view a service's assignment depends on: the proxy's zone when the service is zone-aware and
+ * has endpoints in it, else '' (every zone at priority 0). Views with the same effective zone share the assignment.
+ */
+export function effectiveZone(service: Service, view: Pick<ProxyView, 'zone'>, base?: ClusterPolicy): string {
+  if (view.zone === '' || !resolvePolicy(service.policy, base).zoneAware) return '';
+  return service.endpoints.some((e) => e.zone === view.zone) ? view.zone : '';
 }

@@ -12,15 +12,16 @@
  * Both drain (drain_type DEFAULT): on `/drain_listeners?graceful` HTTP/1.1 responses get `connection: close`
  * and HTTP/2 connections a GOAWAY, for `--drain-time-s`, before the listeners close.
  *
- * A proxyless gRPC client gets one API listener per service (its `xds:///name` target) and its route.
+ * A proxyless gRPC client gets one API listener per name a service answers to (its `xds:///name` target: the
+ * forms of model/names.ts) and one route per service.
  */
 import type { ResourceInput } from '../xds/cache';
 import type { Address, AnyOf, Route, RouteAction, VirtualHost } from '../xds/envoy-messages';
-import type { Mesh, Service } from '../model/types';
+import type { Service } from '../model/types';
 import { resolvePolicy, type ClusterPolicy } from '../model/policy';
 import { ADS_SOURCE, HCM_TYPE, ROUTER_FILTER, duration, socketAddress, typed } from './envoy-types';
 import { LOCAL_APP_CLUSTER, clusterName } from './cluster';
-import { splitHostPort, type IngressView, type ProxyView } from './view';
+import { splitHostPort, type IngressView } from './view';
 
 export const EGRESS = 'egress';
 export const INGRESS = 'ingress';
@@ -48,8 +49,9 @@ function route(service: Service, base?: ClusterPolicy): Route {
   return { match: { prefix: '/' }, route: action };
 }
 
-function virtualHost(service: Service, base?: ClusterPolicy): VirtualHost {
-  return { name: service.name, domains: [service.name], routes: [route(service, base)] };
+/** The service's virtual host: named by its Envoy name, answering to `domains` (model/names.ts claimHostNames). */
+function virtualHost(service: Service, domains: readonly string[], base?: ClusterPolicy): VirtualHost {
+  return { name: clusterName(service.name), domains: [...domains], routes: [route(service, base)] };
 }
 
 function bind(hostPort: string): Address {
@@ -97,34 +99,40 @@ export function ingressListener(ingress: IngressView): ResourceInput<'listener'>
   };
 }
 
-export function translateListeners(mesh: Mesh, view: ProxyView, base?: ClusterPolicy): { listeners: ResourceInput<'listener'>[]; routes: ResourceInput<'route'>[] } {
-  const services = [...mesh.services.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-  if (view.flavor === 'grpc') {
-    return {
-      listeners: services.map((s) => ({
-        name: s.name,
-        message: { name: s.name, apiListener: { apiListener: hcm(s.name, s.name) } },
-        dependents: [{ kind: 'route' as const, name: s.name }],
-      })),
-      routes: services.map((s) => ({ name: s.name, message: { name: s.name, virtualHosts: [virtualHost(s, base)] } })),
-    };
-  }
-  const listeners: ResourceInput<'listener'>[] = [
-    {
-      name: EGRESS,
-      message: {
-        name: EGRESS,
-        address: bind(view.egress),
-        trafficDirection: 'OUTBOUND',
-        drainType: 'DEFAULT',
-        filterChains: [{ filters: [{ name: HCM_FILTER, typedConfig: hcm(EGRESS, EGRESS) }] }],
-      },
-      dependents: [{ kind: 'route', name: EGRESS }],
-    },
-  ];
-  if (view.ingress) listeners.push(ingressListener(view.ingress));
+/** The sidecar's egress listener, bound at `egress` (host:port), routed by RDS route `egress`. */
+export function egressListener(egress: string): ResourceInput<'listener'> {
   return {
-    listeners,
-    routes: [{ name: EGRESS, message: { name: EGRESS, virtualHosts: services.map((s) => virtualHost(s, base)) } }],
+    name: EGRESS,
+    message: {
+      name: EGRESS,
+      address: bind(egress),
+      trafficDirection: 'OUTBOUND',
+      drainType: 'DEFAULT',
+      filterChains: [{ filters: [{ name: HCM_FILTER, typedConfig: hcm(EGRESS, EGRESS) }] }],
+    },
+    dependents: [{ kind: 'route', name: EGRESS }],
   };
+}
+
+/**
+ * The sidecar's egress route: one virtual host per service (sorted by id), answering to the names the proxy may
+ * use for it (`names`, from claimHostNames for the proxy's namespace).
+ */
+export function egressRoute(services: readonly Service[], names: ReadonlyMap<string, readonly string[]>, base?: ClusterPolicy): ResourceInput<'route'> {
+  return { name: EGRESS, message: { name: EGRESS, virtualHosts: services.map((s) => virtualHost(s, names.get(s.name) ?? [clusterName(s.name)], base)) } };
+}
+
+/**
+ * A proxyless gRPC client's API listener for one name a service answers to (its `xds:///<name>` target), routed
+ * by RDS to the service's route (named by the service's Envoy name).
+ */
+export function grpcListener(target: string, service: Service): ResourceInput<'listener'> {
+  const routeName = clusterName(service.name);
+  return { name: target, message: { name: target, apiListener: { apiListener: hcm(routeName, routeName) } }, dependents: [{ kind: 'route', name: routeName }] };
+}
+
+/** The route of a service for proxyless gRPC: one virtual host answering to every name of its listeners. */
+export function grpcRoute(service: Service, names: readonly string[], base?: ClusterPolicy): ResourceInput<'route'> {
+  const name = clusterName(service.name);
+  return { name, message: { name, virtualHosts: [virtualHost(service, names, base)] } };
 }

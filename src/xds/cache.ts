@@ -4,7 +4,10 @@
  *
  * Resources live in views: streams that must see the same configuration (same proxy flavour and zone) share a
  * view and so share bytes. Within a view each resource has its own version, so an endpoint change touches one
- * ClusterLoadAssignment and wakes only the streams subscribed to it.
+ * ClusterLoadAssignment and wakes only the streams subscribed to it. Views share encodings too: an input object
+ * already encoded for any view (the publisher's translation memo hands the same object to every view whose
+ * resource depends on the same things) is not encoded again; the other view gets the same bytes (`any`, `delta`)
+ * and the same version, unless it already holds equal bytes under its own version, which it keeps.
  *
  * Ownership: only `apply` and `dropView` mutate the cache, synchronously; listeners run after a batch is committed
  * and see a consistent view (every Cluster's dependents, e.g. its ClusterLoadAssignment, are present). The cache
@@ -72,8 +75,18 @@ export class XdsCache {
   private readonly listeners = new Set<CacheListener>();
   private seq = 0;
   private readonly empty: ReadonlyMap<string, CachedResource> = new Map();
+  /** Encodings by input object, shared by every view (entries go with their input). */
+  private readonly encoded = new WeakMap<ResourceInput, CachedResource>();
+  /** Inputs that failed validation, with the reason: the same input fails in every view without a re-check. */
+  private readonly refused = new WeakMap<ResourceInput, string>();
+  private readonly share: boolean;
+  /** Resources encoded (for benchmarks and tests: sharing means fewer). */
+  encodings = 0;
 
-  constructor(readonly prefix: string = newVersionPrefix()) {}
+  /** @param o.shareEncodings false: each view encodes every input itself (for benchmarks). */
+  constructor(readonly prefix: string = newVersionPrefix(), o: { shareEncodings?: boolean } = {}) {
+    this.share = o.shareEncodings !== false;
+  }
 
   hasView(view: string): boolean {
     return this.views.has(view);
@@ -123,19 +136,37 @@ export class XdsCache {
       const keep = new Set<string>();
       for (const input of (update.upsert ?? []) as readonly ResourceInput[]) {
         keep.add(input.name);
-        if (store.get(input.name)?.input === input) continue;
+        const prev = store.get(input.name);
+        if (prev?.input === input) continue;
+        const shared = this.share ? this.encoded.get(input) : undefined;
+        if (shared && shared.kind === update.kind) {
+          if (prev && prev.any.equals(shared.any) && sameRefs(prev.dependents, shared.dependents)) store.set(input.name, { ...prev, input });
+          else {
+            store.set(input.name, shared);
+            touched.push([update.kind, input.name]);
+          }
+          continue;
+        }
+        const refused = this.share ? this.refused.get(input) : undefined;
+        if (refused !== undefined) {
+          rejected.push(refused);
+          continue;
+        }
+        this.encodings++;
         const encoded = encodeResource(update.kind, input);
         if (typeof encoded === 'string') {
           rejected.push(encoded);
+          if (this.share) this.refused.set(input, encoded);
           continue;
         }
-        const prev = store.get(input.name);
         if (prev && prev.any.equals(encoded.any) && sameRefs(prev.dependents, encoded.dependents)) {
-          store.set(input.name, { ...prev, input }); // same version; remember the input so it is not encoded again
+          const same = { ...prev, input }; // same version; remember the input so it is not encoded again
+          store.set(input.name, same);
+          if (this.share) this.encoded.set(input, same);
           continue;
         }
         const version = this.nextVersion();
-        store.set(input.name, {
+        const res: CachedResource = {
           kind: update.kind,
           name: input.name,
           version,
@@ -143,7 +174,9 @@ export class XdsCache {
           delta: encodeDeltaResource(input.name, version, encoded.any),
           dependents: encoded.dependents,
           input,
-        });
+        };
+        store.set(input.name, res);
+        if (this.share) this.encoded.set(input, res);
         touched.push([update.kind, input.name]);
       }
       const removals = update.replace ? [...store.keys()].filter((n) => !keep.has(n)) : (update.remove ?? []);

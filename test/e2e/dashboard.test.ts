@@ -44,13 +44,13 @@ test('dashboard in real Chromium: a real Envoy shows SYNCED, a drain shows withi
   const states = () => row.locator('td[data-state]').evaluateAll((cells) => cells.map((c) => c.getAttribute('data-state')).join(','));
   await waitUntil(async () => (await states()) === 'SYNCED,SYNCED,SYNCED,SYNCED', 15_000);
   assert.equal(await page.locator('#ready').textContent(), 'serving');
-  assert.equal(await page.locator('#services tr[data-service="web"] td.draining').textContent(), '0');
+  assert.equal(await page.locator('#services tr[data-service="default/web"] td.draining').textContent(), '0');
 
   h.writeServices(web('DRAINING'));
   // The file source serves the edit once it is stable (its settle delay); from then the page must show it within a second.
-  await waitUntil(async () => (await h.adminGet('/services')).services.find((s: any) => s.name === 'web').endpoints.some((e: any) => e.health === 'DRAINING'), 10_000);
+  await waitUntil(async () => (await h.adminGet('/services')).services.find((s: any) => s.name === 'default/web').endpoints.some((e: any) => e.health === 'DRAINING'), 10_000);
   const served = Date.now();
-  const draining = page.locator('#services tr[data-service="web"] td.draining');
+  const draining = page.locator('#services tr[data-service="default/web"] td.draining');
   // The page polls once a second: the drain must show within that and a render (waitUntil throws past 1.5 s).
   await waitUntil(async () => (await draining.textContent()) === '1', 1500);
   const shownAfterMs = Date.now() - served;

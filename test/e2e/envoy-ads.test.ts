@@ -29,18 +29,18 @@ for (const protocol of ['sotw', 'delta'] as const) {
       // Clusters and endpoints arrive, with the talk's defaults.
       const dump = await envoy.configDump();
       const clusters = dump.configs.find((c: any) => c['@type'].endsWith('ClustersConfigDump'));
-      const webCluster = clusters.dynamic_active_clusters.find((c: any) => c.cluster.name === 'web').cluster;
+      const webCluster = clusters.dynamic_active_clusters.find((c: any) => c.cluster.name === 'web.default').cluster;
       assert.equal(webCluster.common_lb_config.ignore_new_hosts_until_first_hc, true);
       assert.equal(webCluster.common_lb_config.healthy_panic_threshold.value, 50);
       assert.equal(webCluster.ignore_health_on_host_removal, true);
       assert.equal(webCluster.outlier_detection.consecutive_5xx, 3);
-      assert.ok((await envoy.hosts('web')).has(`127.0.0.1:${b1.port}`));
+      assert.ok((await envoy.hosts('web.default')).has(`127.0.0.1:${b1.port}`));
       await waitFor('a request through Envoy to reach b1', async () => (await envoy.get('web')).backend === 'b1');
 
       // An edit arrives.
       h.writeServices(web(b2.port));
       await waitFor('Envoy to route to b2 after the edit', async () => (await envoy.get('web')).backend === 'b2');
-      assert.deepEqual([...(await envoy.hosts('web')).keys()], [`127.0.0.1:${b2.port}`]);
+      assert.deepEqual([...(await envoy.hosts('web.default')).keys()], [`127.0.0.1:${b2.port}`]);
 
       // An invalid resource is NACKed; Herald records Envoy's message; Envoy keeps the previous config.
       const proxy = (await h.adminGet('/proxies')).proxies.find((p: any) => p.nodeId === `envoy-${protocol}`);
@@ -49,15 +49,15 @@ for (const protocol of ['sotw', 'delta'] as const) {
           kind: 'cluster',
           upsert: [
             {
-              name: 'web',
+              name: 'web.default',
               message: {
-                name: 'web',
+                name: 'web.default',
                 type: 'EDS',
-                edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' }, serviceName: 'web' },
+                edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' }, serviceName: 'web.default' },
                 connectTimeout: { seconds: 1 },
                 healthChecks: [{ timeout: { seconds: 0 }, interval: { seconds: 1 }, unhealthyThreshold: { value: 1 }, healthyThreshold: { value: 1 }, httpHealthCheck: { path: '/' } }],
               },
-              dependents: [{ kind: 'endpoint', name: 'web' }],
+              dependents: [{ kind: 'endpoint', name: 'web.default' }],
             },
           ],
         },

@@ -48,7 +48,7 @@ test('services file written in place, emptied, oversized, garbled: real Envoy ne
   let polls = 0;
   const poller = (async () => {
     while (polling) {
-      const n = (await envoy.hosts('web')).size;
+      const n = (await envoy.hosts('web.default')).size;
       if (n > 0 || polls > 0) {
         min = Math.min(min, n);
         polls++;
@@ -63,8 +63,8 @@ test('services file written in place, emptied, oversized, garbled: real Envoy ne
     await envoy.stop();
     await h.stop();
   });
-  const ports = async () => new Set([...(await envoy.hosts('web')).keys()].map((k) => Number(k.split(':')[1])));
-  await waitFor('Envoy to hold the full set', async () => (await envoy.hosts('web')).size === N);
+  const ports = async () => new Set([...(await envoy.hosts('web.default')).keys()].map((k) => Number(k.split(':')[1])));
+  await waitFor('Envoy to hold the full set', async () => (await envoy.hosts('web.default')).size === N);
   const metric = async (re: RegExp) => re.test(await (await fetch(`http://127.0.0.1:${h.adminPort}/metrics`)).text());
 
   // In place, 2 KiB at a time with 30 ms pauses (the file is about 20 KiB): several rounds, each a new port pair.
@@ -74,7 +74,7 @@ test('services file written in place, emptied, oversized, garbled: real Envoy ne
     const t0 = Date.now();
     await writeInPlace(h.servicesFile, text, 2048, () => 30);
     const written = Date.now();
-    await waitFor(`Envoy to get port ${port}`, async () => (await ports()).has(port) && (await envoy.hosts('web')).size === N, 10_000, 10);
+    await waitFor(`Envoy to get port ${port}`, async () => (await ports()).has(port) && (await envoy.hosts('web.default')).size === N, 10_000, 10);
     served.push(Date.now() - written);
     assert.ok(written - t0 > 250, 'the write took several pauses');
   }
@@ -92,7 +92,7 @@ test('services file written in place, emptied, oversized, garbled: real Envoy ne
   fs.truncateSync(h.servicesFile, 0);
   await waitFor('the empty file to be refused', () => metric(/herald_file_rejects_total\{reason="empty",source="file"\} 1/));
   await sleep(2500);
-  assert.equal((await envoy.hosts('web')).size, N);
+  assert.equal((await envoy.hosts('web.default')).size, N);
   assert.ok(logs.some((l) => l.includes('services file is empty') && l.includes(h.servicesFile)), 'the log line names the file');
 
   // 10 MB: refused after one stat, naming the file and the limit.
@@ -104,13 +104,13 @@ test('services file written in place, emptied, oversized, garbled: real Envoy ne
   // Garbage: refused whole.
   fs.writeFileSync(h.servicesFile, 'services: [ {{{ \u0000\u0001 not yaml');
   await waitFor('the garbage file to be refused', () => metric(/herald_file_rejects_total\{reason="invalid",source="file"\} 1/));
-  assert.equal((await envoy.hosts('web')).size, N);
+  assert.equal((await envoy.hosts('web.default')).size, N);
   assert.equal((await fetch(`http://127.0.0.1:${h.adminPort}/healthz`)).status, 200);
 
   // One bad host (an IPv6 zone id) among good ones: skipped, the new good host arrives.
   h.writeServices(spec(24000, [{ address: 'fe80::1%eth0', port: 80 }, { address: '127.0.4.1', port: 80 }]));
-  await waitFor('the new good host', async () => (await envoy.hosts('web')).has('127.0.4.1:80'));
-  assert.equal((await envoy.hosts('web')).size, N + 1);
+  await waitFor('the new good host', async () => (await envoy.hosts('web.default')).has('127.0.4.1:80'));
+  assert.equal((await envoy.hosts('web.default')).size, N + 1);
   assert.ok(await metric(/herald_file_skipped_endpoints_total\{source="file"\} 1/));
   assert.ok(logs.some((l) => l.includes('an IPv6 zone id') && l.includes('services[0].endpoints[400].address')));
 

@@ -47,7 +47,7 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   const example = docsOf(await kubectlOk(cp, ['kustomize', EXAMPLE]));
   const role = find(herald, 'ClusterRole', 'herald');
   assert.deepEqual(role.rules, [
-    { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods', 'nodes', 'services'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
   ]);
   const binding = find(herald, 'ClusterRoleBinding', 'herald');
@@ -94,10 +94,10 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   // Now for real (no controllers run, so no pods), and the ServiceAccount's powers: exactly the role.
   await kubectlOk(cp, ['apply', '-k', DEPLOY]);
   const can = async (verb: string, resource: string) => (await cp.kubectl(['auth', 'can-i', verb, resource, `--as=${SA}`, '--all-namespaces'])).stdout.trim();
-  for (const [verb, resource] of [['list', 'pods'], ['watch', 'pods'], ['get', 'nodes'], ['watch', 'nodes'], ['list', 'endpointslices.discovery.k8s.io'], ['watch', 'endpointslices.discovery.k8s.io']]) {
+  for (const [verb, resource] of [['list', 'pods'], ['watch', 'pods'], ['get', 'nodes'], ['watch', 'nodes'], ['list', 'endpointslices.discovery.k8s.io'], ['watch', 'endpointslices.discovery.k8s.io'], ['list', 'services'], ['watch', 'services']]) {
     assert.equal(await can(verb!, resource!), 'yes', `${verb} ${resource}`);
   }
-  for (const [verb, resource] of [['list', 'secrets'], ['get', 'configmaps'], ['list', 'services'], ['create', 'pods'], ['delete', 'pods'], ['update', 'endpointslices.discovery.k8s.io'], ['patch', 'nodes'], ['list', 'endpoints']]) {
+  for (const [verb, resource] of [['list', 'secrets'], ['get', 'configmaps'], ['update', 'services'], ['create', 'pods'], ['delete', 'pods'], ['update', 'endpointslices.discovery.k8s.io'], ['patch', 'nodes'], ['list', 'endpoints']]) {
     assert.equal(await can(verb!, resource!), 'no', `${verb} ${resource} must be denied`);
   }
 
@@ -129,7 +129,7 @@ test('manifests: content, server-side dry-run, and Herald running on exactly the
   const listedMs = Date.now() - started;
   // Watches: a pod created now reaches Herald's model.
   await kubectlOk(cp, ['run', 'rbac-probe', '-n', 'herald-example', '--image=example.invalid/none', '--labels=app=rbac-probe', '--restart=Never']);
-  await waitFor('the watched pod to reach Herald', async () => ((await (await admin('/services')).json()) as any).services.some((s: any) => s.name === 'rbac-probe'), 20_000, 100);
+  await waitFor('the watched pod to reach Herald', async () => ((await (await admin('/services')).json()) as any).services.some((s: any) => s.name === 'herald-example/rbac-probe'), 20_000, 100);
   const metrics = await (await admin('/metrics')).text();
   assert.doesNotMatch(metrics, /^herald_kube_errors_total\{[^}]*\} [1-9]/m, 'no list/watch error (no 403) on the way');
   t.diagnostic(`with the manifests' RBAC: informers listed and Herald ready in ${listedMs} ms; a new pod watched in ${Date.now() - started} ms`);

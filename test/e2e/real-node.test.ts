@@ -329,7 +329,7 @@ test('real node: deploy/ as it is; sidecar ordering from timestamps; zero failed
     const dump = JSON.parse((await node.request(`http://${callerIp}:8081/clusters`)).body) as {
       cluster_statuses: { name: string; host_statuses?: { address: { socket_address: { address: string; port_value: number } }; health_status: { eds_health_status?: string; failed_active_health_check?: boolean } }[] }[];
     };
-    const web = dump.cluster_statuses.find((c) => c.name === 'web');
+    const web = dump.cluster_statuses.find((c) => c.name === `web.${EXAMPLE_NS}`);
     return (web?.host_statuses ?? [])
       .filter((h) => (h.health_status.eds_health_status ?? 'HEALTHY') === 'HEALTHY' && !h.health_status.failed_active_health_check)
       .map((h) => `${h.address.socket_address.address}:${h.address.socket_address.port_value}`)

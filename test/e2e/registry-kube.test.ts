@@ -107,7 +107,7 @@ test('Kubernetes-backed registry: two replicas, kill one, heartbeats through the
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      const present = (await envoy.hosts('legacy').catch(() => new Map())).has(vm);
+      const present = (await envoy.hosts('legacy.default').catch(() => new Map())).has(vm);
       if (timeline.at(-1)?.present !== present) timeline.push({ at: Date.now(), present });
       await sleep(100);
     }
@@ -122,7 +122,7 @@ test('Kubernetes-backed registry: two replicas, kill one, heartbeats through the
   assert.equal((await register(a.registryPort, 'legacy', '127.3.0.1')).status, 200);
   await waitFor('the VM in Envoy streaming from replica B', () => timeline.at(-1)?.present === true, 15_000, 50);
   const seenMs = timeline.at(-1)!.at - registered;
-  const hosts = await envoy.hosts('legacy');
+  const hosts = await envoy.hosts('legacy.default');
   assert.equal(hosts.get(vm)!.zone, 'zone-a');
   const viaB: any = await (await fetch(`http://127.0.0.1:${b.registryPort}/v1/registration/legacy`)).json();
   assert.deepEqual(viaB.hosts.map((h: any) => h.ip_address), ['127.3.0.1'], 'replica B serves the host registered through A');
@@ -157,14 +157,14 @@ test('Kubernetes-backed registry: two replicas, kill one, heartbeats through the
   assert.ok(registeredAll.every((r) => r.status === 200));
   const latencies: number[] = [];
   const codes = new Map<number, number>();
-  await waitFor('every burst VM in Envoy', async () => (await envoy.hosts('burst')).size === vms.length, 15_000, 100);
+  await waitFor('every burst VM in Envoy', async () => (await envoy.hosts('burst.default')).size === vms.length, 15_000, 100);
   // Meanwhile: Envoy's count of burst VMs (it must stay at 100) and replica B's admin latency (its event loop).
   let watching = true;
   let minInEnvoy = vms.length;
   const adminMs: number[] = [];
   const watcher = (async () => {
     while (watching) {
-      minInEnvoy = Math.min(minInEnvoy, (await envoy.hosts('burst')).size);
+      minInEnvoy = Math.min(minInEnvoy, (await envoy.hosts('burst.default')).size);
       const t0 = performance.now();
       await fetch(`http://127.0.0.1:${b.adminPort}/healthz`);
       adminMs.push(performance.now() - t0);

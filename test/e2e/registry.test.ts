@@ -78,14 +78,14 @@ test('registry server and source: register, TTL expiry, outage held by the guard
 
   herald = await startHerald(parseConfig(stringify({ xds: { port: 0 }, admin: { port: 0 }, sources: [{ kind: 'registry', name: 'vms', url: faulty.url, services: ['legacy'], intervalMs: 150, ttlSeconds: 3 }] }), dir));
   client = new AdsClient(herald.xdsPort, 'delta');
-  client.send({ node: { id: 'reg-client' }, typeUrl: typeUrl('endpoint'), resourceNamesSubscribe: ['legacy'] });
+  client.send({ node: { id: 'reg-client' }, typeUrl: typeUrl('endpoint'), resourceNamesSubscribe: ['legacy.default'] });
   let n = 0;
   const next = async () => {
     const r = await client!.next('endpoint', n++);
     client!.send({ typeUrl: typeUrl('endpoint'), responseNonce: r.nonce });
     return r;
   };
-  const first = endpoints((await next()).resources.get('legacy'));
+  const first = endpoints((await next()).resources.get('legacy.default'));
   assert.deepEqual(first, [
     { addr: '127.3.0.1', zone: 'zone-a', region: 'r', weight: 1, canary: undefined },
     { addr: '127.3.0.2', zone: 'zone-a', region: 'r', weight: 1, canary: undefined },
@@ -99,7 +99,7 @@ test('registry server and source: register, TTL expiry, outage held by the guard
   }, 500);
   t.after(() => clearInterval(beat));
   const expired = await next();
-  assert.deepEqual(endpoints(expired.resources.get('legacy')).map((e) => e.addr), ['127.3.0.1', '127.3.0.3']);
+  assert.deepEqual(endpoints(expired.resources.get('legacy.default')).map((e) => e.addr), ['127.3.0.1', '127.3.0.3']);
 
   // Outage: 500s, then empty lists, then garbage. Nothing is removed; the empty list is held by the guard.
   const before = client.count('endpoint');
@@ -108,7 +108,7 @@ test('registry server and source: register, TTL expiry, outage held by the guard
   faulty.set('empty');
   await waitFor('the guard to hold the empty answer', async () => {
     const holds = ((await (await fetch(`http://127.0.0.1:${herald!.adminPort}/holds`)).json()) as any).holds;
-    return holds.vms?.some((h: any) => h.service === 'legacy');
+    return holds.vms?.some((h: any) => h.service === 'default/legacy');
   });
   await sleep(600);
   faulty.set('garbage');
@@ -117,7 +117,7 @@ test('registry server and source: register, TTL expiry, outage held by the guard
   const metrics = await (await fetch(`http://127.0.0.1:${herald.adminPort}/metrics`)).text();
   assert.match(metrics, /herald_registry_polls_total\{outcome="error",source="vms"\} [1-9]/);
   assert.match(metrics, /herald_registry_polls_total\{outcome="garbage",source="vms"\} [1-9]/);
-  assert.match(metrics, /herald_guard_holds_total\{service="legacy",source="vms"\} 1/);
+  assert.match(metrics, /herald_guard_holds_total\{service="default\/legacy",source="vms"\} 1/);
   faulty.set('none');
   await waitFor('the hold to be released once the registry recovers', async () => {
     const holds = ((await (await fetch(`http://127.0.0.1:${herald!.adminPort}/holds`)).json()) as any).holds;
@@ -135,5 +135,5 @@ test('registry server and source: register, TTL expiry, outage held by the guard
   const del = await fetch(`http://127.0.0.1:${regPort}/v1/registration/legacy/127.3.0.1`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(del.status, 200);
   const gone = await next();
-  assert.deepEqual(endpoints(gone.resources.get('legacy')).map((e) => e.addr), ['127.3.0.3']);
+  assert.deepEqual(endpoints(gone.resources.get('legacy.default')).map((e) => e.addr), ['127.3.0.3']);
 });

@@ -33,8 +33,8 @@ test('DRAINING stops new requests and lets in-flight ones finish; removal drops 
   });
   const healthyHosts = async (cluster: string) =>
     [...(await envoy.hosts(cluster))].filter(([, s]) => !s.healthStatus.failed_active_health_check && s.healthStatus.eds_health_status === 'HEALTHY').length;
-  await waitFor('web: 3 healthy hosts', async () => (await healthyHosts('web')) === 3);
-  await waitFor('sticky: 2 healthy hosts', async () => (await healthyHosts('sticky')) === 2);
+  await waitFor('web: 3 healthy hosts', async () => (await healthyHosts('web.default')) === 3);
+  await waitFor('sticky: 2 healthy hosts', async () => (await healthyHosts('sticky.default')) === 2);
 
   // Three slow requests, round robin: one lands on each web host, a among them.
   const slow = [0, 1, 2].map(() => envoy.get('web', '/slow?delayMs=3000'));
@@ -43,7 +43,7 @@ test('DRAINING stops new requests and lets in-flight ones finish; removal drops 
   // a goes DRAINING.
   let started = Date.now();
   h.writeServices(spec([ep(a!, 'DRAINING'), ep(b!), ep(c!)], [ep(d!), ep(e!)]));
-  await waitFor('Envoy to see a DRAINING', async () => (await envoy.hosts('web')).get(key(a!))?.healthStatus.eds_health_status === 'DRAINING', 5_000, 10);
+  await waitFor('Envoy to see a DRAINING', async () => (await envoy.hosts('web.default')).get(key(a!))?.healthStatus.eds_health_status === 'DRAINING', 5_000, 10);
   const drainingMs = Date.now() - started;
   const aBefore = a!.hits.get('/') ?? 0;
   for (let i = 0; i < 30; i++) assert.equal((await envoy.get('web')).status, 200);
@@ -57,18 +57,18 @@ test('DRAINING stops new requests and lets in-flight ones finish; removal drops 
   // DRAINING, then removed: gone at once (a still passes its health checks).
   started = Date.now();
   h.writeServices(spec([ep(b!), ep(c!)], [ep(d!), ep(e!)]));
-  await waitFor('a removed from Envoy', async () => !(await envoy.hosts('web')).has(key(a!)), 5_000, 10);
+  await waitFor('a removed from Envoy', async () => !(await envoy.hosts('web.default')).has(key(a!)), 5_000, 10);
   const drainedRemovalMs = Date.now() - started;
 
   // HEALTHY and removed while still passing health checks: with ignore_health_on_host_removal, gone at once;
   // without it (sticky), kept and still routed to. Both edits in one write.
   started = Date.now();
   h.writeServices(spec([ep(c!)], [ep(e!)]));
-  await waitFor('b removed from Envoy', async () => !(await envoy.hosts('web')).has(key(b!)), 5_000, 10);
+  await waitFor('b removed from Envoy', async () => !(await envoy.hosts('web.default')).has(key(b!)), 5_000, 10);
   const healthyRemovalMs = Date.now() - started;
-  await waitFor('Envoy to take d out of EDS (pending removal)', async () => (await envoy.hosts('sticky')).get(key(d!))?.healthStatus.pending_dynamic_removal === true, 5_000, 10);
+  await waitFor('Envoy to take d out of EDS (pending removal)', async () => (await envoy.hosts('sticky.default')).get(key(d!))?.healthStatus.pending_dynamic_removal === true, 5_000, 10);
   await sleep(2000); // four health-check intervals: d keeps passing them
-  const stuck = (await envoy.hosts('sticky')).get(key(d!));
+  const stuck = (await envoy.hosts('sticky.default')).get(key(d!));
   assert.ok(stuck, 'without ignore_health_on_host_removal a removed host that passes health checks stays');
   assert.equal(stuck.healthStatus.pending_dynamic_removal, true, 'Envoy marks it pending removal');
   const dBefore = d!.hits.get('/') ?? 0;
@@ -81,7 +81,7 @@ test('DRAINING stops new requests and lets in-flight ones finish; removal drops 
 
   // When the kept host finally fails a health check, Envoy drops it.
   d!.setHealthy(false);
-  await waitFor('d to go once it fails a health check', async () => !(await envoy.hosts('sticky')).has(key(d!)), 5_000, 20);
+  await waitFor('d to go once it fails a health check', async () => !(await envoy.hosts('sticky.default')).has(key(d!)), 5_000, 20);
 
   t.diagnostic(`file edit → Envoy sees DRAINING: ${drainingMs} ms; DRAINING host removed: ${drainedRemovalMs} ms; healthy host removed: ${healthyRemovalMs} ms; without the flag a removed healthy host stayed ≥ 2 s and served ${dServed}/10 requests`);
 });

@@ -33,10 +33,10 @@ test('6 of 10 hosts DRAINING: no panic routing, no request to a DRAINING host, a
     await Promise.all(backends.map((b) => b.close()));
   });
   for (const c of ['merged', 'prompt']) {
-    await waitFor(`${c}: 10 hosts checked healthy`, async () => [...(await envoy.hosts(c)).values()].filter((s) => !s.healthStatus.failed_active_health_check).length === 10);
+    await waitFor(`${c}: 10 hosts checked healthy`, async () => [...(await envoy.hosts(`${c}.default`)).values()].filter((s) => !s.healthStatus.failed_active_health_check).length === 10);
   }
   await sleep(1200); // let any merged health update reach the load balancer
-  const panicBefore = { merged: await envoy.stat('cluster.merged.lb_healthy_panic'), prompt: await envoy.stat('cluster.prompt.lb_healthy_panic') };
+  const panicBefore = { merged: await envoy.stat('cluster.merged.default.lb_healthy_panic'), prompt: await envoy.stat('cluster.prompt.default.lb_healthy_panic') };
 
   // Continuous traffic to both clusters; record when each request started and who answered.
   const seen: Array<{ cluster: string; at: number; backend: string }> = [];
@@ -69,7 +69,7 @@ test('6 of 10 hosts DRAINING: no panic routing, no request to a DRAINING host, a
     assert.ok(after.every((s) => !allDraining.has(s.backend)), `${c}: no request reaches a DRAINING host once the updates applied`);
     assert.ok(seen.filter((s) => s.cluster === c).every((s) => !s.backend.startsWith('status')), `${c}: every request succeeded`);
   }
-  const panics = { merged: (await envoy.stat('cluster.merged.lb_healthy_panic'))! - panicBefore.merged!, prompt: (await envoy.stat('cluster.prompt.lb_healthy_panic'))! - panicBefore.prompt! };
+  const panics = { merged: (await envoy.stat('cluster.merged.default.lb_healthy_panic'))! - panicBefore.merged!, prompt: (await envoy.stat('cluster.prompt.default.lb_healthy_panic'))! - panicBefore.prompt! };
   t.diagnostic(`last request to b4 after its DRAINING update (250 ms after the previous one): merge window 1 s ${lag.merged} ms, Herald's default ${lag.prompt} ms; lb_healthy_panic ${JSON.stringify(panics)}`);
   assert.deepEqual(panics, { merged: 0, prompt: 0 }, '60% DRAINING does not trigger panic routing');
   for (const c of ['merged', 'prompt']) assert.ok(lag[c]! < 500, `${c}: DRAINING applies at once (last hit ${lag[c]} ms after the push)`);

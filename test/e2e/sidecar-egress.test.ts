@@ -39,7 +39,7 @@ for (const protocol of ['sotw', 'delta'] as const) {
 
       // The defaults, as Envoy itself reports them.
       const dump = await envoy.configDump();
-      const web = dumpOf(dump, 'ClustersConfigDump').dynamic_active_clusters.find((c: any) => c.cluster.name === 'web').cluster;
+      const web = dumpOf(dump, 'ClustersConfigDump').dynamic_active_clusters.find((c: any) => c.cluster.name === 'web.default').cluster;
       assert.equal(web.type, 'EDS');
       assert.equal(web.connect_timeout, '1s');
       assert.equal(web.eds_cluster_config.eds_config.initial_fetch_timeout, '0s', 'a warming cluster waits for its endpoints');
@@ -60,7 +60,7 @@ for (const protocol of ['sotw', 'delta'] as const) {
       assert.equal(listener.traffic_direction, 'OUTBOUND');
       assert.equal(listener.address.socket_address.port_value, envoy.egressPort);
       const routes = dumpOf(dump, 'RoutesConfigDump').dynamic_route_configs.find((r: any) => r.route_config.name === 'egress').route_config;
-      const webRoute = routes.virtual_hosts.find((v: any) => v.name === 'web').routes[0].route;
+      const webRoute = routes.virtual_hosts.find((v: any) => v.name === 'web.default').routes[0].route;
       assert.equal(webRoute.timeout, '15s');
       assert.equal(webRoute.retry_policy, undefined, 'no retries by default');
 
@@ -80,12 +80,12 @@ for (const protocol of ['sotw', 'delta'] as const) {
       assert.ok(['web-1', 'web-canary'].includes(h2web.backend!));
 
       // Canary: Envoy counts requests served by canary-labelled endpoints separately.
-      const before = (await envoy.stat('cluster.web.canary.upstream_rq_200')) ?? 0;
+      const before = (await envoy.stat('cluster.web.default.canary.upstream_rq_200')) ?? 0;
       const canaryBefore = canary.hits.get('/') ?? 0;
       for (let i = 0; i < 10; i++) assert.equal((await envoy.get('web')).status, 200);
       const servedByCanary = (canary.hits.get('/') ?? 0) - canaryBefore;
       assert.ok(servedByCanary > 0, 'round robin sent some requests to the canary');
-      assert.equal(((await envoy.stat('cluster.web.canary.upstream_rq_200')) ?? 0) - before, servedByCanary, 'canary.upstream_rq_200 counts exactly the canary-served requests');
+      assert.equal(((await envoy.stat('cluster.web.default.canary.upstream_rq_200')) ?? 0) - before, servedByCanary, 'canary.upstream_rq_200 counts exactly the canary-served requests');
     });
   });
 }

@@ -74,7 +74,7 @@ test('ingress forwards to the app, health checks pass through it, and the manife
 
   // The caller's active health checks reach the app through the sidecar, and measure it.
   const self = `127.0.0.1:${ingressPort}`;
-  await waitFor('self healthy by active health check', async () => healthy((await envoy.hosts('self')).get(self)), 10_000);
+  await waitFor('self healthy by active health check', async () => healthy((await envoy.hosts('self.default')).get(self)), 10_000);
   const checksBefore = app.hits.get('/healthz') ?? 0;
   await sleep(1000);
   assert.ok((app.hits.get('/healthz') ?? 0) - checksBefore >= 2, 'health checks arrive at the app through the ingress');
@@ -82,10 +82,10 @@ test('ingress forwards to the app, health checks pass through it, and the manife
 
   let started = Date.now();
   app.setHealthy(false);
-  await waitFor('self unhealthy once the app fails its health check', async () => (await envoy.hosts('self')).get(self)?.healthStatus.failed_active_health_check === true, 5_000, 20);
+  await waitFor('self unhealthy once the app fails its health check', async () => (await envoy.hosts('self.default')).get(self)?.healthStatus.failed_active_health_check === true, 5_000, 20);
   const appDownMs = Date.now() - started;
   app.setHealthy(true);
-  await waitFor('self healthy again', async () => healthy((await envoy.hosts('self')).get(self)), 5_000, 20);
+  await waitFor('self healthy again', async () => healthy((await envoy.hosts('self.default')).get(self)), 5_000, 20);
 
   // Shutdown, exactly as the manifest does it. A slow request is in flight through egress → ingress → app.
   const inFlight = envoy.get('self', '/slow?delayMs=1500');
@@ -107,7 +107,7 @@ test('ingress forwards to the app, health checks pass through it, and the manife
   assert.equal(during.status, 200, 'normal requests are still served while draining');
   assert.equal(during.headers['x-envoy-immediate-health-check-fail'], 'true', 'every response tells callers to drop this host now');
   assert.equal(during.headers.connection, 'close', 'HTTP/1.1 connections are closed after the response');
-  await waitFor('the caller to drop self at once', async () => (await envoy.hosts('self')).get(self)?.healthStatus.failed_active_health_check === true, 2_000, 10);
+  await waitFor('the caller to drop self at once', async () => (await envoy.hosts('self.default')).get(self)?.healthStatus.failed_active_health_check === true, 2_000, 10);
   const callerDroppedMs = Date.now() - started;
   assert.equal((await httpRequest(ingressPort, '/healthz')).status, 503);
   assert.equal(app.hits.get('/healthz') ?? 0, appChecks, 'a failing Envoy answers health checks itself, without asking the app');

@@ -77,7 +77,8 @@ test('/ready stays non-200 until Herald has configured Envoy (Herald down, then 
 
   // The source syncs: Herald serves, Envoy is configured, /ready turns 200.
   const synced = Date.now();
-  writeServicesFile(h.servicesFile, [{ name: 'web', endpoints: [{ address: '127.0.0.1', port: web.port, zone: 'a' }] }]);
+  // In the proxy's namespace (POD_NAMESPACE shop), so the short name `web` is this service.
+  writeServicesFile(h.servicesFile, [{ name: 'shop/web', endpoints: [{ address: '127.0.0.1', port: web.port, zone: 'a' }] }]);
   await waitFor('/ready 200', async () => (await envoy.admin('/ready')).status === 200, 10_000, 10);
   const readyMs = Date.now() - synced;
   const viaListener = await httpRequest(readyPort, '/ready');

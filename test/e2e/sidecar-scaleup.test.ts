@@ -38,9 +38,9 @@ test('scale-up 4 → 40: no panic with ignore_new_hosts_until_first_hc, panic wi
     await h.stop();
     await Promise.all([...old, ...fresh].map((b) => b.close()));
   });
-  const healthy = async (cluster: string) => [...(await envoy.hosts(cluster)).values()].filter((s) => !s.healthStatus.failed_active_health_check).length;
+  const healthy = async (cluster: string) => [...(await envoy.hosts(`${cluster}.default`)).values()].filter((s) => !s.healthStatus.failed_active_health_check).length;
   await waitFor('4 healthy hosts in both clusters', async () => (await healthy('on')) === 4 && (await healthy('off')) === 4);
-  for (const c of ['on', 'off']) assert.equal(await envoy.stat(`cluster.${c}.lb_healthy_panic`), 0);
+  for (const c of ['on', 'off']) assert.equal(await envoy.stat(`cluster.${c}.default.lb_healthy_panic`), 0);
 
   // Scale up and keep traffic flowing to both services until every new host has passed its first check.
   const newEps = eps(fresh);
@@ -49,7 +49,7 @@ test('scale-up 4 → 40: no panic with ignore_new_hosts_until_first_hc, panic wi
     { ...spec(old)[1]!, endpoints: [...eps(old), ...newEps] },
   ]);
   const started = Date.now();
-  await waitFor('Envoy to hold 40 hosts in both clusters', async () => (await envoy.hosts('on')).size === 40 && (await envoy.hosts('off')).size === 40, 5_000, 10);
+  await waitFor('Envoy to hold 40 hosts in both clusters', async () => (await envoy.hosts('on.default')).size === 40 && (await envoy.hosts('off.default')).size === 40, 5_000, 10);
   const seenAt = Date.now() - started;
   const statuses = new Map<number, number>();
   let onToNewBeforeFirstCheck = 0;
@@ -66,8 +66,8 @@ test('scale-up 4 → 40: no panic with ignore_new_hosts_until_first_hc, panic wi
   assert.ok(allHealthyAt > 0, 'every new host passed its first health check within 10 s');
   assert.deepEqual([...statuses.keys()], [200], 'no request failed either way');
 
-  const panicOn = await envoy.stat('cluster.on.lb_healthy_panic');
-  const panicOff = await envoy.stat('cluster.off.lb_healthy_panic');
+  const panicOn = await envoy.stat('cluster.on.default.lb_healthy_panic');
+  const panicOff = await envoy.stat('cluster.off.default.lb_healthy_panic');
   assert.equal(panicOn, 0, 'with ignore_new_hosts_until_first_hc, a 10x scale-up does not panic');
   assert.ok((panicOff ?? 0) > 0, `without it, Envoy panics (lb_healthy_panic ${panicOff})`);
   assert.equal(onToNewBeforeFirstCheck, 0, 'unchecked new hosts get no traffic with the flag');

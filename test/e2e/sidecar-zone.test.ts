@@ -41,11 +41,11 @@ test('zone-aware: in-zone while healthy, spill-over on failure, back on recovery
     await h.stop();
     await Promise.all([...backends.values()].map((b) => b.close()));
   });
-  const allHealthy = async (e: TestEnvoy) => [...(await e.hosts('web')).values()].every((s) => !s.healthStatus.failed_active_health_check);
+  const allHealthy = async (e: TestEnvoy) => [...(await e.hosts('web.default')).values()].every((s) => !s.healthStatus.failed_active_health_check);
   await waitFor('every host healthy in both proxies', async () => (await allHealthy(inA)) && (await allHealthy(inD)));
 
   // Priorities as Envoy holds them: zone a at 0, the rest at 1 for the zone-a proxy; all 0 for zone d.
-  const prio = async (e: TestEnvoy) => Object.fromEntries([...(await e.hosts('web')).values()].map((s) => [s.zone, s.priority]));
+  const prio = async (e: TestEnvoy) => Object.fromEntries([...(await e.hosts('web.default')).values()].map((s) => [s.zone, s.priority]));
   assert.deepEqual(await prio(inA), { a: 0, b: 1, c: 1 });
   assert.deepEqual(await prio(inD), { a: 0, b: 0, c: 0 });
 
@@ -60,7 +60,7 @@ test('zone-aware: in-zone while healthy, spill-over on failure, back on recovery
 
   // One of zone a's two hosts fails: 50% healthy × 1.4 = 70% stays in zone a, the rest spills over.
   backends.get('a1')!.setHealthy(false);
-  await waitFor('a1 unhealthy', async () => (await inA.hosts('web')).get(`127.0.3.1:${backends.get('a1')!.port}`)?.healthStatus.failed_active_health_check === true, 3_000, 20);
+  await waitFor('a1 unhealthy', async () => (await inA.hosts('web.default')).get(`127.0.3.1:${backends.get('a1')!.port}`)?.healthStatus.failed_active_health_check === true, 3_000, 20);
   await sleep(1100); // the load balancer sees health changes up to update_merge_window (1 s) later
   counts = await spread(inA, 200);
   const partialInZone = share(counts, ['a2']);
@@ -74,7 +74,7 @@ test('zone-aware: in-zone while healthy, spill-over on failure, back on recovery
   const spillMs = Date.now() - started;
   counts = await spread(inA, 40);
   assert.equal(share(counts, ['b1', 'b2', 'c1']), 40, `all spilled over: ${JSON.stringify([...counts])}`);
-  assert.equal(await inA.stat('cluster.web.lb_healthy_panic'), 0, 'spill-over is not panic: the other priority is healthy');
+  assert.equal(await inA.stat('cluster.web.default.lb_healthy_panic'), 0, 'spill-over is not panic: the other priority is healthy');
 
   // Recovery: back in zone.
   started = Date.now();

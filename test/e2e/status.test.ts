@@ -68,8 +68,8 @@ test('herald status and herald config with two real Envoys (one SotW, one Delta)
   h.writeServices(web('DRAINING'));
   for (const e of [sotw, delta]) {
     const node = e === sotw ? 'envoy-sotw' : 'envoy-delta';
-    await waitFor(`${node} to see the endpoint DRAINING`, async () => (await e.hosts('web')).get('127.0.0.1:9')?.healthStatus?.eds_health_status === 'DRAINING');
-    const cfg = await herald(['config', node, '--admin', admin, '--type', 'EDS', '--name', 'web']);
+    await waitFor(`${node} to see the endpoint DRAINING`, async () => (await e.hosts('web.default')).get('127.0.0.1:9')?.healthStatus?.eds_health_status === 'DRAINING');
+    const cfg = await herald(['config', node, '--admin', admin, '--type', 'EDS', '--name', 'web.default']);
     assert.equal(cfg.code, 0, cfg.stderr);
     const sent = JSON.parse(cfg.stdout).streams[0].types.EDS;
     assert.equal(sent.length, 1);
@@ -91,15 +91,15 @@ test('herald status and herald config with two real Envoys (one SotW, one Delta)
       kind: 'cluster',
       upsert: [
         {
-          name: 'web',
+          name: 'web.default',
           message: {
-            name: 'web',
+            name: 'web.default',
             type: 'EDS',
-            edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' }, serviceName: 'web' },
+            edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' }, serviceName: 'web.default' },
             connectTimeout: { seconds: 1 },
             healthChecks: [{ timeout: { seconds: 0 }, interval: { seconds: 1 }, unhealthyThreshold: { value: 1 }, healthyThreshold: { value: 1 }, httpHealthCheck: { path: '/' } }],
           },
-          dependents: [{ kind: 'endpoint', name: 'web' }],
+          dependents: [{ kind: 'endpoint', name: 'web.default' }],
         },
       ],
     },

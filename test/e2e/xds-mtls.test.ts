@@ -62,7 +62,8 @@ for (const protocol of ['sotw', 'delta'] as const) {
     test('a matching identity is configured; no certificate, a foreign CA, or another service\'s claim is refused', async (t) => {
       const pki = makeTestPki();
       const backend = await startBackend('web-1');
-      const h = await startTestHerald([{ name: 'web', endpoints: [{ address: '127.0.0.1', port: backend.port }] }], {
+      // In the proxies' namespace (shop), so their short name `web` is this service.
+      const h = await startTestHerald([{ name: 'shop/web', endpoints: [{ address: '127.0.0.1', port: backend.port }] }], {
         xds: { tls: { certFile: pki.server.cert, keyFile: pki.server.key, clientCaFile: pki.ca, trustDomain: 'cluster.local' } },
       });
       const proxies: Proxy[] = [];

@@ -30,18 +30,18 @@ test('SotW: wildcard CDS, named EDS, ACKs, and a services-file edit reaches the 
   });
   c.send({ node: node('n1'), typeUrl: typeUrl('cluster') });
   const cds = await c.next('cluster');
-  assert.deepEqual([...cds.resources.keys()], ['alpha', 'beta']);
+  assert.deepEqual([...cds.resources.keys()], ['alpha.default', 'beta.default']);
   assert.ok(cds.versionInfo.startsWith(h.cache.prefix), 'versions carry the process prefix');
   c.send({ typeUrl: typeUrl('cluster'), responseNonce: cds.nonce, versionInfo: cds.versionInfo });
-  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha', 'beta'] });
+  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha.default', 'beta.default'] });
   const eds = await c.next('endpoint');
-  assert.deepEqual([...eds.resources.keys()].sort(), ['alpha', 'beta']);
-  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha', 'beta'], responseNonce: eds.nonce, versionInfo: eds.versionInfo });
+  assert.deepEqual([...eds.resources.keys()].sort(), ['alpha.default', 'beta.default']);
+  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha.default', 'beta.default'], responseNonce: eds.nonce, versionInfo: eds.versionInfo });
 
   h.writeServices([{ name: 'alpha', endpoints: [{ address: '10.0.0.1', port: 80 }, { address: '10.0.0.1', port: 81 }] }, TWO[1]!]);
   const eds2 = await c.next('endpoint', 1);
-  assert.deepEqual([...eds2.resources.keys()], ['alpha'], 'only the changed assignment is sent');
-  assert.deepEqual(ports(eds2.resources.get('alpha')), [80, 81]);
+  assert.deepEqual([...eds2.resources.keys()], ['alpha.default'], 'only the changed assignment is sent');
+  assert.deepEqual(ports(eds2.resources.get('alpha.default')), [80, 81]);
   await sleep(200);
   assert.equal(c.count('cluster'), 1, 'an endpoint change does not touch clusters');
 
@@ -50,7 +50,7 @@ test('SotW: wildcard CDS, named EDS, ACKs, and a services-file edit reaches the 
   assert.equal(proxies[0].nodeId, 'n1');
   assert.equal(proxies[0].protocol, 'sotw');
   assert.equal(proxies[0].types[typeUrl('cluster')].lastAckedVersion, cds.versionInfo);
-  assert.deepEqual(proxies[0].types[typeUrl('endpoint')].subscribed, ['alpha', 'beta']);
+  assert.deepEqual(proxies[0].types[typeUrl('endpoint')].subscribed, ['alpha.default', 'beta.default']);
 });
 
 test('Delta: wildcard CDS, per-resource versions, removed_resources on service removal', async (t) => {
@@ -62,20 +62,20 @@ test('Delta: wildcard CDS, per-resource versions, removed_resources on service r
   });
   c.send({ node: node('d1'), typeUrl: typeUrl('cluster') });
   const cds = await c.next('cluster');
-  assert.deepEqual([...cds.resources.keys()].sort(), ['alpha', 'beta']);
+  assert.deepEqual([...cds.resources.keys()].sort(), ['alpha.default', 'beta.default']);
   assert.ok([...cds.versions.values()].every((v) => v.startsWith(h.cache.prefix)));
   c.send({ typeUrl: typeUrl('cluster'), responseNonce: cds.nonce });
-  c.send({ typeUrl: typeUrl('endpoint'), resourceNamesSubscribe: ['alpha', 'beta'] });
+  c.send({ typeUrl: typeUrl('endpoint'), resourceNamesSubscribe: ['alpha.default', 'beta.default'] });
   const eds = await c.next('endpoint');
   c.send({ typeUrl: typeUrl('endpoint'), responseNonce: eds.nonce });
 
   h.writeServices([TWO[0]!]);
   const cds2 = await c.next('cluster', 1);
-  assert.deepEqual(cds2.removed, ['beta']);
+  assert.deepEqual(cds2.removed, ['beta.default']);
   assert.equal(cds2.resources.size, 0);
   c.send({ typeUrl: typeUrl('cluster'), responseNonce: cds2.nonce });
   const eds2 = await c.next('endpoint', 1);
-  assert.deepEqual(eds2.removed, ['beta'], 'subscribed assignment that is gone is removed too');
+  assert.deepEqual(eds2.removed, ['beta.default'], 'subscribed assignment that is gone is removed too');
   const proxies = (await h.adminGet('/proxies')).proxies;
   assert.equal(proxies[0].protocol, 'delta');
 });
@@ -122,7 +122,7 @@ test('bad input: malformed bytes and a missing node end that stream with INVALID
   good.send({ typeUrl: typeUrl('cluster'), responseNonce: first.nonce });
   h.writeServices([...TWO, { name: 'gamma', endpoints: [] }]);
   const second = await good.next('cluster', 1);
-  assert.ok(second.resources.has('gamma'), 'the good stream still receives updates');
+  assert.ok(second.resources.has('gamma.default'), 'the good stream still receives updates');
   const metrics = await (await fetch(`http://127.0.0.1:${h.adminPort}/metrics`)).text();
   assert.match(metrics, /herald_xds_bad_requests_total\{reason="malformed"\} [1-9]/);
 });
@@ -135,15 +135,15 @@ test('bad input: unknown type URL and stale nonces are ignored without closing t
     await h.stop();
   });
   c.send({ node: node('odd'), typeUrl: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret', resourceNames: ['x'] });
-  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha'] });
+  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha.default'] });
   const eds = await c.next('endpoint');
   // A request answering a nonce that was never sent is ignored: no response, no state change.
-  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha', 'beta'], responseNonce: 'bogus' });
+  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha.default', 'beta.default'], responseNonce: 'bogus' });
   await sleep(200);
   assert.equal(c.count('endpoint'), 1);
-  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha', 'beta'], responseNonce: eds.nonce });
+  c.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha.default', 'beta.default'], responseNonce: eds.nonce });
   const eds2 = await c.next('endpoint', 1);
-  assert.deepEqual([...eds2.resources.keys()], ['beta']);
+  assert.deepEqual([...eds2.resources.keys()], ['beta.default']);
   assert.equal(c.status, undefined, 'the stream is still open');
 });
 
@@ -156,15 +156,15 @@ test('a client that never ACKs gets one response per type; other clients keep co
     polite.close();
     await h.stop();
   });
-  silent.send({ node: node('silent'), typeUrl: typeUrl('endpoint'), resourceNames: ['alpha'] });
-  polite.send({ node: node('polite'), typeUrl: typeUrl('endpoint'), resourceNames: ['alpha'] });
+  silent.send({ node: node('silent'), typeUrl: typeUrl('endpoint'), resourceNames: ['alpha.default'] });
+  polite.send({ node: node('polite'), typeUrl: typeUrl('endpoint'), resourceNames: ['alpha.default'] });
   await silent.next('endpoint');
   let last = await polite.next('endpoint');
   for (let i = 0; i < 3; i++) {
-    polite.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha'], responseNonce: last.nonce });
+    polite.send({ typeUrl: typeUrl('endpoint'), resourceNames: ['alpha.default'], responseNonce: last.nonce });
     h.writeServices([{ name: 'alpha', endpoints: [{ address: '10.0.0.1', port: 100 + i }] }, TWO[1]!]);
     last = await polite.next('endpoint', i + 1);
-    assert.deepEqual(ports(last.resources.get('alpha')), [100 + i]);
+    assert.deepEqual(ports(last.resources.get('alpha.default')), [100 + i]);
   }
   assert.equal(silent.count('endpoint'), 1, 'no flood towards a client that does not ACK');
   const proxies = (await h.adminGet('/proxies')).proxies;

@@ -106,7 +106,8 @@ test('a stream that does not read is closed after maxBlockedMs, its buffer relea
     honest.close();
     await h.stop();
   });
-  const names = mesh(20, 1).map((s) => s.name);
+  // EDS names are the services' resource names: file services are in namespace default.
+  const names = mesh(20, 1).map((s) => `${s.name}.default`);
   stuck.send(encode('sotw', { node: node('stuck'), typeUrl: typeUrl('cluster') }));
   stuck.send(encode('sotw', { typeUrl: typeUrl('endpoint'), resourceNames: names }));
   await waitFor('bytes buffered for the stuck stream', () => h.xds.bufferedBytes() > 100_000, 5000);
@@ -135,7 +136,7 @@ test('a stream whose queued responses pass maxBufferedBytes is closed at once', 
     await h.stop();
   });
   // One response is let through however large; what queues behind it counts against the budget.
-  stuck.send(encode('sotw', { node: node('stuck'), typeUrl: typeUrl('endpoint'), resourceNames: mesh(20, 1).map((s) => s.name) }));
+  stuck.send(encode('sotw', { node: node('stuck'), typeUrl: typeUrl('endpoint'), resourceNames: mesh(20, 1).map((s) => `${s.name}.default`) }));
   await waitFor('the big EDS response buffered', () => h.xds.bufferedBytes() > 65536, 5000);
   assert.equal((await h.adminGet('/proxies')).proxies.length, 1, 'a single response over the budget does not close the stream');
   stuck.send(encode('sotw', { typeUrl: typeUrl('cluster') }));

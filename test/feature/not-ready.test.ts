@@ -24,6 +24,6 @@ test('a source that never loaded keeps Herald unready and silent; the first good
   assert.equal(c.count('cluster'), 0, 'no partial mesh is pushed');
   writeServicesFile(h.servicesFile, [{ name: 'alpha', endpoints: [{ address: '10.0.0.1', port: 80 }] }]);
   const cds = await c.next('cluster');
-  assert.deepEqual([...cds.resources.keys()], ['alpha']);
+  assert.deepEqual([...cds.resources.keys()], ['alpha.default']);
   assert.equal((await fetch(`http://127.0.0.1:${h.adminPort}/readyz`)).status, 200);
 });

@@ -48,7 +48,7 @@ test('mTLS: a matching SPIFFE or DNS identity is served; another claim is PERMIS
   const ok = client(h, pki, web);
   clients.push(ok);
   ok.send({ node: claim('web-1.shop', 'web', 'shop'), typeUrl: typeUrl('cluster') });
-  assert.deepEqual([...(await ok.next('cluster')).resources.keys()], ['web']);
+  assert.deepEqual([...(await ok.next('cluster')).resources.keys()], ['web.default'], 'the file service web is default/web');
   const proxies = (await h.adminGet('/proxies')).proxies;
   assert.equal(proxies[0].identity, 'spiffe://cluster.local/ns/shop/sa/web');
 

@@ -55,7 +55,7 @@ test('past the view limit a new view is refused with RESOURCE_EXHAUSTED; existin
   assert.match(status.details, /at most 128 distinct views/);
   const again = open(3);
   const cds = await again.next('cluster');
-  assert.ok(cds.resources.has('alpha'), 'a proxy of an existing view is served');
+  assert.ok(cds.resources.has('alpha.default'), 'a proxy of an existing view is served');
   const metrics = await (await fetch(`http://127.0.0.1:${h.adminPort}/metrics`)).text();
   assert.match(metrics, /herald_views_refused_total\{reason="max-views"\} [1-9]/);
 });

@@ -50,6 +50,9 @@ export interface TestEnvoyOptions {
   waitReady?: boolean;
   /** Turns on the ingress listener (node metadata HERALD_INGRESS / HERALD_APP_PORT / HERALD_HEALTH_PATH). */
   ingress?: { appPort: number; port?: number; healthPath?: string };
+  /** Node metadata HERALD_NAMESPACE and HERALD_EGRESS_SCOPE. */
+  namespace?: string;
+  egressScope?: string;
   /** Adds the static readiness listener on this port (0: a free one). */
   readyPort?: number;
   /** More Envoy flags, e.g. ['--drain-time-s', '1']. */
@@ -109,6 +112,8 @@ export async function startTestEnvoy(o: TestEnvoyOptions): Promise<TestEnvoy> {
       protocol: o.protocol,
       adminPort,
       egress: `127.0.0.1:${egressPort}`,
+      ...(o.namespace ? { namespace: o.namespace } : {}),
+      ...(o.egressScope ? { egressScope: o.egressScope } : {}),
       ...(o.ingress ? { ingress: `127.0.0.1:${ingressPort}`, appPort: o.ingress.appPort, ...(o.ingress.healthPath ? { healthPath: o.ingress.healthPath } : {}) } : {}),
       ...(readyPort ? { readyPort } : {}),
     }),

@@ -38,7 +38,7 @@ interface HistoryEntry {
   readonly after: any | undefined;
 }
 
-const RESOURCE_OF_KIND: Record<string, string> = { Pod: 'pods', Node: 'nodes', EndpointSlice: 'endpointslices' };
+const RESOURCE_OF_KIND: Record<string, string> = { Pod: 'pods', Node: 'nodes', EndpointSlice: 'endpointslices', Service: 'services' };
 
 /** An apiserver error, as the product's client raises it (status 410 for Gone/Expired). */
 export function kubeError(status: number, reason = '', message = `HTTP ${status} ${reason}`): KubeApiError {

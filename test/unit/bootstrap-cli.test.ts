@@ -9,13 +9,14 @@ function ok(argv: string[], env: Record<string, string> = {}): any {
   return r.bootstrap;
 }
 
-test('bootstrap: defaults give a sidecar with loopback admin, SotW ADS and initial_fetch_timeout 0', () => {
+test('bootstrap: defaults give a sidecar with loopback admin, Delta (incremental) ADS and initial_fetch_timeout 0', () => {
   const b = ok([]);
   assert.equal(b.node.id, 'host-1');
   assert.equal(b.node.cluster, 'sidecar');
   assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001' });
   assert.deepEqual(b.admin.address.socket_address, { address: '127.0.0.1', port_value: 9901 });
-  assert.equal(b.dynamic_resources.ads_config.api_type, 'GRPC');
+  assert.equal(b.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
+  assert.equal(ok(['--protocol', 'sotw']).dynamic_resources.ads_config.api_type, 'GRPC', 'SotW on request');
   assert.equal(b.dynamic_resources.cds_config.initial_fetch_timeout, '0s');
   assert.equal(b.dynamic_resources.lds_config.initial_fetch_timeout, '0s');
   const xds = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
@@ -41,7 +42,7 @@ test('bootstrap: the environment a Kubernetes pod gives (downward API), flags wi
   assert.equal(b.node.id, 'web-7d9f-abc.shop');
   assert.equal(b.node.cluster, 'web');
   assert.deepEqual(b.node.locality, { region: 'us-east-1', zone: 'us-east-1a' });
-  assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001', HERALD_INGRESS: '0.0.0.0:15006', HERALD_APP_PORT: '8080', HERALD_HEALTH_PATH: '/ready', HERALD_NAMESPACE: 'shop' });
+  assert.deepEqual(b.node.metadata, { HERALD_EGRESS: '127.0.0.1:15001', HERALD_INGRESS: '0.0.0.0:15006', HERALD_APP_PORT: '8080', HERALD_HEALTH_PATH: '/ready', HERALD_NAMESPACE: 'shop' }, 'the pod namespace becomes the proxy namespace');
   assert.equal(b.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
   const xds = b.static_resources.clusters.find((c: any) => c.name === 'herald_xds');
   assert.equal(xds.type, 'LOGICAL_DNS', 'a Service name is resolved by Envoy');
@@ -49,6 +50,16 @@ test('bootstrap: the environment a Kubernetes pod gives (downward API), flags wi
   assert.equal(flagged.node.id, 'n1');
   assert.equal(flagged.node.locality.zone, 'b');
   assert.equal(flagged.dynamic_resources.ads_config.api_type, 'GRPC');
+});
+
+test('bootstrap: namespace and egress scope go into node metadata; an empty scope from the downward API is none', () => {
+  const b = ok(['--namespace', 'team-a', '--egress-scope', 'team-b/api, ./*']);
+  assert.equal(b.node.metadata.HERALD_NAMESPACE, 'team-a');
+  assert.equal(b.node.metadata.HERALD_EGRESS_SCOPE, 'team-b/api, ./*');
+  const fromEnv = ok([], { POD_NAMESPACE: 'shop', HERALD_EGRESS_SCOPE: '' });
+  assert.equal(fromEnv.node.metadata.HERALD_NAMESPACE, 'shop');
+  assert.equal(fromEnv.node.metadata.HERALD_EGRESS_SCOPE, undefined, 'a pod without herald.io/egress declares no scope');
+  assert.equal(ok(['--namespace', 'ns1'], { POD_NAMESPACE: 'shop' }).node.metadata.HERALD_NAMESPACE, 'ns1', 'the flag wins');
 });
 
 test('bootstrap: --ready-port 0 leaves out the readiness listener and its admin cluster', () => {
@@ -74,6 +85,8 @@ test('bootstrap: ADS reconnects within 100 ms–1 s; several instances are healt
 
 const bad: Record<string, { argv: string[]; env?: Record<string, string>; problem: RegExp }> = {
   'unknown flag': { argv: ['--zonee', 'a'], problem: /zonee/ },
+  'bad namespace': { argv: ['--namespace', 'Team_A'], problem: /^--namespace: must be a namespace/ },
+  'bad scope entry': { argv: ['--egress-scope', 'team-b/api, nonsense'], problem: /^--egress-scope: "nonsense": must be <namespace>\/<name>/ },
   'bad protocol from env': { argv: [], env: { HERALD_XDS_PROTOCOL: 'grpc' }, problem: /^HERALD_XDS_PROTOCOL: must be sotw or delta/ },
   'xds without port': { argv: ['--xds', 'herald'], problem: /^--xds: must be host:port/ },
   'app port out of range': { argv: ['--ingress', '0.0.0.0:15006', '--app-port', '70000'], problem: /^--app-port: must be a port 1\.\.65535/ },

@@ -81,8 +81,8 @@ const moreBadConfigs: Record<string, { yaml: string; problems: string[] }> = {
   'every unknown key is its own problem': {
     yaml: 'sources: [{kind: file, path: s.yaml, pth: x, nme: y}]',
     problems: [
-      'sources[0].pth: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard)',
-      'sources[0].nme: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard)',
+      'sources[0].pth: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard, serviceNamespace)',
+      'sources[0].nme: unknown field (expected one of kind, name, path, settleMs, allowEmpty, maxBytes, maxEndpoints, maxLossPercent, confirmMs, guard, serviceNamespace)',
     ],
   },
   'duplicate source names': { yaml: 'sources: [{kind: file, path: a.yaml}, {kind: file, name: file-0, path: b.yaml}]', problems: ['sources[1].name: duplicate source name "file-0"'] },
@@ -121,8 +121,9 @@ test('config: every default comes from the schema; a partial guard keeps its kin
     '/etc/herald',
   );
   assert.deepEqual(
-    { xds: c.xds, admin: c.admin, sidecar: c.sidecar, batching: c.batching, ackTimeoutMs: c.ackTimeoutMs, policyFile: c.policyFile, registry: c.registry, views: c.views, admission: c.admission },
+    { xds: c.xds, admin: c.admin, sidecar: c.sidecar, batching: c.batching, ackTimeoutMs: c.ackTimeoutMs, policyFile: c.policyFile, registry: c.registry, views: c.views, admission: c.admission, mesh: c.mesh },
     {
+      mesh: { defaultNamespace: 'default', clusterDomain: 'cluster.local', defaultEgressScope: 'mesh' },
       views: { maxViews: 128, zones: [], idleGraceSeconds: 60, memoryBudgetMb: 2048 },
       xds: { address: '127.0.0.1', port: 18000, maxStreamAgeSeconds: 300, limits: { maxRequestBytes: 4 << 20, maxNamesPerRequest: 50_000, maxBufferedBytes: 16 << 20, maxBlockedMs: 30_000 } },
       admin: { address: '127.0.0.1', port: 18001, allowedHosts: [] },
@@ -141,6 +142,7 @@ test('config: every default comes from the schema; a partial guard keeps its kin
       kubeconfig: '',
       namespaces: [],
       serviceLabel: 'app',
+      identity: 'label',
       portName: 'http',
       discovery: 'pods',
       discoveryOverrides: {},

@@ -3,6 +3,7 @@
  * services-file format) → test/golden/<case>.out.yaml (every resource translateMesh produces for that view,
  * encoded the way the cache encodes it — `encodeResource`: the strict schema walk, the kind's validators, then
  * protobufjs — and decoded back, as protobufjs toObject JSON, by kind in xDS order, names in translator order).
+ * A case with `views:` (several named views) shows instead what views share (see renderViews).
  * `UPDATE_GOLDEN=1` rewrites the .out.yaml files instead of comparing; review the diff. Determinism: every case is
  * rendered again from its input shuffled (service order, endpoint order, object key order, map insertion order)
  * with a seeded PRNG, for several seeds, and must give the same bytes.
@@ -18,7 +19,9 @@ import { parseServicesFile } from '../../src/sources/file/services-file';
 import { mergeSources } from '../../src/model/merge';
 import { resolvePolicy, validatePolicyOverrides } from '../../src/model/policy';
 import { translateMesh } from '../../src/translate/index';
-import type { ProxyView } from '../../src/translate/view';
+import { viewKey, type ProxyView } from '../../src/translate/view';
+import { XdsCache } from '../../src/xds/cache';
+import { Publisher } from '../../src/pipeline/publisher';
 import { encodeResource } from '../../src/xds/encode';
 import { messageType } from '../../src/xds/protos';
 import { KIND_ORDER, RESOURCE_TYPES } from '../../src/xds/resource-types';
@@ -83,15 +86,58 @@ function shuffleSnapshot(snapshot: SourceSnapshot, rnd: () => number): SourceSna
   );
 }
 
+/**
+ * A view-sharing case (`views:` instead of `view:`): the views are built by a real Publisher into a real XdsCache,
+ * and the output lists, per view, its resources by kind; then per resource the groups of views that hold one
+ * encoding of it (the same bytes object and version); then how many encodings were made against how many
+ * resources the views hold.
+ */
+function renderViews(input: { views: Record<string, ProxyView>; services: unknown }, where: string): string {
+  const parsed = parseServicesFile(stringify({ services: input.services }), 'golden');
+  if (!parsed.ok) throw new Error(`${where}: ${parsed.problems.join('; ')}`);
+  const mesh = mergeSources(['golden'], new Map([['golden', parsed.snapshot]]));
+  const cache = new XdsCache('golden');
+  const publisher = new Publisher(cache);
+  publisher.update(mesh);
+  publisher.startServing();
+  const keys = Object.fromEntries(Object.entries(input.views).map(([n, v]) => [n, viewKey(v)]));
+  for (const k of Object.values(keys)) publisher.buildView(k);
+  const views: Record<string, Record<string, string[]>> = {};
+  // kind/name → encoding (the bytes object) → the views holding exactly that encoding.
+  const holders = new Map<string, Map<unknown, string[]>>();
+  let held = 0;
+  for (const [n, k] of Object.entries(keys)) {
+    views[n] = {};
+    for (const kind of KIND_ORDER) {
+      const res = cache.resources(k, kind);
+      views[n]![`${kind}s`] = [...res.keys()];
+      for (const [name, r] of res) {
+        const id = `${kind}/${name}`;
+        let h = holders.get(id);
+        if (!h) holders.set(id, (h = new Map()));
+        const list = h.get(r.any) ?? [];
+        h.set(r.any, [...list, n]);
+        held++;
+      }
+    }
+  }
+  // Each line: the groups of views that share one encoding of the resource (one group: shared by all holders).
+  const sharing: Record<string, string[]> = {};
+  for (const [id, h] of [...holders].sort(([a], [b]) => (a < b ? -1 : 1))) sharing[id] = [...h.values()].map((g) => g.join(' + '));
+  const out = { views, sharing, encodings: { made: cache.encodings, heldByViews: held } };
+  return `# Generated from ${path.basename(where)} by test/unit/golden.test.ts; UPDATE_GOLDEN=1 rewrites it.\n${stringify(out, { aliasDuplicateObjects: false, lineWidth: 0 })}`;
+}
+
 function render(inputText: string, where: string, rnd?: () => number): string {
-  const input = parseYaml(inputText) as { view: ProxyView; defaults?: unknown; services: unknown };
+  const input = parseYaml(inputText) as { view: ProxyView; views?: Record<string, ProxyView>; defaults?: unknown; services: unknown };
+  if (input.views) return renderViews(input as { views: Record<string, ProxyView>; services: unknown }, where);
   const parsed = parseServicesFile(stringify({ services: input.services }), 'golden');
   if (!parsed.ok) throw new Error(`${where}: ${parsed.problems.join('; ')}`);
   const defaults = validatePolicyOverrides(rnd ? shuffledKeys(input.defaults, rnd) : input.defaults, 'defaults');
   if (defaults.problems.length > 0) throw new Error(`${where}: ${defaults.problems.join('; ')}`);
   let mesh = mergeSources(['golden'], new Map([['golden', rnd ? shuffleSnapshot(parsed.snapshot, rnd) : parsed.snapshot]]));
   if (rnd) mesh = { services: new Map(shuffled([...mesh.services], rnd)) };
-  const updates = translateMesh(mesh, input.view, resolvePolicy(defaults.overrides));
+  const updates = translateMesh(mesh, input.view, { policy: resolvePolicy(defaults.overrides) });
   const out: Record<string, unknown[]> = {};
   const anyType = messageType('google.protobuf.Any');
   for (const kind of KIND_ORDER) {

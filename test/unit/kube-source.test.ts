@@ -24,9 +24,12 @@ const REASONS = ['malformed', 'address-conflict', 'no-ip', 'not-ready', 'finishe
 type Reason = (typeof REASONS)[number];
 const skipCounts = () => Object.fromEntries(REASONS.map((r) => [r, skipped.get({ reason: r })])) as Record<Reason, number>;
 
-/** `address:port HEALTH zone` (zone `-` when none), plus ` w=N` for a weight other than 1 and ` canary`. */
+/**
+ * `address:port HEALTH zone` (zone `-` when none), plus ` w=N` for a weight other than 1 and ` canary`. Services
+ * are `<namespace>/<name>`; a bare name means namespace default, where the fixtures' pods live.
+ */
 function eps(snapshot: SourceSnapshot, service: string): string[] | 'absent' {
-  const s = snapshot.get(service);
+  const s = snapshot.get(service.includes('/') ? service : `default/${service}`);
   if (!s) return 'absent';
   return s.endpoints.map((e) => `${e.address}:${e.port} ${e.health} ${e.zone || '-'}${e.weight !== 1 ? ` w=${e.weight}` : ''}${e.labels.canary ? ' canary' : ''}`);
 }
@@ -40,7 +43,9 @@ async function startSource(kube: FakeKube, o: Partial<KubernetesSourceOptions> =
   // Every informer is watching: pods and nodes, or slices (nodes only serve pods).
   const mode = o.discovery ?? 'pods';
   const overrides = Object.values(o.discoveryOverrides ?? {});
-  const informers = (mode === 'pods' || overrides.includes('pods') ? 2 : 0) + (mode !== 'pods' || overrides.some((m) => m !== 'pods') ? 1 : 0);
+  const usesPods = mode === 'pods' || overrides.includes('pods');
+  // Pods and nodes (plus Services with identity `service`), and slices.
+  const informers = (usesPods ? (o.identity === 'service' ? 3 : 2) : 0) + (mode !== 'pods' || overrides.some((m) => m !== 'pods') ? 1 : 0);
   await kube.until(`${informers} watches`, () => kube.watching() === informers);
   return { src, updates, last: () => updates.at(-1)! };
 }
@@ -164,6 +169,7 @@ const podCases: Record<string, Case> = {
   },
   'pods outside the configured namespaces are not watched': {
     options: { namespaces: ['prod'] },
+    service: 'prod/web',
     before: [zoneA, pod({ name: 'web-1', ip: '10.1.0.1' }), pod({ name: 'web-2', namespace: 'prod', ip: '10.1.0.2' })],
     expect: ['10.1.0.2:8080 HEALTHY zone-a'],
   },
@@ -267,7 +273,7 @@ test('kubernetes: a pod relabelled to another service moves in one update; the u
     const after = last().snapshot;
     assert.deepEqual(eps(after, 'web'), ['10.1.0.1:8080 HEALTHY zone-a']);
     assert.deepEqual(eps(after, 'api'), ['10.1.0.2:8080 HEALTHY zone-a']);
-    assert.equal(after.get('db'), before.get('db'), 'an unchanged service keeps its SourceService object');
+    assert.equal(after.get('default/db'), before.get('default/db'), 'an unchanged service keeps its SourceService object');
     assert.equal(last().meta?.fullRead, false, 'a watch event is not a full read');
     kube.put(pod({ name: 'web-1', app: 'api', ip: '10.1.0.1' }));
     await kube.settled();
@@ -306,7 +312,7 @@ test('kubernetes: a relist after 410 re-reads the pods (a full read) and updates
     await kube.settled();
     assert.deepEqual(eps(last().snapshot, 'web'), ['10.1.0.1:8080 HEALTHY zone-a']);
     assert.equal(last().meta?.fullRead, true, 'a pod relist may confirm a guard hold');
-    assert.equal(last().snapshot.get('db'), before.get('db'));
+    assert.equal(last().snapshot.get('default/db'), before.get('default/db'));
   } finally {
     await src.stop();
   }
@@ -378,3 +384,32 @@ for (const [name, c] of Object.entries(indexCases)) {
     }
   });
 }
+
+test('kubernetes identity service: a pod is in every Service of its namespace that selects it; a Service change moves pods', async () => {
+  const kube = new FakeKube();
+  const service = (namespace: string, name: string, selector: Record<string, string>) => ({ kind: 'Service', metadata: { namespace, name }, spec: { selector } });
+  for (const o of [
+    zoneA,
+    pod({ name: 'web-1', ip: '10.1.0.1', labels: { tier: 'front' } }),
+    pod({ name: 'web-2', namespace: 'team-b', ip: '10.1.0.2', labels: { tier: 'front' } }),
+    service('default', 'frontend', { tier: 'front' }),
+    service('default', 'all-web', { app: 'web' }),
+    service('default', 'headless-no-selector', {}),
+  ]) kube.put(o);
+  const { src, last } = await startSource(kube, { identity: 'service' });
+  try {
+    const snap = last().snapshot;
+    assert.deepEqual([...snap.keys()].sort(), ['default/all-web', 'default/frontend'], 'named by Service, within the pod namespace; team-b has no Service');
+    assert.deepEqual(eps(snap, 'frontend'), ['10.1.0.1:8080 HEALTHY zone-a']);
+    assert.deepEqual(eps(snap, 'all-web'), ['10.1.0.1:8080 HEALTHY zone-a']);
+    kube.put(service('team-b', 'frontend', { tier: 'front' }));
+    await kube.settled();
+    assert.deepEqual(eps(last().snapshot, 'team-b/frontend'), ['10.1.0.2:8080 HEALTHY zone-a'], 'a new Service takes in its pods');
+    kube.put(service('default', 'frontend', { tier: 'back' }));
+    await kube.settled();
+    assert.equal(eps(last().snapshot, 'frontend'), 'absent', 'a Service whose selector no longer matches loses the pod');
+    assert.deepEqual(eps(last().snapshot, 'all-web'), ['10.1.0.1:8080 HEALTHY zone-a']);
+  } finally {
+    await src.stop();
+  }
+});

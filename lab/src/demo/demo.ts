@@ -61,7 +61,8 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 15
 
 async function envoyHost(envoy: EnvoyProcess, port: number): Promise<string> {
   const json = JSON.parse((await envoy.admin('/clusters?format=json')).body);
-  const c = (json.cluster_statuses ?? []).find((x: any) => x.name === 'demo');
+  // The file's service `demo` is in namespace default: its Envoy cluster is demo.default.
+  const c = (json.cluster_statuses ?? []).find((x: any) => x.name === 'demo.default');
   const h = (c?.host_statuses ?? []).find((x: any) => x.address.socket_address.port_value === port);
   if (!h) return 'absent';
   return h.health_status.eds_health_status ?? 'HEALTHY';
@@ -70,7 +71,8 @@ async function envoyHost(envoy: EnvoyProcess, port: number): Promise<string> {
 export async function demo(argv: string[]): Promise<void> {
   // The demo narrates; Herald's own info lines would interleave with it (HERALD_LOG_LEVEL=info shows them).
   if (!process.env.HERALD_LOG_LEVEL) setLogLevel('warn');
-  const protocol = argv.includes('--delta') ? 'delta' : 'sotw';
+  // Incremental xDS unless told otherwise (--sotw).
+  const protocol = argv.includes('--sotw') ? 'sotw' : 'delta';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-demo-'));
   const backends: Backend[] = [await startBackend('backend-1'), await startBackend('backend-2')];
   const servicesFile = path.join(dir, 'services.yaml');

@@ -1,10 +1,11 @@
-/** Client Envoys of the lab: each bootstrapped by `herald bootstrap` with its own node id and zone, and every Herald replica. */
+/** Client Envoys of the lab: each bootstrapped by `herald bootstrap` (incremental xDS, its default) with its own node id and zone, and every Herald replica. */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { HERALD_CLI } from '../product';
 import { startEnvoy, type EnvoyProcess } from '../envoy/process';
 import type { EnvoyView, HostState } from './convergence';
+import { envoyName, serviceId } from '../../../src/model/names';
 
 const run = promisify(execFile);
 
@@ -33,6 +34,7 @@ export async function startClientEnvoy(o: { index: number; zone: string; xds: st
     '--ready-port', '0',
   ]);
   const envoy = await startEnvoy({ bootstrap: JSON.parse(stdout), adminPort: o.adminPort });
+  const cluster = envoyName(serviceId('default', o.service));
   return {
     index: o.index,
     nodeId: `lab-client-${o.index}`,
@@ -40,8 +42,9 @@ export async function startClientEnvoy(o: { index: number; zone: string; xds: st
     egressPort: o.egressPort,
     envoy,
     hosts: async () => {
+      // The lab's services are Kubernetes services of namespace default: their Envoy cluster is `<name>.default`.
       const json = JSON.parse((await envoy.admin('/clusters?format=json')).body);
-      const c = (json.cluster_statuses ?? []).find((x: any) => x.name === o.service);
+      const c = (json.cluster_statuses ?? []).find((x: any) => x.name === cluster);
       const out = new Map<string, HostState>();
       for (const h of c?.host_statuses ?? []) {
         const a = h.address.socket_address;
@@ -50,7 +53,7 @@ export async function startClientEnvoy(o: { index: number; zone: string; xds: st
       return out;
     },
     panics: async () => {
-      const body = (await envoy.admin(`/stats?filter=^cluster\\.${o.service.replace(/\./g, '\\.')}\\.lb_healthy_panic$`)).body;
+      const body = (await envoy.admin(`/stats?filter=^cluster\\.${cluster.replace(/\./g, '\\.')}\\.lb_healthy_panic$`)).body;
       return Number(body.match(/: (\d+)/)?.[1] ?? 0);
     },
   };

@@ -2,7 +2,7 @@
  * The services file: a YAML list of services and their endpoints, the file source's input.
  *
  *   services:
- *     - name: web
+ *     - name: web                            # in the source's namespace (default: default); or team-a/web
  *       policy: { zoneAware: true }          # optional, validated by model/policy.ts validatePolicyOverrides
  *       endpoints:
  *         - { address: 127.0.0.1, port: 8081, zone: a, weight: 1, health: HEALTHY, labels: { canary: "true" } }
@@ -25,7 +25,8 @@ import type { SourceService, SourceSnapshot } from '../source';
 import { Problems, canonicalIp, int, ipLiteralProblem, isObject, noUnknownKeys, str } from '../../config/validate';
 
 const HEALTH: readonly Health[] = ['HEALTHY', 'UNHEALTHY', 'DRAINING', 'UNKNOWN'];
-const NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
+/** `<name>` (mapped into the source's namespace) or `<namespace>/<name>`. */
+const NAME = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\/)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 /** At most this many problems are listed; the count of the rest is given. */
 const MAX_LISTED = 50;
 
@@ -94,7 +95,7 @@ export function parseServicesFile(text: string, source: string, opts: ParseOptio
     if (!isObject(raw)) return p.add(path, `must be a mapping${lineOf(['services', i])}`);
     noUnknownKeys(raw, ['name', 'endpoints', 'policy'], path, p);
     const name = str(raw, 'name', path, p);
-    if (name && !NAME.test(name)) p.add(`${path}.name`, 'must be lower-case letters, digits, dots and dashes');
+    if (name && !NAME.test(name)) p.add(`${path}.name`, 'must be lower-case letters, digits, dots and dashes: <name>, or <namespace>/<name> with an RFC 1123 label as namespace');
     if (out.has(name)) p.add(`${path}.name`, `duplicate service ${JSON.stringify(name)}`);
     const eps = raw.endpoints ?? [];
     if (!Array.isArray(eps)) p.add(`${path}.endpoints`, 'must be a list');

@@ -23,7 +23,14 @@ export const CANARY_ANNOTATION = `${ANNOTATION_PREFIX}canary`;
  * flag). policyFromAnnotations skips them. A new endpoint-level annotation must be added here, or
  * policyFromAnnotations reports it as unknown.
  */
-export const ENDPOINT_ANNOTATIONS: readonly string[] = ['port', 'weight', 'canary'];
+export const ENDPOINT_ANNOTATIONS: readonly string[] = ['port', 'weight', 'canary', 'egress'];
+
+/**
+ * `herald.io/egress`: the services the pod's sidecar calls (model/scope.ts). Herald never reads it from the pod:
+ * the pod's spec hands it to `herald bootstrap` (the downward API, `HERALD_EGRESS_SCOPE`), which puts it in the
+ * proxy's node metadata. Listed with the endpoint annotations so the policy parser does not call it unknown.
+ */
+export const EGRESS_ANNOTATION = `${ANNOTATION_PREFIX}egress`;
 
 const ENDPOINT_ANNOTATION_SCHEMA = z.object({
   /** A port number, or the name of a container port (resolved against the pod's ports by the caller). */

@@ -1,7 +1,12 @@
 /**
- * The Kubernetes source: Pods indexed by a service label (the talk's design: one update per service, DRAINING the
+ * The Kubernetes source: Pods indexed by service (the talk's design: one update per service, DRAINING the
  * moment a pod gets its deletionTimestamp) or EndpointSlices, chosen globally and per service, plus a Node
  * informer that gives each pod its zone.
+ *
+ * Service identity: a service is `<namespace>/<name>`. With `identity: label` (the default) the name is the value
+ * of the service label of the pod, in the pod's namespace; with `identity: service` a pod belongs to every
+ * Kubernetes Service of its namespace whose (non-empty) selector matches its labels (a Service informer), and
+ * EndpointSlices are always named by their Service.
  *
  * Ownership: the source owns its informers, its index (service → pod keys) and its per-service results. It emits
  * a complete snapshot on every change; services that did not change keep their object identity, so the
@@ -17,11 +22,14 @@ import { Informer, type Change, type KubeApi } from './informer';
 import { podEndpoint, podLite, samePod, ZONE_LABEL, type PodLite } from './pods';
 import { sameSlice, sliceEndpoints, sliceLite, type SliceLite, type SliceMode } from './slices';
 import { ServiceIndex } from './service-index';
+import { byServiceId, serviceId } from '../../model/names';
 import type { DiscoveryMode, KubernetesSourceConfig } from '../../config/config';
 
 /** What the source needs of its configuration (see config.ts for each field), plus the transport. */
 export interface KubernetesSourceOptions
   extends Pick<KubernetesSourceConfig, 'name' | 'namespaces' | 'serviceLabel' | 'portName' | 'discovery' | 'discoveryOverrides'> {
+  /** Default `label`; see the file comment. */
+  readonly identity?: 'label' | 'service';
   readonly api: KubeApi;
   readonly watchTimeoutSeconds?: number;
 }
@@ -32,11 +40,34 @@ interface NodeLite {
   readonly zone: string;
 }
 
+/** A Service as identity `service` needs it: its selector (non-empty; Services without one select no pod). */
+interface KubeServiceLite {
+  readonly namespace: string;
+  readonly name: string;
+  readonly selector: Readonly<Record<string, string>>;
+}
+
+function kubeServiceLite(raw: any): KubeServiceLite | undefined {
+  const sel = raw?.spec?.selector;
+  if (!sel || typeof sel !== 'object' || Object.keys(sel).length === 0) return undefined;
+  const selector: Record<string, string> = {};
+  for (const [k, v] of Object.entries(sel)) if (typeof v === 'string') selector[k] = v;
+  return { namespace: raw.metadata?.namespace ?? '', name: raw.metadata?.name ?? '', selector };
+}
+
+const selects = (svc: KubeServiceLite, pod: PodLite) => svc.namespace === pod.namespace && Object.entries(svc.selector).every(([k, v]) => pod.labels[k] === v);
+
 export class KubernetesSource implements Source {
   readonly name: string;
   private readonly pods: Informer<PodLite>[] = [];
   private readonly slices: Informer<SliceLite>[] = [];
   private readonly nodes: Informer<NodeLite>;
+  /** Identity `service` only: the Services, every pod (by informer key) and the services each pod is indexed under. */
+  private readonly kubeServices: Informer<KubeServiceLite>[] = [];
+  private readonly servicesByNs = new Map<string, Map<string, KubeServiceLite>>();
+  private readonly allPods = new Map<string, PodLite>();
+  private readonly podMembers = new Map<string, readonly string[]>();
+  private readonly byService: boolean;
   private readonly podIndex = new ServiceIndex<PodLite>();
   private readonly sliceIndex = new ServiceIndex<SliceLite>();
   private readonly wasReady = new Set<string>();
@@ -48,6 +79,7 @@ export class KubernetesSource implements Source {
 
   constructor(private readonly o: KubernetesSourceOptions) {
     this.name = o.name;
+    this.byService = o.identity === 'service';
     const namespaces = o.namespaces.length > 0 ? o.namespaces : [''];
     const base = (ns: string, res: string, group = '/api/v1') => (ns ? `${group}/namespaces/${ns}/${res}` : `${group}/${res}`);
     const usesPods = o.discovery === 'pods' || Object.values(o.discoveryOverrides).includes('pods');
@@ -58,10 +90,22 @@ export class KubernetesSource implements Source {
           new Informer<PodLite>(o.api, {
             name: `pods${ns ? `/${ns}` : ''}`,
             path: base(ns, 'pods'),
-            labelSelector: o.serviceLabel,
-            transform: (raw) => podLite(raw, o.serviceLabel),
+            ...(this.byService ? {} : { labelSelector: o.serviceLabel }),
+            transform: (raw) => podLite(raw, this.byService ? null : o.serviceLabel),
             equal: samePod,
             onChanges: (c, m) => this.onPods(c, m.relist),
+            ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+          }),
+        );
+      }
+      if (usesPods && this.byService) {
+        this.kubeServices.push(
+          new Informer<KubeServiceLite>(o.api, {
+            name: `services${ns ? `/${ns}` : ''}`,
+            path: base(ns, 'services'),
+            transform: kubeServiceLite,
+            equal: (a, b) => JSON.stringify(a.selector) === JSON.stringify(b.selector),
+            onChanges: (c, m) => this.onKubeServices(c, m.relist),
             ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
           }),
         );
@@ -94,26 +138,77 @@ export class KubernetesSource implements Source {
     this.sink = sink;
     this.started = true;
     if (this.pods.length > 0) this.nodes.start();
-    for (const i of [...this.pods, ...this.slices]) i.start();
+    for (const i of [...this.kubeServices, ...this.pods, ...this.slices]) i.start();
   }
 
   async stop(): Promise<void> {
     this.started = false;
-    await Promise.all([this.nodes, ...this.pods, ...this.slices].map((i) => i.stop()));
+    await Promise.all([this.nodes, ...this.kubeServices, ...this.pods, ...this.slices].map((i) => i.stop()));
   }
 
   /** True once every informer has listed once. */
   get synced(): boolean {
-    return (this.pods.length === 0 || this.nodes.hasSynced) && [...this.pods, ...this.slices].every((i) => i.hasSynced);
+    return (this.pods.length === 0 || this.nodes.hasSynced) && [...this.kubeServices, ...this.pods, ...this.slices].every((i) => i.hasSynced);
   }
 
   private modeOf(service: string): DiscoveryMode {
-    return this.o.discoveryOverrides[service] ?? this.o.discovery;
+    return byServiceId(this.o.discoveryOverrides, service) ?? this.o.discovery;
   }
 
   private onPods(changes: readonly Change<PodLite>[], relist: boolean): void {
     for (const c of changes) if (c.old && !c.obj) this.wasReady.delete(c.old.uid);
-    this.recompute(this.podIndex.apply(changes), relist);
+    this.recompute(this.podIndex.apply(this.byService ? this.memberships(changes) : changes), relist);
+  }
+
+  /**
+   * Identity `service`: pod changes as changes of (pod, Service) memberships, keyed `<pod key>|<service id>`, so
+   * the index holds one copy of a pod per Service that selects it.
+   */
+  private memberships(changes: readonly Change<PodLite>[]): Change<PodLite>[] {
+    const out: Change<PodLite>[] = [];
+    for (const c of changes) {
+      const before = this.podMembers.get(c.key) ?? [];
+      const prev = this.allPods.get(c.key);
+      let after: string[] = [];
+      if (c.obj) {
+        this.allPods.set(c.key, c.obj);
+        after = [...(this.servicesByNs.get(c.obj.namespace)?.values() ?? [])].filter((svc) => selects(svc, c.obj!)).map((svc) => serviceId(svc.namespace, svc.name));
+        if (after.length > 0) this.podMembers.set(c.key, after);
+        else this.podMembers.delete(c.key);
+      } else {
+        this.allPods.delete(c.key);
+        this.podMembers.delete(c.key);
+      }
+      for (const id of new Set([...before, ...after])) {
+        const had = before.includes(id);
+        const has = after.includes(id);
+        out.push({
+          type: has ? (had ? 'MODIFIED' : 'ADDED') : 'DELETED',
+          key: `${c.key}|${id}`,
+          ...(had && prev ? { old: { ...prev, service: id } } : {}),
+          ...(has ? { obj: { ...c.obj!, service: id } } : {}),
+        });
+      }
+    }
+    return out;
+  }
+
+  private onKubeServices(changes: readonly Change<KubeServiceLite>[], relist: boolean): void {
+    const namespaces = new Set<string>();
+    for (const c of changes) {
+      const s = c.obj ?? c.old!;
+      namespaces.add(s.namespace);
+      let m = this.servicesByNs.get(s.namespace);
+      if (!m) this.servicesByNs.set(s.namespace, (m = new Map()));
+      if (c.obj) m.set(c.obj.name, c.obj);
+      else m.delete(s.name);
+      if (m.size === 0) this.servicesByNs.delete(s.namespace);
+    }
+    // Every pod of a touched namespace is matched again (a no-op change for a pod whose memberships stay).
+    const again: Change<PodLite>[] = [];
+    for (const [key, pod] of this.allPods) if (namespaces.has(pod.namespace)) again.push({ type: 'MODIFIED', key, old: pod, obj: pod });
+    // A Service relist re-reads Services, not pods: it must not confirm a guard hold on pods' removals.
+    this.recompute(this.podIndex.apply(this.memberships(again)), relist, false);
   }
 
   private onSlices(changes: readonly Change<SliceLite>[], relist: boolean): void {

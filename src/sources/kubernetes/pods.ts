@@ -3,6 +3,7 @@
  * one pod to one endpoint. Pure functions; no I/O.
  */
 import type { Endpoint, Health } from '../../model/types';
+import { serviceId } from '../../model/names';
 import { ANNOTATION_PREFIX, PORT_ANNOTATION, endpointAnnotations } from './annotations';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
@@ -11,8 +12,13 @@ export interface PodLite {
   readonly namespace: string;
   readonly name: string;
   readonly uid: string;
-  /** The value of the configured service label. */
+  /**
+   * The pod's service `<namespace>/<label value>` (identity `label`); with identity `service`, '' here and one
+   * copy per selecting Service in the source's index, each with that Service's id.
+   */
   readonly service: string;
+  /** Every label (identity `service` only, to match Service selectors); empty otherwise. */
+  readonly labels: Readonly<Record<string, string>>;
   readonly podIP: string;
   readonly hostNetwork: boolean;
   readonly nodeName: string;
@@ -27,11 +33,18 @@ export interface PodLite {
   readonly annotations: Readonly<Record<string, string>>;
 }
 
-/** The compact pod, or undefined for a pod outside the mesh (no service label). */
-export function podLite(raw: any, serviceLabel: string): PodLite | undefined {
+/**
+ * The compact pod, or undefined for a pod outside the mesh (no service label). With `serviceLabel` null (identity
+ * `service`), every pod is kept with its labels and no service of its own.
+ */
+export function podLite(raw: any, serviceLabel: string | null): PodLite | undefined {
   const md = raw?.metadata ?? {};
-  const service = md.labels?.[serviceLabel];
-  if (typeof service !== 'string' || service === '') return undefined;
+  const labelValue = serviceLabel === null ? '' : md.labels?.[serviceLabel];
+  if (serviceLabel !== null && (typeof labelValue !== 'string' || labelValue === '')) return undefined;
+  const namespace: string = md.namespace ?? '';
+  const service = serviceLabel === null ? '' : serviceId(namespace, labelValue);
+  const labels: Record<string, string> = {};
+  if (serviceLabel === null) for (const [k, v] of Object.entries(md.labels ?? {})) if (typeof v === 'string') labels[k] = v;
   const ports: Record<string, number> = {};
   const allPorts: number[] = [];
   // App containers, and native sidecars (restartPolicy: Always init containers), which serve like them.
@@ -47,10 +60,11 @@ export function podLite(raw: any, serviceLabel: string): PodLite | undefined {
   for (const [k, v] of Object.entries(md.annotations ?? {})) if (k.startsWith(ANNOTATION_PREFIX)) annotations[k] = String(v);
   const ready = (raw.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
   return {
-    namespace: md.namespace ?? '',
+    namespace,
     name: md.name ?? '',
     uid: md.uid ?? '',
     service,
+    labels,
     podIP: raw.status?.podIP ?? '',
     hostNetwork: raw.spec?.hostNetwork === true,
     nodeName: raw.spec?.nodeName ?? '',
@@ -68,6 +82,7 @@ export function samePod(a: PodLite, b: PodLite): boolean {
   return (
     a.uid === b.uid &&
     a.service === b.service &&
+    JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
     a.podIP === b.podIP &&
     a.hostNetwork === b.hostNetwork &&
     a.nodeName === b.nodeName &&

@@ -6,6 +6,7 @@
  * - `endpointslices-terminating`: ready → HEALTHY, terminating → DRAINING, others absent.
  */
 import type { Endpoint } from '../../model/types';
+import { serviceId } from '../../model/names';
 import type { DiscoveryMode } from '../../config/config';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -35,7 +36,8 @@ export function sliceLite(raw: any): SliceLite | undefined {
   return {
     namespace: md.namespace ?? '',
     name: md.name ?? '',
-    service,
+    // The Service's id: `<namespace>/<Service name>`.
+    service: serviceId(md.namespace ?? '', service),
     ports: (raw.ports ?? []).filter((p: any) => typeof p?.port === 'number').map((p: any) => ({ name: p.name ?? '', port: p.port })),
     endpoints: (raw.endpoints ?? [])
       .filter((e: any) => Array.isArray(e?.addresses) && typeof e.addresses[0] === 'string')
