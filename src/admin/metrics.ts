@@ -20,7 +20,19 @@ function family(name: string, help: string, type: Family['type']): Family {
   return f;
 }
 
+/** Keys of label objects seen before: callers on hot paths pass the same (frozen) label object every time. */
+const keys = new WeakMap<Labels, string>();
+
 function key(labels: Labels): string {
+  if (Object.isFrozen(labels)) {
+    let k = keys.get(labels);
+    if (k === undefined) keys.set(labels, (k = keyOf(labels)));
+    return k;
+  }
+  return keyOf(labels);
+}
+
+function keyOf(labels: Labels): string {
   return Object.keys(labels)
     .sort()
     .map((k) => `${k}=${JSON.stringify(labels[k])}`)

@@ -67,8 +67,15 @@ export class Publisher {
     this.cache.dropView(key);
   }
 
-  /** Publishes a new mesh to every built view. */
+  /**
+   * Publishes a new mesh to every built view. The cache tells the xDS server once, after the last view: every view
+   * is translated and encoded before any stream is written.
+   */
   update(next: Mesh): void {
+    this.cache.batch(() => this.publish(next));
+  }
+
+  private publish(next: Mesh): void {
     const started = performance.now();
     const prev = this.mesh;
     const structural = prev.services.size !== next.services.size || [...next.services].some(([name, s]) => {

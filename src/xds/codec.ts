@@ -7,7 +7,8 @@ import type * as protobuf from 'protobufjs';
 import { messageType } from './protos';
 import { RESOURCE_TYPES } from './resource-types';
 import type { Outgoing, XdsRequest } from './stream-state';
-import { DELTA_NAME_FIELDS, SOTW_NAME_FIELDS, countFields, encodeDeltaDiscoveryResponse, encodeDiscoveryResponse, walkFields } from './wire';
+import { DELTA_NAME_FIELDS, SOTW_NAME_FIELDS, countFields, deltaDiscoveryResponseParts, discoveryResponseParts, walkFields, withNonce, type ResponseParts } from './wire';
+import type { SharedSlot } from './shared-responses';
 
 /** The parts of envoy.config.core.v3.Node Herald uses. */
 export interface NodeInfo {
@@ -24,7 +25,11 @@ export type Decoded = { readonly request: XdsRequest; readonly node?: NodeInfo }
 export interface Codec {
   readonly protocol: 'sotw' | 'delta';
   decode(bytes: Buffer): Decoded;
-  encode(out: Outgoing): Buffer;
+  /**
+   * The response's bytes. With a `shared` slot holding `out.version` (shared-responses.ts), the encoding without
+   * the nonce is taken from it, or built once and left there for the other streams due the same version.
+   */
+  encode(out: Outgoing, shared?: SharedSlot): Buffer;
   /** How many resource names the encoded request carries, counted without decoding it; -1 if malformed. */
   countNames(bytes: Buffer): number;
 }
@@ -166,13 +171,10 @@ export function sotwCodec(): Codec {
     countNames: (bytes) => countFields(bytes, SOTW_NAME_FIELDS),
     // DiscoveryRequest { version_info = 1; node = 2; resource_names = 3; type_url = 4; response_nonce = 5; error_detail = 6 }
     decode: (bytes) => decodeRequest(bytes, 'DiscoveryRequest', { node: 2, names: 3, typeUrl: 4, nonce: 5, error: 6 }, types),
-    encode: (out) =>
-      encodeDiscoveryResponse({
-        versionInfo: out.version,
-        resources: out.resources.map((r) => r.any),
-        typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
-        nonce: out.nonce,
-      }),
+    encode: (out, shared) =>
+      encodeShared(out, shared, () =>
+        discoveryResponseParts({ versionInfo: out.version, resources: out.resources.map((r) => r.any), typeUrl: RESOURCE_TYPES[out.kind].typeUrl }),
+      ),
   };
 }
 
@@ -185,13 +187,24 @@ export function deltaCodec(): Codec {
     //   initial_resource_versions = 5; response_nonce = 6; error_detail = 7 }
     decode: (bytes) =>
       decodeRequest(bytes, 'DeltaDiscoveryRequest', { node: 1, typeUrl: 2, subscribe: 3, unsubscribe: 4, initial: 5, nonce: 6, error: 7 }, types),
-    encode: (out) =>
-      encodeDeltaDiscoveryResponse({
-        systemVersionInfo: out.version,
-        resources: out.resources.map((r) => r.delta),
-        removed: out.removed,
-        typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
-        nonce: out.nonce,
-      }),
+    encode: (out, shared) =>
+      encodeShared(out, shared, () =>
+        deltaDiscoveryResponseParts({
+          systemVersionInfo: out.version,
+          resources: out.resources.map((r) => r.delta),
+          removed: out.removed,
+          typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
+        }),
+      ),
   };
+}
+
+function encodeShared(out: Outgoing, shared: SharedSlot | undefined, build: () => ResponseParts): Buffer {
+  const mine = shared !== undefined && shared.version === out.version;
+  let parts = mine ? shared.parts : undefined;
+  if (!parts) {
+    parts = build();
+    if (mine) shared.parts = parts;
+  }
+  return withNonce(parts, out.nonce);
 }

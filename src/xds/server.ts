@@ -14,7 +14,7 @@
  */
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { log, limited } from '../log/log';
+import { log, limited, logEnabled } from '../log/log';
 import { counter, gauge, histogram } from '../admin/metrics';
 import type { CacheChange, XdsCache } from './cache';
 import { deltaCodec, sotwCodec, type Codec, type NodeInfo } from './codec';
@@ -24,8 +24,10 @@ import type { ViewResolver } from './view-resolver';
 import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS, TokenBucket, type AdmissionLimits, type StreamLimits } from './limits';
 import { tlsCredentials, type FileCertificates, type XdsTlsOptions } from './tls';
 import { certIdentity, identityProblem, nodeClaim } from './identity';
+import { SharedResponses, type ViewSlots } from './shared-responses';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+const debugEnabled = () => logEnabled('debug');
 
 const mStreams = gauge('herald_xds_streams', 'Connected xDS streams by protocol');
 const mRequests = counter('herald_xds_requests_total', 'xDS requests by protocol, type and outcome (ack, nack, subscribe, ignored)');
@@ -74,6 +76,14 @@ export type AckListener = (event: { nodeId: string; kind: string; version: strin
 
 let streamSeq = 0;
 
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+const ACK_LABELS = new Map<string, Readonly<Record<string, string>>>();
+function ackLabels(kind: string): Readonly<Record<string, string>> {
+  let l = ACK_LABELS.get(kind);
+  if (!l) ACK_LABELS.set(kind, (l = Object.freeze({ type: kind })));
+  return l;
+}
+
 class AdsStream {
   readonly id = ++streamSeq;
   readonly connectedAt = new Date();
@@ -81,7 +91,12 @@ class AdsStream {
   view: string | undefined;
   state: StreamState | undefined;
   private closed = false;
+  /** When the response awaiting its ACK was written, per kind (a kind has at most one awaiting). */
   private readonly sentAt = new Map<string, number>();
+  /** The view's shared versions and encodings (shared-responses.ts), set with the view. */
+  private slots: ViewSlots | undefined;
+  /** Metric labels, built once per stream (the protocol is fixed). */
+  private labels: Record<string, Record<string, Readonly<Record<string, string>>>> | undefined;
   /** Bytes handed to call.write whose write callback has not fired yet. */
   bufferedBytes = 0;
   private pendingWrites = 0;
@@ -126,7 +141,8 @@ class AdsStream {
       if ('refused' in resolved) return this.fail(grpc.status.RESOURCE_EXHAUSTED, resolved.refused, 'no-view');
       const cache = this.server.cache;
       const view = (this.view = resolved.view);
-      this.state = new StreamState(this.traits, (kind) => cache.resources(view, kind), () => cache.nextVersion());
+      const slots = (this.slots = this.server.shared.slots(this.traits.name, view));
+      this.state = new StreamState(this.traits, (kind) => cache.resources(view, kind), this.server.shared.versionFor(slots));
       this.server.register(this);
       log('info', 'xds stream opened', { stream: this.id, node: node.id, protocol: this.traits.name, view, peer: this.peer });
     }
@@ -134,21 +150,28 @@ class AdsStream {
       return this.fail(grpc.status.INVALID_ARGUMENT, 'request without type_url', 'no-type-url');
     }
     const outcome = this.state.handleRequest(request);
-    const labels = { protocol: this.traits.name, type: 'kind' in outcome && outcome.kind ? RESOURCE_TYPES[outcome.kind].short : 'unknown' };
+    const type = 'kind' in outcome && outcome.kind ? RESOURCE_TYPES[outcome.kind].short : 'unknown';
     if ('ignored' in outcome) {
-      mRequests.inc({ ...labels, outcome: 'ignored' });
-      limited(`ignored:${this.id}:${labels.type}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored.slice(0, 300) });
+      mRequests.inc(this.label('ignored', type));
+      limited(`ignored:${this.id}:${type}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored.slice(0, 300) });
     } else if (outcome.nack) {
-      mRequests.inc({ ...labels, outcome: 'nack' });
+      mRequests.inc(this.label('nack', type));
       this.observeAck(outcome.kind, outcome.nack.version, outcome.nack.message);
-      log('warn', 'xds NACK', { stream: this.id, node: this.node?.id, type: labels.type, version: outcome.nack.version, error: outcome.nack.message });
+      log('warn', 'xds NACK', { stream: this.id, node: this.node?.id, type, version: outcome.nack.version, error: outcome.nack.message });
     } else if (outcome.ack) {
-      mRequests.inc({ ...labels, outcome: 'ack' });
+      mRequests.inc(this.label('ack', type));
       this.observeAck(outcome.kind, outcome.ack);
     } else {
-      mRequests.inc({ ...labels, outcome: 'subscribe' });
+      mRequests.inc(this.label('subscribe', type));
     }
     this.pump();
+  }
+
+  /** The label set of a request outcome or response (`outcome` 'response') of a type, built once per stream. */
+  private label(outcome: string, type: string): Readonly<Record<string, string>> {
+    const byType = ((this.labels ??= {})[outcome] ??= {});
+    const labels: Record<string, string> = outcome === 'response' ? { protocol: this.traits.name, type } : { protocol: this.traits.name, type, outcome };
+    return (byType[type] ??= Object.freeze(labels));
   }
 
   /**
@@ -163,12 +186,12 @@ class AdsStream {
     for (const kind of KIND_ORDER) {
       const out = this.state.nextResponse(kind, ready);
       if (!out) continue;
-      const bytes = this.codec.encode(out);
-      this.sentAt.set(`${kind}/${out.version}`, Date.now());
+      const bytes = this.codec.encode(out, this.slots?.[kind]);
+      this.sentAt.set(kind, Date.now());
       if (!this.write(bytes)) return;
-      mResponses.inc({ protocol: this.traits.name, type: RESOURCE_TYPES[kind].short });
-      mResponseBytes.inc({}, bytes.length);
-      log('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
+      mResponses.inc(this.label('response', RESOURCE_TYPES[kind].short));
+      mResponseBytes.inc(NO_LABELS, bytes.length);
+      if (debugEnabled()) log('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
       if (this.blocked) return;
     }
   }
@@ -264,11 +287,11 @@ class AdsStream {
   }
 
   private observeAck(kind: string, version: string, nack?: string): void {
-    const key = `${kind}/${version}`;
     const at = Date.now();
-    const sent = this.sentAt.get(key);
-    if (sent !== undefined) mAckLatency.observe(at - sent, { type: kind });
-    this.sentAt.delete(key);
+    // The state machine reports an ACK or NACK only for the response awaiting one: the one sent last of its kind.
+    const sent = this.sentAt.get(kind);
+    if (sent !== undefined) mAckLatency.observe(at - sent, ackLabels(kind));
+    this.sentAt.delete(kind);
     this.server.notifyAck({ nodeId: this.node?.id ?? '', kind, version, at, ...(nack !== undefined ? { nack } : {}) });
   }
 
@@ -313,6 +336,8 @@ export class XdsServer {
   private readonly streams = new Set<AdsStream>();
   private readonly byView = new Map<string, Set<AdsStream>>();
   private readonly ackListeners = new Set<AckListener>();
+  /** @internal one version and encoding per (protocol, view, kind, content), read by the streams */
+  readonly shared: SharedResponses;
   private readonly unsubscribe: () => void;
   private readonly ackTimer: NodeJS.Timeout;
   private closed = false;
@@ -337,6 +362,7 @@ export class XdsServer {
     this.admission = { ...DEFAULT_ADMISSION, ...options.admission };
     this.bucket = new TokenBucket(this.admission.newStreamsPerSecond, Math.max(1, this.admission.burst));
     this.tls = options.tls;
+    this.shared = new SharedResponses(() => cache.nextVersion());
     // grpc-js's own cap is a hard memory bound at twice the limit; requests between the two get Herald's status,
     // log line and metric (a request above it gets grpc-js's RESOURCE_EXHAUSTED, uncounted).
     this.grpcServer = new grpc.Server({
@@ -448,7 +474,11 @@ export class XdsServer {
     if (!this.streams.delete(s)) return;
     const set = this.byView.get(s.view!);
     set?.delete(s);
-    if (set && set.size === 0) this.byView.delete(s.view!);
+    if (set && set.size === 0) {
+      this.byView.delete(s.view!);
+      this.shared.drop('sotw', s.view!);
+      this.shared.drop('delta', s.view!);
+    }
     this.views.release(s.view!);
     this.countStream(s.codec.protocol, -1);
   }
@@ -535,17 +565,39 @@ export class XdsServer {
     call.on('close', () => stream.close());
   }
 
+  /**
+   * Wakes the streams a batch of changes concerns (each only for the names it subscribes to or holds). The
+   * batch covers every view of one publish (XdsCache.batch), so every view is translated and encoded before any
+   * stream is written; streams are then written round-robin across views, so no view waits for all the others.
+   */
   private onCacheChange(changes: readonly CacheChange[]): void {
-    const due = new Set<AdsStream>();
+    const dueByView = new Map<string, Set<AdsStream>>();
     for (const c of changes) {
-      for (const s of this.byView.get(c.view) ?? []) {
-        if (s.state && (c.names.length === 0 || s.state.interestedIn(c.kind, c.names))) {
-          s.state.markDirty(c.kind);
+      const streams = this.byView.get(c.view);
+      if (!streams) continue;
+      let due = dueByView.get(c.view);
+      for (const s of streams) {
+        if (s.state && s.state.noteChange(c.kind, c.names)) {
+          if (!due) dueByView.set(c.view, (due = new Set()));
           due.add(s);
         }
       }
     }
-    for (const s of due) s.pump();
+    if (dueByView.size <= 1) {
+      for (const due of dueByView.values()) for (const s of due) s.pump();
+      return;
+    }
+    const iterators = [...dueByView.values()].map((d) => d.values());
+    while (iterators.length > 0) {
+      for (let i = 0; i < iterators.length; ) {
+        const next = iterators[i]!.next();
+        if (next.done) iterators.splice(i, 1);
+        else {
+          next.value.pump();
+          i++;
+        }
+      }
+    }
   }
 
   private checkOverdue(ms: number): void {
