@@ -100,7 +100,10 @@ function decodeRequest(
   let nonce = '';
   let nodeRange: [number, number] | undefined;
   let errorRange: [number, number] | undefined;
-  const names: string[] = [];
+  /** SotW names as [start, end) pairs: decoded to strings only if the state machine reads them. */
+  const nameRanges: number[] = [];
+  let namesStart = -1;
+  let namesEnd = -1;
   const subscribe: string[] = [];
   const unsubscribe: string[] = [];
   const initial: Array<[string, string]> = [];
@@ -112,7 +115,12 @@ function decodeRequest(
     else if (no === f.nonce) nonce = text(s, e);
     else if (no === f.node) nodeRange = [s, e];
     else if (no === f.error) errorRange = [s, e];
-    else if (no === f.names) names.push(text(s, e));
+    else if (no === f.names) {
+      // The span of the names, from the first one's tag (one byte: field 3, wire type 2): equal spans name the same.
+      if (namesStart < 0) namesStart = s - varintLength(e - s) - 1;
+      namesEnd = e;
+      nameRanges.push(s, e);
+    }
     else if (no === f.subscribe) subscribe.push(text(s, e));
     else if (no === f.unsubscribe) unsubscribe.push(text(s, e));
     else if (no === f.initial) {
@@ -149,11 +157,33 @@ function decodeRequest(
   } catch (err) {
     return { error: `malformed ${name}: ${(err as Error).message}` };
   }
+  let names: string[] | undefined;
   const request: XdsRequest =
     f.names !== undefined
-      ? { typeUrl, nonce, resourceNames: names, ...(error ? { errorDetail: error } : {}) }
+      ? {
+          typeUrl,
+          nonce,
+          get resourceNames(): string[] {
+            if (!names) {
+              names = new Array<string>(nameRanges.length / 2);
+              for (let i = 0; i < nameRanges.length; i += 2) names[i / 2] = text(nameRanges[i]!, nameRanges[i + 1]!);
+            }
+            return names;
+          },
+          ...(namesStart >= 0 ? { namesBytes: bytes.subarray(namesStart, namesEnd) } : {}),
+          ...(error ? { errorDetail: error } : {}),
+        }
       : { typeUrl, nonce, subscribe, unsubscribe, initialVersions: initial, ...(error ? { errorDetail: error } : {}) };
   return { request, ...(node ? { node } : {}) };
+}
+
+function varintLength(n: number): number {
+  let size = 1;
+  while (n > 0x7f) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
 }
 
 function requestTypes() {

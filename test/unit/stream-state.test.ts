@@ -511,6 +511,35 @@ const cases: Record<string, Case> = {
       assert.notEqual(again, outs[0]!.version);
     },
   },
+  'a SotW ACK whose names bytes repeat the last request\'s reads no names; other bytes are read': {
+    protocols: [SOTW],
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      const codec = sotwCodec();
+      const req = (names: string[], nonce: string) => {
+        const bytes = Buffer.concat([
+          ...names.map((n) => Buffer.concat([Buffer.from([0x1a, Buffer.byteLength(n)]), Buffer.from(n)])),
+          Buffer.from([0x22, url('endpoint').length]),
+          Buffer.from(url('endpoint')),
+          ...(nonce ? [Buffer.from([0x2a, nonce.length]), Buffer.from(nonce)] : []),
+        ]);
+        const d = codec.decode(bytes);
+        assert.ok('request' in d);
+        return d.request;
+      };
+      const first = req(['a'], '');
+      assert.ok(first.namesBytes);
+      h.state.handleRequest(first);
+      const out = h.next('endpoint')!;
+      assert.deepEqual(h.names(out), ['a']);
+      const ack = req(['a'], out.nonce);
+      Object.defineProperty(ack, 'resourceNames', { get: () => assert.fail('names read for an ACK repeating them') });
+      assert.deepEqual(h.state.handleRequest(ack), { kind: 'endpoint', ack: out.version });
+      assert.equal(h.next('endpoint'), undefined);
+      h.state.handleRequest(req(['a', 'b'], out.nonce));
+      assert.deepEqual(h.names(h.next('endpoint')), ['b']);
+    },
+  },
   'a response left unacknowledged is reported overdue': {
     protocols: BOTH,
     run(h) {
