@@ -15,10 +15,8 @@ import { AdminServer, type AdminState } from './admin/server';
 import { proxyConfig } from './admin/proxy-config';
 import type { Source } from './sources/source';
 import { FileSource } from './sources/file/file-source';
-import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
-import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
-import { RegistryServer } from './sources/registry/server';
+import type { RegistryServer } from './sources/registry/server';
 import { loadPolicyFile } from './config/policy-file';
 import { resolvePolicy, type ClusterPolicy } from './model/policy';
 
@@ -37,7 +35,11 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function makeSource(c: SourceConfig): Source {
+/**
+ * The source a config asks for. The Kubernetes client (@kubernetes/client-node) is loaded only by a Kubernetes
+ * source, and better-sqlite3 only by the embedded registry server: a Herald without them does not pay their memory.
+ */
+async function makeSource(c: SourceConfig): Promise<Source> {
   switch (c.kind) {
     case 'file':
       return new FileSource({
@@ -50,7 +52,8 @@ function makeSource(c: SourceConfig): Source {
         maxLossPercent: c.maxLossPercent,
         confirmMs: c.confirmMs,
       });
-    case 'kubernetes':
+    case 'kubernetes': {
+      const [{ KubernetesSource }, { connectKubernetes }] = await Promise.all([import('./sources/kubernetes/kubernetes-source'), import('./sources/kubernetes/connect')]);
       return new KubernetesSource({
         name: c.name,
         api: connectKubernetes(c.kubeconfig),
@@ -60,6 +63,7 @@ function makeSource(c: SourceConfig): Source {
         discovery: c.discovery,
         discoveryOverrides: c.discoveryOverrides,
       });
+    }
     case 'registry':
       return new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds });
   }
@@ -127,10 +131,12 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
   let registry: RegistryServer | undefined;
   let registryPort: number | undefined;
   if (config.registry) {
+    const { RegistryServer } = await import('./sources/registry/server');
     registry = new RegistryServer({ db: config.registry.db, token: readToken(config.registry.tokenFile), ttlSeconds: config.registry.ttlSeconds });
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
-  const sources = config.sources.map(makeSource);
+  const sources: Source[] = [];
+  for (const c of config.sources) sources.push(await makeSource(c));
   for (const s of sources) await s.start(intake);
   log('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, registryPort, version: cache.prefix });
 
