@@ -13,6 +13,8 @@
  * it claims (identity.ts), else PERMISSION_DENIED.
  */
 import * as http2 from 'node:http2';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { log, limited, logEnabled } from '../log/log';
 import { counter, gauge, histogram } from '../admin/metrics';
@@ -313,6 +315,16 @@ class AdsStream {
   }
 }
 
+/** The accept backlog: the kernel's limit (Linux caps listen(2) there anyway), 4096 where it cannot be read. */
+function listenBacklog(): number {
+  try {
+    const n = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : 4096;
+  } catch {
+    return 4096;
+  }
+}
+
 /**
  * Resets the HTTP/2 stream under a grpc-js server call (RST_STREAM CANCEL), dropping whatever is queued on it.
  * grpc-js has no public way to do this; the chain call → ServerInterceptingCall → BaseServerInterceptingCall →
@@ -408,6 +420,10 @@ export class XdsServer {
   /**
    * Binds and starts serving; resolves with the bound port (useful with port 0). With `tls` the certificate
    * files are read now (a missing or mismatched key fails here, naming the file).
+   *
+   * The listening socket is Herald's own, with the kernel's largest accept backlog (net.core.somaxconn): grpc-js
+   * would listen with Node's default of 511, and a reconnect storm of thousands of proxies overflows that queue
+   * (each overflow a client retry after a SYN timeout). Accepted connections are handed to grpc-js.
    */
   listen(address: string, port: number): Promise<number> {
     let credentials = grpc.ServerCredentials.createInsecure();
@@ -416,10 +432,20 @@ export class XdsServer {
       this.certificates = t.provider;
       credentials = t.credentials;
     }
+    const injector = this.grpcServer.createConnectionInjector(credentials);
+    const tcp = net.createServer((socket) => injector.injectConnection(socket));
+    this.listeners.push({ tcp, injector });
     return new Promise((resolve, reject) => {
-      this.grpcServer.bindAsync(`${address.includes(':') ? `[${address}]` : address}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+      tcp.once('error', reject);
+      tcp.listen({ host: address, port, backlog: listenBacklog() }, () => {
+        tcp.off('error', reject);
+        tcp.on('error', (err) => log('error', 'xds listener error', { error: err.message }));
+        resolve((tcp.address() as net.AddressInfo).port);
+      });
     });
   }
+
+  private readonly listeners: Array<{ tcp: net.Server; injector: grpc.ConnectionInjector }> = [];
 
   /** Stops accepting, ends every stream, and closes the port. Safe to call twice. */
   async close(): Promise<void> {
@@ -430,8 +456,10 @@ export class XdsServer {
     clearInterval(this.sweepTimer);
     this.certificates?.close();
     for (const s of [...this.streams]) s.close();
+    for (const l of this.listeners) l.tcp.close();
     // Streams are already closed above; nothing in flight is worth waiting for.
     this.grpcServer.forceShutdown();
+    for (const l of this.listeners) l.injector.destroy();
   }
 
   proxies(): ProxyInfo[] {
