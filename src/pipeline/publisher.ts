@@ -28,6 +28,10 @@ export interface PublisherOptions {
   readonly onZones?: (zones: ReadonlySet<string>) => void;
 }
 
+/** Label sets built once (the metrics registry remembers the keys of frozen ones). */
+const FULL = Object.freeze({ path: 'full' });
+const ENDPOINTS = Object.freeze({ path: 'endpoints' });
+
 const EMPTY: Mesh = { services: new Map() };
 
 export class Publisher {
@@ -86,14 +90,14 @@ export class Publisher {
     let zonesBefore = this.zones.size;
     if (structural) {
       for (const key of views) this.applyFull(key, next);
-      mPublishes.inc({ path: 'full' });
+      mPublishes.inc(FULL);
       this.zones = zonesOf(next.services.values());
       zonesBefore = -1;
     } else {
       const changed = [...next.services.values()].filter((s) => prev.services.get(s.name)!.endpoints !== s.endpoints);
       if (changed.length === 0) return void (this.mesh = next);
       for (const key of views) this.report(key, this.cache.apply(key, translateEndpointUpdate(changed, parseViewKey(key), this.options.policy, this.memo)).rejected);
-      mPublishes.inc({ path: 'endpoints' });
+      mPublishes.inc(ENDPOINTS);
       // Zones only grow on the fast path (a zone whose last endpoint left is forgotten at the next full publish).
       for (const z of zonesOf(changed)) this.zones.add(z);
     }

@@ -79,6 +79,7 @@ export type AckListener = (event: { nodeId: string; kind: string; version: strin
 let streamSeq = 0;
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+const PROTOCOL_LABELS = { sotw: Object.freeze({ protocol: 'sotw' }), delta: Object.freeze({ protocol: 'delta' }) };
 const ACK_LABELS = new Map<string, Readonly<Record<string, string>>>();
 function ackLabels(kind: string): Readonly<Record<string, string>> {
   let l = ACK_LABELS.get(kind);
@@ -515,7 +516,7 @@ export class XdsServer {
 
   private countStream(protocol: 'sotw' | 'delta', by: number): void {
     this.perProtocol[protocol] += by;
-    mStreams.set(this.perProtocol[protocol], { protocol });
+    mStreams.set(this.perProtocol[protocol], PROTOCOL_LABELS[protocol]);
   }
 
   /** @internal called by AdsStream: bytes buffered for streams, all together. */
