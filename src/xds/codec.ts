@@ -100,8 +100,7 @@ function decodeRequest(
   let nonce = '';
   let nodeRange: [number, number] | undefined;
   let errorRange: [number, number] | undefined;
-  /** SotW names as [start, end) pairs: decoded to strings only if the state machine reads them. */
-  const nameRanges: number[] = [];
+  /** SotW names: only their span is kept; they are decoded (walking the span again) if the state machine reads them. */
   let namesStart = -1;
   let namesEnd = -1;
   const subscribe: string[] = [];
@@ -119,7 +118,6 @@ function decodeRequest(
       // The span of the names, from the first one's tag (one byte: field 3, wire type 2): equal spans name the same.
       if (namesStart < 0) namesStart = s - varintLength(e - s) - 1;
       namesEnd = e;
-      nameRanges.push(s, e);
     }
     else if (no === f.subscribe) subscribe.push(text(s, e));
     else if (no === f.unsubscribe) unsubscribe.push(text(s, e));
@@ -165,8 +163,14 @@ function decodeRequest(
           nonce,
           get resourceNames(): string[] {
             if (!names) {
-              names = new Array<string>(nameRanges.length / 2);
-              for (let i = 0; i < nameRanges.length; i += 2) names[i / 2] = text(nameRanges[i]!, nameRanges[i + 1]!);
+              const out: string[] = (names = []);
+              if (namesStart >= 0) {
+                // The span walked again: the same bytes, so the same (already validated) fields.
+                const span = bytes.subarray(namesStart, namesEnd);
+                walkFields(span, (no, wire, _v, s, e) => {
+                  if (wire === 2 && no === f.names) out.push(span.toString('utf8', s, e));
+                });
+              }
             }
             return names;
           },
