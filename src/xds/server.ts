@@ -79,6 +79,8 @@ export type AckListener = (event: { nodeId: string; kind: string; version: strin
 let streamSeq = 0;
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+/** Request and response label sets by protocol, outcome and type (a handful, built once). */
+const LABELS: Record<string, Record<string, Record<string, Readonly<Record<string, string>>>>> = {};
 const PROTOCOL_LABELS = { sotw: Object.freeze({ protocol: 'sotw' }), delta: Object.freeze({ protocol: 'delta' }) };
 const ACK_LABELS = new Map<string, Readonly<Record<string, string>>>();
 function ackLabels(kind: string): Readonly<Record<string, string>> {
@@ -98,8 +100,6 @@ class AdsStream {
   private readonly sentAt = new Map<string, number>();
   /** The view's shared versions and encodings (shared-responses.ts), set with the view. */
   private slots: ViewSlots | undefined;
-  /** Metric labels, built once per stream (the protocol is fixed). */
-  private labels: Record<string, Record<string, Readonly<Record<string, string>>>> | undefined;
   /** Bytes handed to call.write whose write callback has not fired yet. */
   bufferedBytes = 0;
   private pendingWrites = 0;
@@ -170,10 +170,11 @@ class AdsStream {
     this.pump();
   }
 
-  /** The label set of a request outcome or response (`outcome` 'response') of a type, built once per stream. */
+  /** The label set of a request outcome or response (`outcome` 'response') of a type, built once per process. */
   private label(outcome: string, type: string): Readonly<Record<string, string>> {
-    const byType = ((this.labels ??= {})[outcome] ??= {});
-    const labels: Record<string, string> = outcome === 'response' ? { protocol: this.traits.name, type } : { protocol: this.traits.name, type, outcome };
+    const protocol = this.traits.name;
+    const byType = ((LABELS[protocol] ??= {})[outcome] ??= {});
+    const labels: Record<string, string> = outcome === 'response' ? { protocol, type } : { protocol, type, outcome };
     return (byType[type] ??= Object.freeze(labels));
   }
 

@@ -376,8 +376,9 @@ export class StreamState {
       if (!firstRequest && bytes !== undefined && t.lastNamesBytes !== undefined && t.lastNamesBytes.equals(bytes)) return false;
       const names = req.resourceNames ?? [];
       if (!firstRequest && bytes === undefined && t.lastNames !== undefined && sameStrings(names, t.lastNames)) return false;
-      // Kept for the next comparison: a copy of the bytes (not the whole request), or the list itself.
-      t.lastNamesBytes = bytes !== undefined ? Buffer.from(bytes) : undefined;
+      // Kept for the next comparison: a copy of the bytes (not the whole request), or the list itself. The copy is
+      // its own allocation: a small Buffer.from would pin an 8 KB slab of Node's shared pool per stream.
+      t.lastNamesBytes = bytes !== undefined ? copyOwn(bytes) : undefined;
       t.lastNames = bytes !== undefined ? undefined : names;
       const next = new Set<string>();
       let wildcard = firstRequest ? names.length === 0 : names.length > 0 ? false : t.wildcard;
@@ -454,4 +455,10 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+function copyOwn(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(bytes.length);
+  out.set(bytes);
+  return out;
 }
