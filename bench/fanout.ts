@@ -118,9 +118,9 @@ function switchable(real: Codec): Codec {
     protocol: real.protocol,
     decode: (bytes) => real.decode(bytes),
     countNames: (bytes) => real.countNames(bytes),
-    encode: (out) => {
+    encode: (out, shared) => {
       const started = performance.now();
-      const bytes = encoding.mode === 'per-stream' ? baseline(out) : real.encode(out);
+      const bytes = encoding.mode === 'per-stream' ? baseline(out) : real.encode(out, shared);
       encoding.encodeMs += performance.now() - started;
       encoding.responses++;
       encoding.bytes += bytes.length;

@@ -219,7 +219,8 @@ export async function startServerProcess(kind: ServerKind, clusters: number, end
   }
   const child = fork(__filename, ['--serve', kind, '--clusters', String(clusters), '--endpoints', String(endpoints)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv: [...nodeArgs],
+    // HERALD_BENCH_SERVER_ARGS: extra Node flags for the server process (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+    execArgv: [...nodeArgs, ...(process.env.HERALD_BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean)],
   });
   return new NodeServer(kind, child).ready();
 }

@@ -15,13 +15,10 @@ import { AdminServer, type AdminState } from './admin/server';
 import { proxyConfig } from './admin/proxy-config';
 import type { Source } from './sources/source';
 import { FileSource } from './sources/file/file-source';
-import { KubernetesSource } from './sources/kubernetes/kubernetes-source';
-import { connectKubernetes } from './sources/kubernetes/connect';
 import { RegistrySource } from './sources/registry/registry-source';
-import { RegistryServer } from './sources/registry/server';
+import type { RegistryServer } from './sources/registry/server';
 import { inNamespace } from './sources/namespaced';
-import { RegistryHostCache, openKubeRegistryBackend } from './sources/registry/kube-backend';
-import { KubeRegistrySource } from './sources/registry/kube-backend-source';
+import type { RegistryHostCache } from './sources/registry/kube-backend';
 import { loadPolicyFile } from './config/policy-file';
 import { resolvePolicy, type ClusterPolicy } from './model/policy';
 import { Convergence, EventLog } from './pipeline/convergence';
@@ -45,10 +42,12 @@ export interface Running {
 }
 
 /**
- * `hosts`: the embedded registry server's RegistryHost watch, shared with a source reading the same namespace.
- * `defaultNamespace`: the service namespace of file and registry sources that do not name one.
+ * The source a config asks for. The Kubernetes client (@kubernetes/client-node) is loaded only by a Kubernetes
+ * source or backend, and better-sqlite3 only by the embedded registry server: a Herald without them does not pay
+ * their memory. `hosts`: the embedded registry server's RegistryHost watch, shared with a source reading the same
+ * namespace. `defaultNamespace`: the service namespace of file and registry sources that do not name one.
  */
-function makeSource(c: SourceConfig, defaultNamespace: string, hosts?: { cache: RegistryHostCache; kubeconfig: string; namespace: string }): Source {
+async function makeSource(c: SourceConfig, defaultNamespace: string, hosts?: { cache: RegistryHostCache; kubeconfig: string; namespace: string }): Promise<Source> {
   switch (c.kind) {
     case 'file':
       return inNamespace(new FileSource({
@@ -61,7 +60,8 @@ function makeSource(c: SourceConfig, defaultNamespace: string, hosts?: { cache: 
         maxLossPercent: c.maxLossPercent,
         confirmMs: c.confirmMs,
       }), c.serviceNamespace ?? defaultNamespace);
-    case 'kubernetes':
+    case 'kubernetes': {
+      const [{ KubernetesSource }, { connectKubernetes }] = await Promise.all([import('./sources/kubernetes/kubernetes-source'), import('./sources/kubernetes/connect')]);
       return new KubernetesSource({
         name: c.name,
         api: connectKubernetes(c.kubeconfig),
@@ -72,11 +72,14 @@ function makeSource(c: SourceConfig, defaultNamespace: string, hosts?: { cache: 
         discovery: c.discovery,
         discoveryOverrides: c.discoveryOverrides,
       });
+    }
     case 'registry':
       if (c.backend === 'kubernetes') {
+        const { KubeRegistrySource } = await import('./sources/registry/kube-backend-source');
         if (hosts && hosts.kubeconfig === c.kubeconfig && hosts.namespace === c.namespace) {
           return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache: hosts.cache, ownsCache: false }), c.serviceNamespace ?? defaultNamespace);
         }
+        const [{ RegistryHostCache }, { connectKubernetes }] = await Promise.all([import('./sources/registry/kube-backend'), import('./sources/kubernetes/connect')]);
         const cache = new RegistryHostCache(connectKubernetes(c.kubeconfig), c.namespace, `registryhosts-${c.name}`);
         return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache, ownsCache: true }), c.serviceNamespace ?? defaultNamespace);
       }
@@ -212,7 +215,12 @@ async function startParts(
   let hosts: { cache: RegistryHostCache; kubeconfig: string; namespace: string } | undefined;
   if (config.registry) {
     const r = config.registry;
-    const backend = r.backend === 'kubernetes' ? await openKubeRegistryBackend({ kubeconfig: r.kubeconfig, namespace: r.namespace, ttlSeconds: r.ttlSeconds, api: connectKubernetes(r.kubeconfig) }) : undefined;
+    const { RegistryServer } = await import('./sources/registry/server');
+    const openKube = async () => {
+      const [{ openKubeRegistryBackend }, { connectKubernetes }] = await Promise.all([import('./sources/registry/kube-backend'), import('./sources/kubernetes/connect')]);
+      return openKubeRegistryBackend({ kubeconfig: r.kubeconfig, namespace: r.namespace, ttlSeconds: r.ttlSeconds, api: connectKubernetes(r.kubeconfig) });
+    };
+    const backend = r.backend === 'kubernetes' ? await openKube() : undefined;
     const registry = new RegistryServer({
       ...(backend ? { backend } : { db: r.db }),
       auth: r.auth,
@@ -226,7 +234,7 @@ async function startParts(
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
   for (const c of config.sources) {
-    const source = makeSource(c, config.mesh.defaultNamespace, hosts);
+    const source = await makeSource(c, config.mesh.defaultNamespace, hosts);
     started.push(() => source.stop());
     await source.start(intake);
   }

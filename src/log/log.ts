@@ -10,6 +10,11 @@ export function setLogLevel(level: Level): void {
   threshold = ORDER[level];
 }
 
+/** Whether a line at `level` would be written: guard building costly fields for a filtered level with it. */
+export function logEnabled(level: Level): boolean {
+  return ORDER[level] >= threshold;
+}
+
 export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
   if (ORDER[level] < threshold) return;
   const line = JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields });

@@ -44,6 +44,10 @@ export interface PublishMeta {
   readonly observedAt?: number;
 }
 
+/** Label sets built once (the metrics registry remembers the keys of frozen ones). */
+const FULL = Object.freeze({ path: 'full' });
+const ENDPOINTS = Object.freeze({ path: 'endpoints' });
+
 const EMPTY: Mesh = { services: new Map() };
 
 export class Publisher {
@@ -91,8 +95,20 @@ export class Publisher {
     this.cache.dropView(key);
   }
 
-  /** Publishes a new mesh to every built view. */
+  /**
+   * Publishes a new mesh to every built view. The cache tells the xDS server once, after the last view: every view
+   * is translated and encoded before any stream is written. The convergence tracker's change stays open until then,
+   * so the streams woken by it are the ones that carry it.
+   */
   update(next: Mesh, meta: PublishMeta = {}): void {
+    try {
+      this.cache.batch(() => this.publish(next, meta));
+    } finally {
+      this.options.convergence?.end();
+    }
+  }
+
+  private publish(next: Mesh, meta: PublishMeta): void {
     const started = performance.now();
     const prev = this.mesh;
     const structural = prev.services.size !== next.services.size || [...next.services].some(([name, s]) => {
@@ -105,8 +121,7 @@ export class Publisher {
       this.beginChange(prev, next, true, meta);
       this.memo.newEpoch();
       for (const key of views) this.applyFull(key, next);
-      this.options.convergence?.end();
-      mPublishes.inc({ path: 'full' });
+      mPublishes.inc(FULL);
       this.zones = zonesOf(next.services.values());
       zonesBefore = -1;
     } else {
@@ -117,8 +132,7 @@ export class Publisher {
         const batch = translateEndpointUpdate(changed, this.parsed(key), this.translate, this.memo);
         if (batch.length > 0) this.report(key, this.cache.apply(key, batch).rejected);
       }
-      this.options.convergence?.end();
-      mPublishes.inc({ path: 'endpoints' });
+      mPublishes.inc(ENDPOINTS);
       // Zones only grow on the fast path (a zone whose last endpoint left is forgotten at the next full publish).
       for (const z of zonesOf(changed)) this.zones.add(z);
     }

@@ -10,7 +10,7 @@
  * and the same version, unless it already holds equal bytes under its own version, which it keeps.
  *
  * Ownership: only `apply` and `dropView` mutate the cache, synchronously; listeners run after a batch is committed
- * and see a consistent view (every Cluster's dependents, e.g. its ClusterLoadAssignment, are present). The cache
+ * (or, inside `batch`, after every apply of it) and see a consistent view (every Cluster's dependents, e.g. its ClusterLoadAssignment, are present). The cache
  * knows nothing of readiness: a view exists once the pipeline has built it, and the pipeline builds views only
  * once it serves. A view's first `apply` announces every kind (even an empty one) so its streams get a first answer.
  */
@@ -229,7 +229,30 @@ export class XdsCache {
     this.views.delete(view);
   }
 
+  /**
+   * Runs `fn` (which may `apply` to several views) and tells the listeners of all its changes at once, after it
+   * returns (or throws): a publish reaches the streams only once every view is translated and encoded. Nested
+   * batches join the outermost.
+   */
+  batch<T>(fn: () => T): T {
+    if (this.held) return fn();
+    const held: CacheChange[] = (this.held = []);
+    try {
+      return fn();
+    } finally {
+      this.held = undefined;
+      if (held.length > 0) this.emit(held);
+    }
+  }
+
+  /** Changes of the batch in progress (see `batch`), told when it ends. */
+  private held: CacheChange[] | undefined;
+
   private emit(changes: readonly CacheChange[]): void {
+    if (this.held) {
+      for (const c of changes) this.held.push(c);
+      return;
+    }
     for (const l of this.listeners) l(changes);
   }
 }

@@ -7,7 +7,8 @@ import type * as protobuf from 'protobufjs';
 import { messageType } from './protos';
 import { RESOURCE_TYPES } from './resource-types';
 import type { Outgoing, XdsRequest } from './stream-state';
-import { DELTA_NAME_FIELDS, SOTW_NAME_FIELDS, countFields, encodeDeltaDiscoveryResponse, encodeDiscoveryResponse, walkFields } from './wire';
+import { DELTA_NAME_FIELDS, SOTW_NAME_FIELDS, countFields, deltaDiscoveryResponseParts, discoveryResponseParts, walkFields, withNonce, type ResponseParts } from './wire';
+import type { SharedSlot } from './shared-responses';
 
 /** The parts of envoy.config.core.v3.Node Herald uses. */
 export interface NodeInfo {
@@ -24,7 +25,11 @@ export type Decoded = { readonly request: XdsRequest; readonly node?: NodeInfo }
 export interface Codec {
   readonly protocol: 'sotw' | 'delta';
   decode(bytes: Buffer): Decoded;
-  encode(out: Outgoing): Buffer;
+  /**
+   * The response's bytes. With a `shared` slot holding `out.version` (shared-responses.ts), the encoding without
+   * the nonce is taken from it, or built once and left there for the other streams due the same version.
+   */
+  encode(out: Outgoing, shared?: SharedSlot): Buffer;
   /** How many resource names the encoded request carries, counted without decoding it; -1 if malformed. */
   countNames(bytes: Buffer): number;
 }
@@ -95,7 +100,9 @@ function decodeRequest(
   let nonce = '';
   let nodeRange: [number, number] | undefined;
   let errorRange: [number, number] | undefined;
-  const names: string[] = [];
+  /** SotW names: only their span is kept; they are decoded (walking the span again) if the state machine reads them. */
+  let namesStart = -1;
+  let namesEnd = -1;
   const subscribe: string[] = [];
   const unsubscribe: string[] = [];
   const initial: Array<[string, string]> = [];
@@ -107,7 +114,11 @@ function decodeRequest(
     else if (no === f.nonce) nonce = text(s, e);
     else if (no === f.node) nodeRange = [s, e];
     else if (no === f.error) errorRange = [s, e];
-    else if (no === f.names) names.push(text(s, e));
+    else if (no === f.names) {
+      // The span of the names, from the first one's tag (one byte: field 3, wire type 2): equal spans name the same.
+      if (namesStart < 0) namesStart = s - varintLength(e - s) - 1;
+      namesEnd = e;
+    }
     else if (no === f.subscribe) subscribe.push(text(s, e));
     else if (no === f.unsubscribe) unsubscribe.push(text(s, e));
     else if (no === f.initial) {
@@ -144,11 +155,39 @@ function decodeRequest(
   } catch (err) {
     return { error: `malformed ${name}: ${(err as Error).message}` };
   }
+  let names: string[] | undefined;
   const request: XdsRequest =
     f.names !== undefined
-      ? { typeUrl, nonce, resourceNames: names, ...(error ? { errorDetail: error } : {}) }
+      ? {
+          typeUrl,
+          nonce,
+          get resourceNames(): string[] {
+            if (!names) {
+              const out: string[] = (names = []);
+              if (namesStart >= 0) {
+                // The span walked again: the same bytes, so the same (already validated) fields.
+                const span = bytes.subarray(namesStart, namesEnd);
+                walkFields(span, (no, wire, _v, s, e) => {
+                  if (wire === 2 && no === f.names) out.push(span.toString('utf8', s, e));
+                });
+              }
+            }
+            return names;
+          },
+          ...(namesStart >= 0 ? { namesBytes: bytes.subarray(namesStart, namesEnd) } : {}),
+          ...(error ? { errorDetail: error } : {}),
+        }
       : { typeUrl, nonce, subscribe, unsubscribe, initialVersions: initial, ...(error ? { errorDetail: error } : {}) };
   return { request, ...(node ? { node } : {}) };
+}
+
+function varintLength(n: number): number {
+  let size = 1;
+  while (n > 0x7f) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
 }
 
 function requestTypes() {
@@ -166,13 +205,10 @@ export function sotwCodec(): Codec {
     countNames: (bytes) => countFields(bytes, SOTW_NAME_FIELDS),
     // DiscoveryRequest { version_info = 1; node = 2; resource_names = 3; type_url = 4; response_nonce = 5; error_detail = 6 }
     decode: (bytes) => decodeRequest(bytes, 'DiscoveryRequest', { node: 2, names: 3, typeUrl: 4, nonce: 5, error: 6 }, types),
-    encode: (out) =>
-      encodeDiscoveryResponse({
-        versionInfo: out.version,
-        resources: out.resources.map((r) => r.any),
-        typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
-        nonce: out.nonce,
-      }),
+    encode: (out, shared) =>
+      encodeShared(out, shared, () =>
+        discoveryResponseParts({ versionInfo: out.version, resources: out.resources.map((r) => r.any), typeUrl: RESOURCE_TYPES[out.kind].typeUrl }),
+      ),
   };
 }
 
@@ -185,13 +221,24 @@ export function deltaCodec(): Codec {
     //   initial_resource_versions = 5; response_nonce = 6; error_detail = 7 }
     decode: (bytes) =>
       decodeRequest(bytes, 'DeltaDiscoveryRequest', { node: 1, typeUrl: 2, subscribe: 3, unsubscribe: 4, initial: 5, nonce: 6, error: 7 }, types),
-    encode: (out) =>
-      encodeDeltaDiscoveryResponse({
-        systemVersionInfo: out.version,
-        resources: out.resources.map((r) => r.delta),
-        removed: out.removed,
-        typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
-        nonce: out.nonce,
-      }),
+    encode: (out, shared) =>
+      encodeShared(out, shared, () =>
+        deltaDiscoveryResponseParts({
+          systemVersionInfo: out.version,
+          resources: out.resources.map((r) => r.delta),
+          removed: out.removed,
+          typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
+        }),
+      ),
   };
+}
+
+function encodeShared(out: Outgoing, shared: SharedSlot | undefined, build: () => ResponseParts): Buffer {
+  const mine = shared !== undefined && shared.version === out.version;
+  let parts = mine ? shared.parts : undefined;
+  if (!parts) {
+    parts = build();
+    if (mine) shared.parts = parts;
+  }
+  return withNonce(parts, out.nonce);
 }

@@ -13,8 +13,10 @@
  * it claims (identity.ts), else PERMISSION_DENIED.
  */
 import * as http2 from 'node:http2';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { log, limited } from '../log/log';
+import { log, limited, logEnabled } from '../log/log';
 import { counter, gauge, histogram } from '../admin/metrics';
 import type { CacheChange, XdsCache } from './cache';
 import { deltaCodec, sotwCodec, type Codec, type NodeInfo } from './codec';
@@ -25,8 +27,10 @@ import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS, TokenBucket, type AdmissionLi
 import { tlsCredentials, type FileCertificates, type XdsTlsOptions } from './tls';
 import { certIdentity, identityProblem, nodeClaim } from './identity';
 import type { Convergence, StreamConvergence } from '../pipeline/convergence';
+import { SharedResponses, type ViewSlots } from './shared-responses';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+const debugEnabled = () => logEnabled('debug');
 
 const mStreams = gauge('herald_xds_streams', 'Connected xDS streams by protocol', ['protocol']);
 const mProxies = gauge('herald_xds_proxies', 'Connected xDS streams by protocol and view (views are bounded by views.maxViews)', ['protocol', 'view']);
@@ -88,6 +92,17 @@ export type AckListener = (event: { nodeId: string; kind: string; version: strin
 
 let streamSeq = 0;
 
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+/** Request and response label sets by protocol, outcome and type (a handful, built once). */
+const LABELS: Record<string, Record<string, Record<string, Readonly<Record<string, string>>>>> = {};
+const PROTOCOL_LABELS = { sotw: Object.freeze({ protocol: 'sotw' }), delta: Object.freeze({ protocol: 'delta' }) };
+const ACK_LABELS = new Map<string, Readonly<Record<string, string>>>();
+function ackLabels(kind: string): Readonly<Record<string, string>> {
+  let l = ACK_LABELS.get(kind);
+  if (!l) ACK_LABELS.set(kind, (l = Object.freeze({ type: kind })));
+  return l;
+}
+
 class AdsStream {
   readonly id = ++streamSeq;
   readonly connectedAt = new Date();
@@ -95,7 +110,10 @@ class AdsStream {
   view: string | undefined;
   state: StreamState | undefined;
   private closed = false;
+  /** When the response awaiting its ACK was written, per kind (a kind has at most one awaiting). */
   private readonly sentAt = new Map<string, number>();
+  /** The view's shared versions and encodings (shared-responses.ts), set with the view. */
+  private slots: ViewSlots | undefined;
   /** Bytes handed to call.write whose write callback has not fired yet. */
   bufferedBytes = 0;
   private pendingWrites = 0;
@@ -142,7 +160,8 @@ class AdsStream {
       if ('refused' in resolved) return this.fail(grpc.status.RESOURCE_EXHAUSTED, resolved.refused, 'no-view');
       const cache = this.server.cache;
       const view = (this.view = resolved.view);
-      this.state = new StreamState(this.traits, (kind) => cache.resources(view, kind), () => cache.nextVersion());
+      const slots = (this.slots = this.server.shared.slots(this.traits.name, view));
+      this.state = new StreamState(this.traits, (kind) => cache.resources(view, kind), this.server.shared.versionFor(slots));
       this.server.register(this);
       log('info', 'xds stream opened', { stream: this.id, node: node.id, protocol: this.traits.name, view, peer: this.peer });
     }
@@ -150,21 +169,29 @@ class AdsStream {
       return this.fail(grpc.status.INVALID_ARGUMENT, 'request without type_url', 'no-type-url');
     }
     const outcome = this.state.handleRequest(request);
-    const labels = { protocol: this.traits.name, type: 'kind' in outcome && outcome.kind ? RESOURCE_TYPES[outcome.kind].short : 'unknown' };
+    const type = 'kind' in outcome && outcome.kind ? RESOURCE_TYPES[outcome.kind].short : 'unknown';
     if ('ignored' in outcome) {
-      mRequests.inc({ ...labels, outcome: 'ignored' });
-      limited(`ignored:${this.id}:${labels.type}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored.slice(0, 300) });
+      mRequests.inc(this.label('ignored', type));
+      limited(`ignored:${this.id}:${type}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored.slice(0, 300) });
     } else if (outcome.nack) {
-      mRequests.inc({ ...labels, outcome: 'nack' });
+      mRequests.inc(this.label('nack', type));
       this.observeAck(outcome.kind, outcome.nack.version, outcome.nack.message);
-      log('warn', 'xds NACK', { stream: this.id, node: this.node?.id, type: labels.type, version: outcome.nack.version, error: outcome.nack.message });
+      log('warn', 'xds NACK', { stream: this.id, node: this.node?.id, type, version: outcome.nack.version, error: outcome.nack.message });
     } else if (outcome.ack) {
-      mRequests.inc({ ...labels, outcome: 'ack' });
+      mRequests.inc(this.label('ack', type));
       this.observeAck(outcome.kind, outcome.ack);
     } else {
-      mRequests.inc({ ...labels, outcome: 'subscribe' });
+      mRequests.inc(this.label('subscribe', type));
     }
     this.pump();
+  }
+
+  /** The label set of a request outcome or response (`outcome` 'response') of a type, built once per process. */
+  private label(outcome: string, type: string): Readonly<Record<string, string>> {
+    const protocol = this.traits.name;
+    const byType = ((LABELS[protocol] ??= {})[outcome] ??= {});
+    const labels: Record<string, string> = outcome === 'response' ? { protocol, type } : { protocol, type, outcome };
+    return (byType[type] ??= Object.freeze(labels));
   }
 
   /**
@@ -183,12 +210,13 @@ class AdsStream {
         continue;
       }
       this.conv?.sent(RESOURCE_TYPES[kind].short, out.version);
-      const bytes = this.codec.encode(out);
-      this.sentAt.set(`${kind}/${out.version}`, Date.now());
+      const bytes = this.codec.encode(out, this.slots?.[kind]);
+      this.sentAt.set(kind, Date.now());
       if (!this.write(bytes)) return;
-      mResponses.inc({ protocol: this.traits.name, type: RESOURCE_TYPES[kind].short });
-      mResponseBytes.inc({ protocol: this.traits.name, type: RESOURCE_TYPES[kind].short }, bytes.length);
-      log('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
+      const labels = this.label('response', RESOURCE_TYPES[kind].short);
+      mResponses.inc(labels);
+      mResponseBytes.inc(labels, bytes.length);
+      if (debugEnabled()) log('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
       if (this.blocked) return;
     }
   }
@@ -285,12 +313,12 @@ class AdsStream {
   }
 
   private observeAck(kind: string, version: string, nack?: string): void {
-    const key = `${kind}/${version}`;
     const at = Date.now();
-    const sent = this.sentAt.get(key);
+    // The state machine reports an ACK or NACK only for the response awaiting one: the one sent last of its kind.
+    const sent = this.sentAt.get(kind);
     const type = RESOURCE_TYPES[kind as ResourceKind]?.short ?? kind;
-    if (sent !== undefined) mAckLatency.observe((at - sent) / 1000, { type });
-    this.sentAt.delete(key);
+    if (sent !== undefined) mAckLatency.observe((at - sent) / 1000, ackLabels(type));
+    this.sentAt.delete(kind);
     this.conv?.answered(type, version, at, nack);
     this.server.notifyAck({ nodeId: this.node?.id ?? '', kind, version, at, ...(nack !== undefined ? { nack } : {}) });
   }
@@ -310,6 +338,16 @@ class AdsStream {
       bufferedBytes: this.bufferedBytes,
       types: Object.fromEntries(Object.entries(this.state?.snapshot() ?? {}).map(([k, v]) => [RESOURCE_TYPES[k as keyof typeof RESOURCE_TYPES].typeUrl, v])),
     };
+  }
+}
+
+/** The accept backlog: the kernel's limit (Linux caps listen(2) there anyway), 4096 where it cannot be read. */
+function listenBacklog(): number {
+  try {
+    const n = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : 4096;
+  } catch {
+    return 4096;
   }
 }
 
@@ -337,6 +375,8 @@ export class XdsServer {
   private readonly byView = new Map<string, Set<AdsStream>>();
   private readonly ackListeners = new Set<AckListener>();
   private readonly convergence: Convergence | undefined;
+  /** @internal one version and encoding per (protocol, view, kind, content), read by the streams */
+  readonly shared: SharedResponses;
   private readonly unsubscribe: () => void;
   private readonly ackTimer: NodeJS.Timeout;
   private closed = false;
@@ -364,6 +404,7 @@ export class XdsServer {
     this.bucket = new TokenBucket(this.admission.newStreamsPerSecond, Math.max(1, this.admission.burst));
     this.tls = options.tls;
     this.convergence = options.convergence;
+    this.shared = new SharedResponses(() => cache.nextVersion());
     // grpc-js's own cap is a hard memory bound at twice the limit; requests between the two get Herald's status,
     // log line and metric (a request above it gets grpc-js's RESOURCE_EXHAUSTED, uncounted).
     this.grpcServer = new grpc.Server({
@@ -409,6 +450,10 @@ export class XdsServer {
   /**
    * Binds and starts serving; resolves with the bound port (useful with port 0). With `tls` the certificate
    * files are read now (a missing or mismatched key fails here, naming the file).
+   *
+   * The listening socket is Herald's own, with the kernel's largest accept backlog (net.core.somaxconn): grpc-js
+   * would listen with Node's default of 511, and a reconnect storm of thousands of proxies overflows that queue
+   * (each overflow a client retry after a SYN timeout). Accepted connections are handed to grpc-js.
    */
   listen(address: string, port: number): Promise<number> {
     let credentials = grpc.ServerCredentials.createInsecure();
@@ -417,10 +462,20 @@ export class XdsServer {
       this.certificates = t.provider;
       credentials = t.credentials;
     }
+    const injector = this.grpcServer.createConnectionInjector(credentials);
+    const tcp = net.createServer((socket) => injector.injectConnection(socket));
+    this.listeners.push({ tcp, injector });
     return new Promise((resolve, reject) => {
-      this.grpcServer.bindAsync(`${address.includes(':') ? `[${address}]` : address}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+      tcp.once('error', reject);
+      tcp.listen({ host: address, port, backlog: listenBacklog() }, () => {
+        tcp.off('error', reject);
+        tcp.on('error', (err) => log('error', 'xds listener error', { error: err.message }));
+        resolve((tcp.address() as net.AddressInfo).port);
+      });
     });
   }
+
+  private readonly listeners: Array<{ tcp: net.Server; injector: grpc.ConnectionInjector }> = [];
 
   /** Stops accepting, ends every stream, and closes the port. Safe to call twice. */
   async close(): Promise<void> {
@@ -432,8 +487,10 @@ export class XdsServer {
     this.certificates?.close();
     for (const t of this.ageTimers) clearTimeout(t);
     for (const s of [...this.streams]) s.close();
+    for (const l of this.listeners) l.tcp.close();
     // Streams are already closed above; nothing in flight is worth waiting for.
     this.grpcServer.forceShutdown();
+    for (const l of this.listeners) l.injector.destroy();
   }
 
   proxies(): ProxyInfo[] {
@@ -474,7 +531,11 @@ export class XdsServer {
     if (!this.streams.delete(s)) return;
     const set = this.byView.get(s.view!);
     set?.delete(s);
-    if (set && set.size === 0) this.byView.delete(s.view!);
+    if (set && set.size === 0) {
+      this.byView.delete(s.view!);
+      this.shared.drop('sotw', s.view!);
+      this.shared.drop('delta', s.view!);
+    }
     this.views.release(s.view!);
     this.countStream(s.codec.protocol, -1);
     this.countView(s.codec.protocol, s.view!, -1);
@@ -497,7 +558,7 @@ export class XdsServer {
 
   private countStream(protocol: 'sotw' | 'delta', by: number): void {
     this.perProtocol[protocol] += by;
-    mStreams.set(this.perProtocol[protocol], { protocol });
+    mStreams.set(this.perProtocol[protocol], PROTOCOL_LABELS[protocol]);
   }
 
   /** @internal called by AdsStream: bytes buffered for streams, all together. */
@@ -605,18 +666,40 @@ export class XdsServer {
     call.once('error', clear);
   }
 
+  /**
+   * Wakes the streams a batch of changes concerns (each only for the names it subscribes to or holds). The
+   * batch covers every view of one publish (XdsCache.batch), so every view is translated and encoded before any
+   * stream is written; streams are then written round-robin across views, so no view waits for all the others.
+   */
   private onCacheChange(changes: readonly CacheChange[]): void {
-    const due = new Set<AdsStream>();
+    const dueByView = new Map<string, Set<AdsStream>>();
     for (const c of changes) {
-      for (const s of this.byView.get(c.view) ?? []) {
-        if (s.state && (c.names.length === 0 || s.state.interestedIn(c.kind, c.names))) {
-          s.state.markDirty(c.kind);
+      const streams = this.byView.get(c.view);
+      if (!streams) continue;
+      let due = dueByView.get(c.view);
+      for (const s of streams) {
+        if (s.state && s.state.noteChange(c.kind, c.names)) {
           s.conv?.changed(RESOURCE_TYPES[c.kind].short);
+          if (!due) dueByView.set(c.view, (due = new Set()));
           due.add(s);
         }
       }
     }
-    for (const s of due) s.pump();
+    if (dueByView.size <= 1) {
+      for (const due of dueByView.values()) for (const s of due) s.pump();
+      return;
+    }
+    const iterators = [...dueByView.values()].map((d) => d.values());
+    while (iterators.length > 0) {
+      for (let i = 0; i < iterators.length; ) {
+        const next = iterators[i]!.next();
+        if (next.done) iterators.splice(i, 1);
+        else {
+          next.value.pump();
+          i++;
+        }
+      }
+    }
   }
 
   private checkOverdue(ms: number): void {

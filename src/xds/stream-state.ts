@@ -8,8 +8,13 @@
  * copies.
  *
  * Cost: handling a request is O(names it carries) (SotW: plus the names it drops); an ACK or NACK that changes
- * no subscription rescans nothing. Building a response is O(subscribed + held) for its kind. Nonces are a
- * random per-stream prefix and a counter, so a client can answer only a response it has read.
+ * no subscription rescans nothing and allocates no name set (a SotW ACK repeating the last names is compared
+ * element by element). Per kind the state tracks which NAMES changed since the last response (from cache changes
+ * and sent dependencies): a response after a change of k names costs O(k) (a SotW full-state kind, CDS/LDS,
+ * still lists every subscribed resource, from a list shared by all wildcard streams of the same cache state). A
+ * full scan, O(subscribed + held), happens only on the first request, when the subscription changes, or when a
+ * change is marked without names (a new view). Nonces are a random per-stream prefix and a counter, so a client
+ * can answer only a response it has read.
  */
 import { randomBytes } from 'node:crypto';
 import type { CachedResource } from './cache';
@@ -37,6 +42,12 @@ export interface XdsRequest {
   readonly errorDetail?: { readonly code: number; readonly message: string };
   /** SotW: the full list of names. */
   readonly resourceNames?: readonly string[];
+  /**
+   * SotW, optional: the encoded bytes of the names (from the first name's tag to the last name's end). A request
+   * whose bytes equal the previous one's names the same list, which is then not read at all (an ACK of 1,000
+   * names costs one comparison of bytes, not 1,000 strings).
+   */
+  readonly namesBytes?: Uint8Array;
   /** Delta: changes to the subscription, and on the first request what the client already holds. */
   readonly subscribe?: readonly string[];
   readonly unsubscribe?: readonly string[];
@@ -62,6 +73,13 @@ const WILDCARD = '*';
 class TypeState {
   /** True once the type has been requested at all. */
   requested = false;
+  /** The next response must compare the whole subscription (first request, subscription change, unnamed change). */
+  full = false;
+  /** Names that may differ from what the client holds since the last response (only meaningful when not `full`). */
+  dirtyNames = new Set<string>();
+  /** SotW: the names of the last request (or their bytes), to recognise an ACK that repeats them without a set. */
+  lastNames: readonly string[] | undefined;
+  lastNamesBytes: Buffer | undefined;
   wildcard = false;
   readonly names = new Set<string>();
   readonly held = new Map<string, string>();
@@ -101,13 +119,15 @@ export class StreamState {
 
   /**
    * @param resources the view's current resources of a kind (read at each call; never mutated here)
-   * @param nextVersion a fresh, process-unique version string
+   * @param nextVersion the version of a response: process-unique per content, and never `previous` (the
+   *   version this stream was last sent of that kind). Streams of one view sending the same resources may share
+   *   it (see SharedResponses), so that they can share the encoded bytes too.
    * @param noncePrefix prepended to every nonce: by default 12 random bytes (base64url), drawn once per stream
    */
   constructor(
     readonly traits: ProtocolTraits,
     private readonly resources: (kind: ResourceKind) => ReadonlyMap<string, CachedResource>,
-    private readonly nextVersion: () => string,
+    private readonly nextVersion: (kind: ResourceKind, resources: readonly CachedResource[], removed: readonly string[], previous: string) => string,
     private readonly now: () => number = Date.now,
     private readonly noncePrefix: string = randomBytes(12).toString('base64url') + '-',
   ) {}
@@ -125,7 +145,10 @@ export class StreamState {
     }
     // Only a request that changes the subscription (or the first one) can make something due: a plain ACK leaves
     // the kind as it was (changes that arrived while the response was pending marked it dirty already).
-    if (this.applySubscription(t, req)) this.dirty.add(kind);
+    if (this.applySubscription(t, req)) {
+      t.full = true;
+      this.dirty.add(kind);
+    }
     if (stale || req.nonce === '' || req.nonce !== t.pending?.nonce) return { kind };
     const answered = t.pending;
     t.pending = undefined;
@@ -152,23 +175,40 @@ export class StreamState {
     this.dirty.delete(kind);
     const all = this.resources(kind);
     const upserts: CachedResource[] = [];
-    // The two loops below add disjoint names (candidates, then held names that are not candidates): no Set needed.
     const removed: string[] = [];
-    let candidates: ReadonlySet<string> = t.names;
-    if (t.wildcard) {
-      const union = new Set(all.keys());
-      for (const n of t.names) union.add(n);
-      candidates = union;
-    }
-    for (const name of candidates) {
-      const res = all.get(name);
-      if (res) {
-        if (t.held.get(name) !== res.version) upserts.push(res);
-      } else if (t.held.get(name) !== ABSENT && (t.held.has(name) || this.traits.explicitRemovals)) {
-        removed.push(name);
+    const full = t.full;
+    t.full = false;
+    let candidates: ReadonlySet<string> | undefined;
+    if (full) {
+      t.dirtyNames.clear();
+      // The two loops below add disjoint names (candidates, then held names that are not candidates): no Set needed.
+      candidates = this.candidates(t, all);
+      for (const name of candidates) {
+        const res = all.get(name);
+        if (res) {
+          if (t.held.get(name) !== res.version) upserts.push(res);
+        } else if (t.held.get(name) !== ABSENT && (t.held.has(name) || this.traits.explicitRemovals)) {
+          removed.push(name);
+        }
+      }
+      for (const name of t.held.keys()) if (!candidates.has(name)) removed.push(name);
+    } else {
+      // Only the names that changed: the same rules as above, restricted to them.
+      const dirtyNames = t.dirtyNames;
+      if (dirtyNames.size > 0) t.dirtyNames = new Set();
+      for (const name of dirtyNames) {
+        const res = all.get(name);
+        if (t.names.has(name) || (t.wildcard && res !== undefined)) {
+          if (res) {
+            if (t.held.get(name) !== res.version) upserts.push(res);
+          } else if (t.held.get(name) !== ABSENT && (t.held.has(name) || this.traits.explicitRemovals)) {
+            removed.push(name);
+          }
+        } else if (t.held.has(name)) {
+          removed.push(name);
+        }
       }
     }
-    for (const name of t.held.keys()) if (!candidates.has(name)) removed.push(name);
 
     const fullState = RESOURCE_TYPES[kind].sotwFullState && !this.traits.explicitRemovals;
     // Removals reach the client as omissions (SotW full state) or removed_resources (Delta). SotW EDS/RDS cannot
@@ -182,11 +222,12 @@ export class StreamState {
       return undefined;
     }
 
-    let resources: CachedResource[] = upserts;
+    let resources: readonly CachedResource[];
     if (fullState) {
-      resources = [...candidates].map((n) => all.get(n)).filter((r): r is CachedResource => r !== undefined);
+      resources = t.wildcard && t.names.size === 0 ? sortedValues(all) : sortByName([...(candidates ?? this.candidates(t, all))].map((n) => all.get(n)).filter((r): r is CachedResource => r !== undefined));
+    } else {
+      resources = sortByName(upserts);
     }
-    resources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const name of removed) {
       if (t.names.has(name) && this.traits.explicitRemovals) t.held.set(name, ABSENT);
       else t.held.delete(name);
@@ -195,12 +236,13 @@ export class StreamState {
     // Only resources that changed for this client re-send their dependents (a SotW full state repeats the rest).
     this.forceDependents(upserts);
 
+    const removedOut = this.traits.explicitRemovals ? removed.sort() : [];
     const out: Outgoing = {
       kind,
       nonce: this.noncePrefix + (++this.nonceSeq).toString(36),
-      version: this.nextVersion(),
+      version: this.nextVersion(kind, resources, removedOut, t.sentVersion),
       resources,
-      removed: this.traits.explicitRemovals ? removed.sort() : [],
+      removed: removedOut,
     };
     t.pending = { nonce: out.nonce, version: out.version, sentAt: this.now() };
     t.lastNonce = out.nonce;
@@ -209,11 +251,39 @@ export class StreamState {
   }
 
   /**
-   * Notes that the cache changed for `kind` in a way that may concern this stream (see interestedIn). Until a
-   * kind is marked, or a request for it arrives, nextResponse does not look at it: an ACK costs no rescan.
+   * Notes that the cache changed for `kind`: `names` changed (were upserted or removed), or, without names,
+   * anything may have (the next response compares the whole subscription). Until a kind is marked, or a request
+   * for it arrives, nextResponse does not look at it: an ACK costs no rescan.
    */
-  markDirty(kind: ResourceKind): void {
+  markDirty(kind: ResourceKind, names?: readonly string[]): void {
+    const t = this.types.get(kind);
+    if (t) {
+      if (!names || names.length === 0) t.full = true;
+      else if (!t.full) for (const n of names) t.dirtyNames.add(n);
+    }
     this.dirty.add(kind);
+  }
+
+  /**
+   * A cache change of `names` of `kind` (none: anything may have changed): marks the names that concern this
+   * stream (subscribed or held) and returns whether any did. O(names).
+   */
+  noteChange(kind: ResourceKind, names: readonly string[]): boolean {
+    const t = this.types.get(kind);
+    if (!t || !t.requested) return false;
+    if (names.length === 0 || t.wildcard) {
+      this.markDirty(kind, names);
+      return true;
+    }
+    let any = false;
+    for (const n of names) {
+      if (t.names.has(n) || t.held.has(n)) {
+        if (!t.full) t.dirtyNames.add(n);
+        any = true;
+      }
+    }
+    if (any) this.dirty.add(kind);
+    return any;
   }
 
   /** Whether a change to `names` of `kind` concerns this stream at all (cheap pre-check for fan-out). */
@@ -280,6 +350,14 @@ export class StreamState {
     return n;
   }
 
+  /** The names a full comparison looks at: the subscription, plus every resource of the view for a wildcard. */
+  private candidates(t: TypeState, all: ReadonlyMap<string, CachedResource>): ReadonlySet<string> {
+    if (!t.wildcard) return t.names;
+    const union = new Set(all.keys());
+    for (const n of t.names) union.add(n);
+    return union;
+  }
+
   private state(kind: ResourceKind): TypeState {
     let t = this.types.get(kind);
     if (!t) this.types.set(kind, (t = new TypeState()));
@@ -298,7 +376,15 @@ export class StreamState {
     const dropped: string[] = [];
     let added = false;
     if (this.traits.namesAreFullSet) {
+      // An ACK repeats the names of the request before it: nothing changes (same names, so the same wildcard rule).
+      const bytes = req.namesBytes;
+      if (!firstRequest && bytes !== undefined && t.lastNamesBytes !== undefined && t.lastNamesBytes.equals(bytes)) return false;
       const names = req.resourceNames ?? [];
+      if (!firstRequest && bytes === undefined && t.lastNames !== undefined && sameStrings(names, t.lastNames)) return false;
+      // Kept for the next comparison: a copy of the bytes (not the whole request), or the list itself. The copy is
+      // its own allocation: a small Buffer.from would pin an 8 KB slab of Node's shared pool per stream.
+      t.lastNamesBytes = bytes !== undefined ? copyOwn(bytes) : undefined;
+      t.lastNames = bytes !== undefined ? undefined : names;
       const next = new Set<string>();
       let wildcard = firstRequest ? names.length === 0 : names.length > 0 ? false : t.wildcard;
       for (const n of names) {
@@ -339,9 +425,45 @@ export class StreamState {
   private forceDependents(sent: readonly CachedResource[]): void {
     for (const r of sent) {
       for (const d of r.dependents) {
-        this.types.get(d.kind)?.held.delete(d.name);
+        const dt = this.types.get(d.kind);
+        if (dt) {
+          dt.held.delete(d.name);
+          if (!dt.full) dt.dirtyNames.add(d.name);
+        }
         this.dirty.add(d.kind);
       }
     }
   }
+}
+
+function byName(a: CachedResource, b: CachedResource): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function sortByName(list: CachedResource[]): CachedResource[] {
+  return list.length > 1 ? list.sort(byName) : list;
+}
+
+/**
+ * Every resource of a cache map, sorted by name, computed once per map: the cache replaces a kind's map on every
+ * change (copy on write), so all wildcard streams of a view in the same state share one list.
+ */
+const sortedCache = new WeakMap<ReadonlyMap<string, CachedResource>, readonly CachedResource[]>();
+function sortedValues(all: ReadonlyMap<string, CachedResource>): readonly CachedResource[] {
+  let list = sortedCache.get(all);
+  if (!list) sortedCache.set(all, (list = sortByName([...all.values()])));
+  return list;
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function copyOwn(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(bytes.length);
+  out.set(bytes);
+  return out;
 }

@@ -61,15 +61,85 @@ export interface SotwEnvelope {
   readonly controlPlane?: Buffer;
 }
 
+/**
+ * A response encoded without its nonce: `head` holds the fields before the nonce, `tail` those after it, so that
+ * streams sharing a response frame the same two buffers around their own nonce (`withNonce`).
+ */
+export interface ResponseParts {
+  readonly head: Buffer;
+  readonly tail: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Field `fieldNo` (length-delimited) holding `len` bytes: the size of its tag and length prefix. */
+function prefixSize(fieldNo: number, len: number): number {
+  return varintSize((fieldNo << 3) | WIRE_LEN) + varintSize(len);
+}
+
+function writeVarint(out: Buffer, pos: number, n: number): number {
+  while (n > 0x7f) {
+    out[pos++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  return pos;
+}
+
+/**
+ * The fields of a response up to (not including) the nonce, in one allocation: `version` (field 1, a string),
+ * the pre-encoded `resources` (field 2, repeated), and `typeUrl` (field 4). Empty strings are omitted (proto3).
+ */
+function encodeHead(version: string, resources: readonly Buffer[], typeUrl: string): Buffer {
+  const vLen = Buffer.byteLength(version);
+  const tLen = Buffer.byteLength(typeUrl);
+  let size = (vLen > 0 ? prefixSize(1, vLen) + vLen : 0) + (tLen > 0 ? prefixSize(4, tLen) + tLen : 0);
+  for (const r of resources) size += prefixSize(2, r.length) + r.length;
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  if (vLen > 0) {
+    out[pos++] = (1 << 3) | WIRE_LEN;
+    pos = writeVarint(out, pos, vLen);
+    pos += out.write(version, pos, 'utf8');
+  }
+  for (const r of resources) {
+    out[pos++] = (2 << 3) | WIRE_LEN;
+    pos = writeVarint(out, pos, r.length);
+    pos += r.copy(out, pos);
+  }
+  if (tLen > 0) {
+    out[pos++] = (4 << 3) | WIRE_LEN;
+    pos = writeVarint(out, pos, tLen);
+    pos += out.write(typeUrl, pos, 'utf8');
+  }
+  return out;
+}
+
+/** The whole response: `parts` framed around the nonce (field 5 in both DiscoveryResponse and DeltaDiscoveryResponse). */
+export function withNonce(parts: ResponseParts, nonce: string): Buffer {
+  const nLen = Buffer.byteLength(nonce);
+  const size = parts.head.length + (nLen > 0 ? prefixSize(5, nLen) + nLen : 0) + parts.tail.length;
+  const out = Buffer.allocUnsafe(size);
+  let pos = parts.head.copy(out, 0);
+  if (nLen > 0) {
+    out[pos++] = (5 << 3) | WIRE_LEN;
+    pos = writeVarint(out, pos, nLen);
+    pos += out.write(nonce, pos, 'utf8');
+  }
+  parts.tail.copy(out, pos);
+  return out;
+}
+
+/** DiscoveryResponse without its nonce: { version_info = 1; resources = 2; type_url = 4 | nonce = 5 | control_plane = 6 } */
+export function discoveryResponseParts(r: Omit<SotwEnvelope, 'nonce'>): ResponseParts {
+  const tail: Buffer[] = [];
+  field(tail, 6, r.controlPlane);
+  return { head: encodeHead(r.versionInfo, r.resources, r.typeUrl), tail: tail.length ? Buffer.concat(tail) : EMPTY };
+}
+
 /** DiscoveryResponse { version_info = 1; resources = 2; type_url = 4; nonce = 5; control_plane = 6 } */
 export function encodeDiscoveryResponse(r: SotwEnvelope): Buffer {
-  const parts: Buffer[] = [];
-  field(parts, 1, r.versionInfo);
-  for (const any of r.resources) parts.push(varint((2 << 3) | WIRE_LEN), varint(any.length), any);
-  field(parts, 4, r.typeUrl);
-  field(parts, 5, r.nonce);
-  field(parts, 6, r.controlPlane);
-  return Buffer.concat(parts);
+  return withNonce(discoveryResponseParts(r), r.nonce);
 }
 
 export interface DeltaEnvelope {
@@ -82,14 +152,10 @@ export interface DeltaEnvelope {
   readonly controlPlane?: Buffer;
 }
 
-/** DeltaDiscoveryResponse { system_version_info = 1; resources = 2; type_url = 4; nonce = 5;
+/** DeltaDiscoveryResponse without its nonce: { system_version_info = 1; resources = 2; type_url = 4 | nonce = 5 |
  *  removed_resources = 6; control_plane = 7 } */
-export function encodeDeltaDiscoveryResponse(r: DeltaEnvelope): Buffer {
-  const parts: Buffer[] = [];
-  field(parts, 1, r.systemVersionInfo);
-  for (const res of r.resources) parts.push(varint((2 << 3) | WIRE_LEN), varint(res.length), res);
-  field(parts, 4, r.typeUrl);
-  field(parts, 5, r.nonce);
+export function deltaDiscoveryResponseParts(r: Omit<DeltaEnvelope, 'nonce'>): ResponseParts {
+  const tail: Buffer[] = [];
   if (r.removed.length > 0) {
     // One allocation for every removed name (a reconnect can remove 100k+ at once).
     let size = 0;
@@ -102,18 +168,22 @@ export function encodeDeltaDiscoveryResponse(r: DeltaEnvelope): Buffer {
     let pos = 0;
     r.removed.forEach((name, i) => {
       out[pos++] = (6 << 3) | WIRE_LEN;
-      let len = lens[i]!;
-      while (len > 0x7f) {
-        out[pos++] = (len & 0x7f) | 0x80;
-        len = Math.floor(len / 128);
-      }
-      out[pos++] = len;
+      pos = writeVarint(out, pos, lens[i]!);
       pos += out.write(name, pos, 'utf8');
     });
-    parts.push(out);
+    tail.push(out);
   }
-  field(parts, 7, r.controlPlane);
-  return Buffer.concat(parts);
+  field(tail, 7, r.controlPlane);
+  return {
+    head: encodeHead(r.systemVersionInfo, r.resources, r.typeUrl),
+    tail: tail.length === 0 ? EMPTY : tail.length === 1 ? tail[0]! : Buffer.concat(tail),
+  };
+}
+
+/** DeltaDiscoveryResponse { system_version_info = 1; resources = 2; type_url = 4; nonce = 5;
+ *  removed_resources = 6; control_plane = 7 } */
+export function encodeDeltaDiscoveryResponse(r: DeltaEnvelope): Buffer {
+  return withNonce(deltaDiscoveryResponseParts(r), r.nonce);
 }
 
 /**

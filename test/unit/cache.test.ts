@@ -87,3 +87,27 @@ test('views are independent', () => {
   assert.equal(c.resources('v2', 'endpoint').size, 0);
   assert.deepEqual(c.viewNames(), ['v1']);
 });
+
+test('batch: the changes of every apply inside it reach the listeners once, after the last view is applied', () => {
+  const c = new XdsCache('p');
+  c.apply('v1', [{ kind: 'endpoint', upsert: [cla('a', 1)] }]);
+  c.apply('v2', [{ kind: 'endpoint', upsert: [cla('a', 1)] }]);
+  const seen: Array<{ changes: CacheChange[]; v2: string | undefined }> = [];
+  c.subscribe((ch) => seen.push({ changes: [...ch], v2: c.resources('v2', 'endpoint').get('a')?.version }));
+  const returned = c.batch(() => {
+    c.apply('v1', [{ kind: 'endpoint', upsert: [cla('a', 2)] }]);
+    assert.equal(seen.length, 0, 'nothing told before the batch ends');
+    c.batch(() => c.apply('v2', [{ kind: 'endpoint', upsert: [cla('a', 2)] }]));
+    assert.equal(seen.length, 0, 'a nested batch joins the outer one');
+    return 7;
+  });
+  assert.equal(returned, 7);
+  assert.equal(seen.length, 1);
+  assert.deepEqual(seen[0]!.changes, [
+    { view: 'v1', kind: 'endpoint', names: ['a'] },
+    { view: 'v2', kind: 'endpoint', names: ['a'] },
+  ]);
+  assert.equal(seen[0]!.v2, c.resources('v2', 'endpoint').get('a')!.version, 'listeners see every view applied');
+  assert.equal(c.batch(() => c.apply('v1', [{ kind: 'endpoint', upsert: [cla('a', 2)] }])).changes.length, 0);
+  assert.equal(seen.length, 1, 'an empty batch tells nothing');
+});

@@ -7,6 +7,41 @@ import assert from 'node:assert/strict';
 import { XdsCache, type ResourceInput } from '../../src/xds/cache';
 import { DELTA, SOTW, StreamState, type Outgoing, type ProtocolTraits, type XdsRequest } from '../../src/xds/stream-state';
 import { RESOURCE_TYPES, type ResourceKind } from '../../src/xds/resource-types';
+import { SharedResponses } from '../../src/xds/shared-responses';
+import { deltaCodec, sotwCodec } from '../../src/xds/codec';
+import type { CachedResource } from '../../src/xds/cache';
+
+/** A view's resources that count the names looked up (to show a response reads only what changed). */
+class CountingMap implements ReadonlyMap<string, CachedResource> {
+  gets = 0;
+  constructor(private readonly m: () => ReadonlyMap<string, CachedResource>) {}
+  get size() {
+    return this.m().size;
+  }
+  get(k: string) {
+    this.gets++;
+    return this.m().get(k);
+  }
+  has(k: string) {
+    this.gets++;
+    return this.m().has(k);
+  }
+  forEach(f: (v: CachedResource, k: string, map: ReadonlyMap<string, CachedResource>) => void) {
+    this.m().forEach(f);
+  }
+  keys() {
+    return this.m().keys();
+  }
+  values() {
+    return this.m().values();
+  }
+  entries() {
+    return this.m().entries();
+  }
+  [Symbol.iterator]() {
+    return this.m()[Symbol.iterator]();
+  }
+}
 
 const VIEW = 'v';
 const url = (k: ResourceKind) => RESOURCE_TYPES[k].typeUrl;
@@ -34,9 +69,9 @@ class Harness {
   ready = true;
   constructor(readonly traits: ProtocolTraits) {
     this.state = new StreamState(traits, (k) => this.cache.resources(VIEW, k), () => this.cache.nextVersion());
-    // As the server does: a cache change marks the kinds it touched for streams that care.
+    // As the server does: a cache change marks the names it touched for streams that care.
     this.cache.subscribe((changes) => {
-      for (const c of changes) if (this.state.interestedIn(c.kind, c.names)) this.state.markDirty(c.kind);
+      for (const c of changes) this.state.noteChange(c.kind, c.names);
     });
   }
   put(clusters: Record<string, number[]>): void {
@@ -379,6 +414,130 @@ const cases: Record<string, Case> = {
       counting.handleRequest({ typeUrl: url('endpoint'), nonce: out.nonce, ...(h.traits.namesAreFullSet ? { resourceNames: ['a'] } : {}) });
       assert.equal(counting.nextResponse('endpoint', true), undefined);
       assert.equal(reads, before, 'no resource read after a plain ACK');
+    },
+  },
+  'a change to one name sends only that name and looks up only it': {
+    protocols: BOTH,
+    run(h) {
+      const names = Array.from({ length: 100 }, (_, i) => `s${i}`);
+      h.put(Object.fromEntries(names.map((n, i) => [n, [i + 1]])));
+      const counting = new CountingMap(() => h.cache.resources(VIEW, 'endpoint'));
+      const state = new StreamState(h.traits, (k) => (k === 'endpoint' ? counting : h.cache.resources(VIEW, k)), () => h.cache.nextVersion());
+      h.cache.subscribe((changes) => {
+        for (const c of changes) state.noteChange(c.kind, c.names);
+      });
+      state.handleRequest(h.traits.namesAreFullSet ? { typeUrl: url('endpoint'), nonce: '', resourceNames: names } : { typeUrl: url('endpoint'), nonce: '', subscribe: names });
+      const first = state.nextResponse('endpoint', true)!;
+      assert.equal(first.resources.length, 100);
+      state.handleRequest({ typeUrl: url('endpoint'), nonce: first.nonce, ...(h.traits.namesAreFullSet ? { resourceNames: [...names] } : {}) });
+      assert.equal(state.nextResponse('endpoint', true), undefined);
+      h.cache.apply(VIEW, [{ kind: 'endpoint', upsert: [cla('s42', [9, 10])] }]);
+      counting.gets = 0;
+      const out = state.nextResponse('endpoint', true)!;
+      assert.deepEqual(out.resources.map((r) => r.name), ['s42']);
+      assert.ok(counting.gets <= 2, `looked up ${counting.gets} names for a change of one`);
+    },
+  },
+  'a change to a name the stream neither subscribes to nor holds does not wake it': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('endpoint', ['a']);
+      h.ack(h.next('endpoint')!);
+      assert.equal(h.state.noteChange('endpoint', ['b']), false);
+      assert.equal(h.next('endpoint'), undefined);
+      assert.equal(h.state.noteChange('endpoint', ['a', 'b']), true);
+    },
+  },
+  'a subscription change sends what became relevant, only that (EDS)': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2], c: [3] });
+      h.subscribe('endpoint', ['a']);
+      const first = h.next('endpoint')!;
+      assert.deepEqual(h.names(first), ['a']);
+      h.ack(first);
+      const more = h.traits.namesAreFullSet
+        ? h.state.handleRequest({ typeUrl: url('endpoint'), nonce: first.nonce, resourceNames: ['a', 'b', 'c'] })
+        : h.state.handleRequest({ typeUrl: url('endpoint'), nonce: first.nonce, subscribe: ['b', 'c'] });
+      assert.ok(!('ignored' in more));
+      assert.deepEqual(h.names(h.next('endpoint')), ['b', 'c']);
+    },
+  },
+  'wildcard: an added resource is sent alone (Delta) or with the rest (SotW CDS); a removed one is named removed (Delta) or left out (SotW)': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      h.subscribe('cluster', []);
+      h.ack(h.next('cluster')!);
+      h.put({ a: [1], b: [2], c: [3] });
+      const added = h.next('cluster')!;
+      assert.deepEqual(h.names(added), h.traits.explicitRemovals ? ['c'] : ['a', 'b', 'c']);
+      assert.deepEqual(added.removed, []);
+      h.ack(added);
+      h.put({ a: [1], c: [3] });
+      const gone = h.next('cluster')!;
+      assert.ok(gone);
+      if (h.traits.explicitRemovals) {
+        assert.deepEqual(h.names(gone), []);
+        assert.deepEqual(gone.removed, ['b']);
+      } else {
+        assert.deepEqual(h.names(gone), ['a', 'c']);
+      }
+      h.ack(gone);
+      assert.equal(h.next('cluster'), undefined);
+      assert.deepEqual([...h.state.heldVersions('cluster').keys()].sort(), ['a', 'c']);
+    },
+  },
+  'streams due the same content share one version and one encoding; only the nonce differs': {
+    protocols: BOTH,
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      const shared = new SharedResponses(() => h.cache.nextVersion());
+      const slots = shared.slots(h.traits.name, VIEW);
+      const codec = h.traits.explicitRemovals ? deltaCodec() : sotwCodec();
+      const streams = [0, 1, 2].map(() => new StreamState(h.traits, (k) => h.cache.resources(VIEW, k), shared.versionFor(slots)));
+      const sub = (s: StreamState) => s.handleRequest(h.traits.namesAreFullSet ? { typeUrl: url('endpoint'), nonce: '', resourceNames: ['a', 'b'] } : { typeUrl: url('endpoint'), nonce: '', subscribe: ['a', 'b'] });
+      const outs = streams.map((s) => (sub(s), s.nextResponse('endpoint', true)!));
+      assert.equal(new Set(outs.map((o) => o.version)).size, 1, 'one version for the same content');
+      assert.equal(new Set(outs.map((o) => o.nonce)).size, 3, 'a nonce per stream');
+      const bytes = outs.map((o) => codec.encode(o, slots.endpoint));
+      assert.ok(slots.endpoint.parts, 'the encoding is kept for the other streams');
+      const strip = (b: Buffer, nonce: string) => b.toString('latin1').replace(nonce, '');
+      assert.equal(strip(bytes[0]!, outs[0]!.nonce), strip(bytes[1]!, outs[1]!.nonce));
+      assert.deepEqual(bytes[2], codec.encode(outs[2]!), 'shared bytes equal a fresh encoding');
+      // A stream sent the very same content again (a dependent re-sent) gets a version it was not sent last.
+      const again = shared.versionFor(slots)('endpoint', outs[0]!.resources, outs[0]!.removed, outs[0]!.version);
+      assert.notEqual(again, outs[0]!.version);
+    },
+  },
+  'a SotW ACK whose names bytes repeat the last request\'s reads no names; other bytes are read': {
+    protocols: [SOTW],
+    run(h) {
+      h.put({ a: [1], b: [2] });
+      const codec = sotwCodec();
+      const req = (names: string[], nonce: string) => {
+        const bytes = Buffer.concat([
+          ...names.map((n) => Buffer.concat([Buffer.from([0x1a, Buffer.byteLength(n)]), Buffer.from(n)])),
+          Buffer.from([0x22, url('endpoint').length]),
+          Buffer.from(url('endpoint')),
+          ...(nonce ? [Buffer.from([0x2a, nonce.length]), Buffer.from(nonce)] : []),
+        ]);
+        const d = codec.decode(bytes);
+        assert.ok('request' in d);
+        return d.request;
+      };
+      const first = req(['a'], '');
+      assert.ok(first.namesBytes);
+      h.state.handleRequest(first);
+      const out = h.next('endpoint')!;
+      assert.deepEqual(h.names(out), ['a']);
+      const ack = req(['a'], out.nonce);
+      Object.defineProperty(ack, 'resourceNames', { get: () => assert.fail('names read for an ACK repeating them') });
+      assert.deepEqual(h.state.handleRequest(ack), { kind: 'endpoint', ack: out.version });
+      assert.equal(h.next('endpoint'), undefined);
+      h.state.handleRequest(req(['a', 'b'], out.nonce));
+      assert.deepEqual(h.names(h.next('endpoint')), ['b']);
     },
   },
   'a response left unacknowledged is reported overdue': {
