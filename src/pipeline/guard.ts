@@ -127,7 +127,10 @@ export class Guard {
     const removed = live.filter((e) => !nextKeys.has(endpointKey(e))).length;
     if (removed === 0) return false;
     const total = Math.max(live.length, serviceSize() ?? 0);
-    return removed >= total || removed / total > this.o.maxRemovalFraction;
+    // More than the share, or exactly the share when more than one endpoint goes at once: a registry answering
+    // nothing for a service that is half VMs and half pods removes exactly half of it, and must be held too.
+    const share = removed / total;
+    return removed >= total || share > this.o.maxRemovalFraction || (removed > 1 && share >= this.o.maxRemovalFraction);
   }
 
   private release(name: string, reason: string): void {

@@ -68,6 +68,19 @@ const guardCases: Record<string, GuardCase> = {
       { at: 2, snapshot: snap({ web: svc(ep(1), ep(2), ep(5)) }), expect: ['10.0.0.1', '10.0.0.2', '10.0.0.5'] },
     ],
   },
+  'every VM of a service that is half VMs leaving at once is held (exactly the share, more than one endpoint)': {
+    serviceSize: 8,
+    steps: [
+      { at: 0, snapshot: snap({ web: svc(ep(1), ep(2), ep(3), ep(4)) }), expect: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'] },
+      { at: 1, snapshot: snap({}), expect: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'] },
+    ],
+  },
+  'one endpoint of two leaving is a normal scale-down (exactly the share, one endpoint)': {
+    steps: [
+      { at: 0, snapshot: snap({ web: svc(ep(1), ep(2)) }), expect: ['10.0.0.1', '10.0.0.2'] },
+      { at: 1, snapshot: snap({ web: svc(ep(1)) }), expect: ['10.0.0.1'] },
+    ],
+  },
   'the last VM of a service that pods also serve may leave': {
     serviceSize: 5,
     steps: [
