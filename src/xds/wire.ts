@@ -195,49 +195,11 @@ export function encodeDeltaDiscoveryResponse(r: DeltaEnvelope): Buffer {
  * each), resource_locators_subscribe = 8, resource_locators_unsubscribe = 9.
  */
 export function countFields(bytes: Uint8Array, fields: ReadonlySet<number>): number {
-  let pos = 0;
   let count = 0;
-  const n = bytes.length;
-  const readVarint = (): number => {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (pos >= n) return -1;
-      const b = bytes[pos++]!;
-      result += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) return result;
-      mul *= 128;
-    }
-    return -1;
-  };
-  while (pos < n) {
-    const tag = readVarint();
-    if (tag < 0) return -1;
-    const fieldNo = Math.floor(tag / 8);
-    const wire = tag & 7;
+  const problem = walkFields(bytes, (fieldNo) => {
     if (fields.has(fieldNo)) count++;
-    switch (wire) {
-      case 0:
-        if (readVarint() < 0) return -1;
-        break;
-      case 1:
-        pos += 8;
-        break;
-      case 2: {
-        const len = readVarint();
-        if (len < 0) return -1;
-        pos += len;
-        break;
-      }
-      case 5:
-        pos += 4;
-        break;
-      default:
-        return -1;
-    }
-    if (pos > n) return -1;
-  }
-  return count;
+  });
+  return problem === undefined ? count : -1;
 }
 
 export const SOTW_NAME_FIELDS: ReadonlySet<number> = new Set([3, 7]);

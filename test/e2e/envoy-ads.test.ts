@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { startBackend } from '../support/backends';
 import { startTestEnvoy } from '../support/envoy';
 import { startTestHerald, type ServiceSpec } from '../support/herald';
+import { envoyRejectedCluster } from '../support/envoy-rejected';
 import { waitFor } from '../support/wait';
 import { typeUrl } from '../support/ads-client';
 
@@ -44,24 +45,7 @@ for (const protocol of ['sotw', 'delta'] as const) {
 
       // An invalid resource is NACKed; Herald records Envoy's message; Envoy keeps the previous config.
       const proxy = (await h.adminGet('/proxies')).proxies.find((p: any) => p.nodeId === `envoy-${protocol}`);
-      const bad = h.cache.apply(proxy.view, [
-        {
-          kind: 'cluster',
-          upsert: [
-            {
-              name: 'web.default',
-              message: {
-                name: 'web.default',
-                type: 'EDS',
-                edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' }, serviceName: 'web.default' },
-                connectTimeout: { seconds: 1 },
-                healthChecks: [{ timeout: { seconds: 0 }, interval: { seconds: 1 }, unhealthyThreshold: { value: 1 }, healthyThreshold: { value: 1 }, httpHealthCheck: { path: '/' } }],
-              },
-              dependents: [{ kind: 'endpoint', name: 'web.default' }],
-            },
-          ],
-        },
-      ]);
+      const bad = h.cache.apply(proxy.view, envoyRejectedCluster('web.default'));
       assert.deepEqual(bad.rejected, [], 'schema-valid, so only Envoy can reject it');
       const nack = await waitFor('the NACK to show in /proxies', async () => {
         const p = (await h.adminGet('/proxies')).proxies.find((x: any) => x.nodeId === `envoy-${protocol}`);

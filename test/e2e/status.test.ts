@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { startTestHerald, type ServiceSpec } from '../support/herald';
 import { startTestEnvoy } from '../support/envoy';
 import { repoRoot } from '../support/repo';
+import { envoyRejectedCluster } from '../support/envoy-rejected';
 import { waitFor } from '../support/wait';
 
 const CLI = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -86,24 +87,7 @@ test('herald status and herald config with two real Envoys (one SotW, one Delta)
 
   // An invalid resource (schema-valid, rejected by Envoy) makes the SotW Envoy NACK: status shows it and exits 1.
   const view = synced.proxies.find((p: any) => p.nodeId === 'envoy-sotw').view;
-  h.cache.apply(view, [
-    {
-      kind: 'cluster',
-      upsert: [
-        {
-          name: 'web.default',
-          message: {
-            name: 'web.default',
-            type: 'EDS',
-            edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' }, serviceName: 'web.default' },
-            connectTimeout: { seconds: 1 },
-            healthChecks: [{ timeout: { seconds: 0 }, interval: { seconds: 1 }, unhealthyThreshold: { value: 1 }, healthyThreshold: { value: 1 }, httpHealthCheck: { path: '/' } }],
-          },
-          dependents: [{ kind: 'endpoint', name: 'web.default' }],
-        },
-      ],
-    },
-  ]);
+  h.cache.apply(view, envoyRejectedCluster('web.default'));
   const nacked = await waitFor('status to show the NACK', async () => {
     const r = await herald(['status', '--admin', admin, '--nack']);
     return r.code === 1 && /NACK: /.test(r.stdout) ? r : undefined;
