@@ -12,7 +12,9 @@
  *   streams (retrying with backoff on UNAVAILABLE): server RSS at start and end, event-loop delay p99 (perf_hooks
  *   monitorEventLoopDelay), and the honest proxy's publish→ACK latency p50/p99.
  *
- *   node dist/bench/hostile.js [--quick] [--seconds S] [--storm N]
+ *   node dist/bench/hostile.js [--quick] [--seconds S] [--storm N] [--phases baseline,nonreading,huge,storm]
+ *
+ * `--phases nonreading --seconds 300` is the 5-minute flatness run of 20 non-reading streams.
  */
 import { fork } from 'node:child_process';
 import * as http2 from 'node:http2';
@@ -342,6 +344,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const seconds = Number(arg('--seconds') ?? (quick ? 10 : 60));
   const stormN = Number(arg('--storm') ?? 5000);
+  const wanted = new Set((arg('--phases') ?? 'baseline,nonreading,huge,storm').split(','));
 
   const stalls = [];
   await stallFor(5_000, true); // warm-up: JIT and first-use costs are not the request's
@@ -354,20 +357,24 @@ async function main(): Promise<void> {
   );
 
   const phases: Phase[] = [];
-  phases.push(await phase('none (baseline)', seconds, () => undefined));
-  phases.push(
-    await phase('20 non-reading streams', seconds, (s) => {
-      const a = attacker('nonreading', s.port, ['--n', '20']);
-      return { stop: a.stop };
-    }),
-  );
-  phases.push(
-    await phase('huge requests (60k, 150k names)', seconds, (s) => {
-      const a = attacker('huge', s.port);
-      return { stop: a.stop };
-    }),
-  );
-  phases.push(
+  if (wanted.has('baseline')) phases.push(await phase('none (baseline)', seconds, () => undefined));
+  if (wanted.has('nonreading')) {
+    phases.push(
+      await phase('20 non-reading streams', seconds, (s) => {
+        const a = attacker('nonreading', s.port, ['--n', '20']);
+        return { stop: a.stop };
+      }),
+    );
+  }
+  if (wanted.has('huge')) {
+    phases.push(
+      await phase('huge requests (60k, 150k names)', seconds, (s) => {
+        const a = attacker('huge', s.port);
+        return { stop: a.stop };
+      }),
+    );
+  }
+  if (wanted.has('storm')) phases.push(
     await phase(`storm of ${stormN} streams`, seconds, (s) => {
       const a = attacker('storm', s.port, ['--n', String(stormN)]);
       return {
@@ -398,14 +405,14 @@ async function main(): Promise<void> {
   for (const p of phases) if (p.extra) note(`${p.attack}: ${p.extra}`);
   note('honest = publish → the honest proxy\'s EDS ACK, on the server clock; loop = perf_hooks monitorEventLoopDelay');
   note(`load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs (stalls scale with it)`);
-  const base = phases[0]!;
+  const base = wanted.has('baseline') ? phases[0] : undefined;
   const summary: Array<[string, string, string, string]> = [
     ...stalls.map((r): [string, string, string, string] => [`stall, ${r.names / 1000}k-name request (${r.limits} limits)`, `${ms(r.stallMs, 0)} ms`, r.outcome, '']),
-    ...phases.slice(1).map((p): [string, string, string, string] => [
+    ...(base ? phases.slice(1) : []).map((p): [string, string, string, string] => [
       `honest p99 under ${p.attack}`,
       `${ms(p.honestP99)} ms`,
-      `baseline ${ms(base.honestP99)} ms`,
-      base.honestP99 > 0 ? `${(p.honestP99 / base.honestP99).toFixed(2)}×` : '-',
+      `baseline ${ms(base!.honestP99)} ms`,
+      base!.honestP99 > 0 ? `${(p.honestP99 / base!.honestP99).toFixed(2)}×` : '-',
     ]),
     ...phases.map((p): [string, string, string, string] => [`RSS under ${p.attack}`, `${fixed(p.rssStartMb, 0)} → ${fixed(p.rssEndMb, 0)} MB`, `max ${fixed(p.rssMaxMb, 0)} MB`, '']),
     ...phases.map((p): [string, string, string, string] => [`event-loop p99 under ${p.attack}`, `${ms(p.loopP99Ms)} ms`, `max ${ms(p.loopMaxMs)} ms`, '']),
