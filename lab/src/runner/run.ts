@@ -9,18 +9,22 @@ import { waitFor } from '../kube/wait';
 import { appManifest } from './app';
 import { renderChart } from './chart';
 import { ConvergenceTracker, satisfied } from './convergence';
-import { LabEnvironment, type LabMode } from './environment';
+import { LabEnvironment, type LabMode, type LabRegistry } from './environment';
 import { LoadGenerator } from './load';
 import type { Scenario, Step } from './scenario';
 
 export interface LabResult {
   readonly scenario: string;
   readonly mode: LabMode;
+  /** The registry's storage: sqlite (read over HTTP) or kubernetes (RegistryHosts, watched). */
+  readonly registry: LabRegistry;
   readonly requests: number;
   readonly non_2xx: number;
   readonly by_status: Record<string, number>;
   readonly convergence_ms: { readonly p50: number; readonly p99: number; readonly max: number; readonly events: number; readonly unconverged: number };
   readonly undead_hosts: number;
+  /** VM hosts that some client Envoy lacked, sampled every 250 ms from the load's start, while still registered. */
+  readonly vm_hosts_lost: number;
   readonly panic_events: number;
   readonly duration_s: number;
   readonly chart: string;
@@ -35,11 +39,12 @@ function percentile(values: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
-export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir: string; log: (m: string) => void }): Promise<LabResult> {
-  const env = new LabEnvironment(SERVICE, mode, o.log);
+export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir: string; log: (m: string) => void; registry?: LabRegistry }): Promise<LabResult> {
+  const env = new LabEnvironment(SERVICE, mode, o.log, { registry: o.registry ?? 'sqlite' });
   const events: Array<{ s: number; label: string }> = [];
   let tracker: ConvergenceTracker | undefined;
   let load: LoadGenerator | undefined;
+  let vmWatch: ReturnType<typeof watchRegisteredVms> | undefined;
   const started = Date.now();
   try {
     await env.start(scenario.clients.envoys);
@@ -70,11 +75,14 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
       events.push({ s: (Date.now() - load!.startedAt) / 1000, label });
       o.log(`${label}`);
     };
+    vmWatch = watchRegisteredVms(env);
     await sleep(2000);
     for (const step of scenario.steps) replicas = await runStep(step, { env, tracker, mark, replicas, apply, scenario });
     mark('settle');
     await waitFor('the mesh to converge', async () => tracker!.outstanding().length === 0, { timeoutMs: SETTLE_MS, intervalMs: 100 }).catch(() => undefined);
     await sleep(1000);
+    const vmHostsLost = await vmWatch.stop();
+    for (const k of vmHostsLost) o.log(`registered VM host ${k} was missing from a client Envoy`);
     await load.stop();
     const unconverged = tracker.outstanding();
     for (const u of unconverged) o.log(`not converged after ${u.ageMs} ms: ${u.what} (${u.kind} ${u.key})`);
@@ -97,12 +105,12 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     const failed = new Array<number>(seconds).fill(0);
     for (const r of load.records) if (r.t < seconds * 1000) (/^2\d\d$/.test(r.status) ? ok : failed)[Math.floor(r.t / 1000)]!++;
     fs.mkdirSync(o.outDir, { recursive: true });
-    const chart = path.join(o.outDir, `${scenario.name}-${mode}.svg`);
+    const chart = path.join(o.outDir, `${scenario.name}-${mode}${env.registryBackend === 'sqlite' ? '' : `-registry-${env.registryBackend}`}.svg`);
     const offset = (load.startedAt - started) / 1000;
     fs.writeFileSync(
       chart,
       renderChart({
-        title: `${scenario.name} (${mode}): ${load.records.length} requests, ${non2xx} failed`,
+        title: `${scenario.name} (${mode}${env.registryBackend === 'sqlite' ? '' : `, registry ${env.registryBackend}`}): ${load.records.length} requests, ${non2xx} failed`,
         okPerSecond: ok,
         failedPerSecond: failed,
         readyPods: tracker.readyPods.map((p) => ({ s: Math.max(0, p.t / 1000 - offset), n: p.n })),
@@ -112,16 +120,19 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     return {
       scenario: scenario.name,
       mode,
+      registry: env.registryBackend,
       requests: load.records.length,
       non_2xx: non2xx,
       by_status: byStatus,
       convergence_ms: { p50: percentile(conv, 50), p99: percentile(conv, 99), max: conv.length ? Math.max(...conv) : 0, events: conv.length, unconverged: unconverged.length },
       undead_hosts: undead.size,
+      vm_hosts_lost: vmHostsLost.size,
       panic_events: panics,
       duration_s: Math.round((Date.now() - started) / 100) / 10,
       chart,
     };
   } finally {
+    await vmWatch?.stop().catch(() => undefined);
     await load?.stop().catch(() => undefined);
     await tracker?.stop().catch(() => undefined);
     if (process.env.HERALD_LAB_KEEP !== '1') await env.stop();
@@ -130,6 +141,32 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Samples every client Envoy every 250 ms until stop(): the VM hosts (ip:8080) that were registered both before
+ * and after a sample and yet missing from some Envoy's view in it (a host lost while alive, e.g. in an outage).
+ */
+function watchRegisteredVms(env: LabEnvironment): { stop(): Promise<Set<string>> } {
+  const lost = new Set<string>();
+  let running = true;
+  const registered = () => new Set(env.vms.filter((v) => v.registered).map((v) => `${v.ip}:8080`));
+  const loop = (async () => {
+    while (running) {
+      const before = registered();
+      const views = await Promise.all(env.envoys.map((e) => e.hosts().catch(() => undefined)));
+      const after = registered();
+      for (const view of views) if (view) for (const k of before) if (after.has(k) && !view.has(k)) lost.add(k);
+      await sleep(250);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return lost;
+    },
+  };
+}
 
 async function podIps(env: LabEnvironment): Promise<string[]> {
   const list = await env.cp.client.get<any>(`/api/v1/namespaces/default/pods`, { labelSelector: `app=${SERVICE}` });
@@ -220,6 +257,16 @@ async function runStep(step: Step, c: StepContext): Promise<number> {
   if ('registryFault' in step) {
     c.mark(`registry: ${step.registryFault}`);
     env.faulty.set(step.registryFault);
+    return c.replicas;
+  }
+  if ('stopRegistry' in step) {
+    c.mark('registry server SIGKILL');
+    await env.stopRegistry();
+    return c.replicas;
+  }
+  if ('startRegistry' in step) {
+    c.mark('registry server start');
+    await env.startRegistry();
     return c.replicas;
   }
   if ('stopApiserver' in step) {
