@@ -70,7 +70,8 @@ export class KubeRegistrySource implements Source {
     const touched = new Set<string>();
     for (const c of changes) {
       if (c.old && this.wanted.has(c.old.service)) {
-        this.index.get(c.old.service)?.delete(c.key);
+        // By resource name, as put() indexes (c.key is the informer's namespace/name).
+        this.index.get(c.old.service)?.delete(c.old.name);
         touched.add(c.old.service);
       }
       if (c.obj && this.wanted.has(c.obj.service)) {
