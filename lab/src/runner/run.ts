@@ -82,7 +82,7 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     await waitFor('the mesh to converge', async () => tracker!.outstanding().length === 0, { timeoutMs: SETTLE_MS, intervalMs: 100 }).catch(() => undefined);
     await sleep(1000);
     const vmHostsLost = await vmWatch.stop();
-    for (const k of vmHostsLost) o.log(`registered VM host ${k} was missing from a client Envoy`);
+    for (const [k, at] of vmHostsLost) o.log(`registered VM host ${k} was missing from a client Envoy (first at ${new Date(at).toISOString().slice(11, 23)}, after "${events.filter((e) => e.s * 1000 + load!.startedAt <= at).at(-1)?.label ?? 'the start'}")`);
     await load.stop();
     const unconverged = tracker.outstanding();
     for (const u of unconverged) o.log(`not converged after ${u.ageMs} ms: ${u.what} (${u.kind} ${u.key})`);
@@ -146,8 +146,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * Samples every client Envoy every 250 ms until stop(): the VM hosts (ip:8080) that were registered both before
  * and after a sample and yet missing from some Envoy's view in it (a host lost while alive, e.g. in an outage).
  */
-function watchRegisteredVms(env: LabEnvironment): { stop(): Promise<Set<string>> } {
-  const lost = new Set<string>();
+function watchRegisteredVms(env: LabEnvironment): { stop(): Promise<Map<string, number>> } {
+  /** Each lost host and when it was first seen missing. */
+  const lost = new Map<string, number>();
   let running = true;
   const registered = () => new Set(env.vms.filter((v) => v.registered).map((v) => `${v.ip}:8080`));
   const loop = (async () => {
@@ -155,7 +156,7 @@ function watchRegisteredVms(env: LabEnvironment): { stop(): Promise<Set<string>>
       const before = registered();
       const views = await Promise.all(env.envoys.map((e) => e.hosts().catch(() => undefined)));
       const after = registered();
-      for (const view of views) if (view) for (const k of before) if (after.has(k) && !view.has(k)) lost.add(k);
+      for (const view of views) if (view) for (const k of before) if (after.has(k) && !view.has(k) && !lost.has(k)) lost.set(k, Date.now());
       await sleep(250);
     }
   })();
