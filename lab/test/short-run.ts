@@ -1,7 +1,8 @@
 /**
  * One lab scenario in its --short form through `herald lab --json`, with the assertions every short run shares:
  * no failed request, no undead host, every event converged, and after each Herald kill every proxy that streamed
- * from the killed replica streams again from a live one. The lab-short*.test.ts files split the scenarios
+ * from the killed replica streams again from a live one; with `--registry kubernetes` also no registered VM host
+ * missing from any Envoy, and deregistrations through the watch (not the TTL). The lab-short*.test.ts files split the scenarios
  * between them so that no file runs past the runner's per-file timeout.
  */
 import { test } from 'node:test';
@@ -24,10 +25,15 @@ export const HA_SCENARIOS: readonly string[] = ['rollout', 'scale-up', 'cp-resta
  */
 export const NOT_IN_SUITE: ReadonlySet<string> = new Set(['kill-during-rollout', 'kill-during-scale-up', 'rebalance']);
 
-/** Registers the test of one scenario, in Herald's default mode (pods-draining) and the lab's default topology (two replicas). */
-export function shortRunTest(scenario: string): void {
-  test(`lab ${scenario} --short (pods-draining, 2 Herald replicas): zero failed requests, no undead hosts`, async (t) => {
-    const { stdout } = await run(process.execPath, [HERALD_CLI, 'lab', scenario, '--short', '--json', '--out', path.join('lab-results', 'short')], { maxBuffer: 16 << 20, timeout: 240_000 });
+/**
+ * Registers the test of one scenario, in Herald's default mode (pods-draining) and the lab's default topology
+ * (two replicas); `registry`: the lab's --registry (default sqlite).
+ */
+export function shortRunTest(scenario: string, o: { registry?: 'sqlite' | 'kubernetes' } = {}): void {
+  const registry = o.registry ?? 'sqlite';
+  const extra = registry === 'sqlite' ? [] : ['--registry', registry];
+  test(`lab ${scenario} --short${extra.length ? ` ${extra.join(' ')}` : ''} (pods-draining, 2 Herald replicas): zero failed requests, no undead ${registry === 'sqlite' ? '' : 'or lost '}hosts`, async (t) => {
+    const { stdout } = await run(process.execPath, [HERALD_CLI, 'lab', scenario, '--short', ...extra, '--json', '--out', path.join('lab-results', 'short')], { maxBuffer: 16 << 20, timeout: 240_000 });
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!);
     t.diagnostic(
       `${result.requests} requests, by status ${JSON.stringify(result.by_status)}, convergence p50/p99/max ${result.convergence_ms.p50}/${result.convergence_ms.p99}/${result.convergence_ms.max} ms, panics ${result.panic_events}, ` +
@@ -35,10 +41,16 @@ export function shortRunTest(scenario: string): void {
     );
     assert.equal(result.scenario, scenario);
     assert.equal(result.replicas, 2, 'the lab runs two Herald replicas by default');
+    assert.equal(result.registry, registry);
     assert.ok(result.requests > 100, 'the load generator sent traffic');
     assert.equal(result.non_2xx, 0, `failed requests: ${JSON.stringify(result.by_status)}`);
     assert.equal(result.undead_hosts, 0);
     assert.equal(result.convergence_ms.unconverged, 0, 'every event converged');
+    if (registry === 'kubernetes') {
+      assert.equal(result.vm_hosts_lost, 0, 'no registered VM host left any Envoy');
+      // Deregistrations reach Envoy through the watch, not the TTL (20 s in the lab).
+      assert.ok(result.convergence_ms.max < 5000, `convergence max ${result.convergence_ms.max} ms`);
+    }
     const steps = loadScenario(scenario, true).steps;
     const kills = steps.filter((s) => 'killHerald' in s).length;
     if (kills > 0) {

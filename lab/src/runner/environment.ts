@@ -4,6 +4,13 @@
  * each its own process, so one can be killed), VM hosts heartbeating into the registry, and the client Envoys,
  * each bootstrapped with every replica.
  *
+ * The registry's storage (`registry`): `sqlite` (default) is Herald's embedded registry, read by Herald's registry
+ * source over HTTP (polled) through the failure switch. `kubernetes` stores hosts as RegistryHost resources in the
+ * lab's apiserver (deploy/registry-crd.yaml applied first) and Herald's registry source watches them there, so
+ * nothing reads the registry over HTTP: the failure switch then sits on the write path, in front of the VMs'
+ * heartbeats (a registry server answering 500s or garbage is one whose heartbeats do not land). Either way
+ * stopRegistry()/startRegistry() take the registry server process itself down and up.
+ *
  * Ownership: the LabEnvironment owns every process it starts; stop() ends them all and is idempotent.
  */
 import * as fs from 'node:fs';
@@ -39,6 +46,28 @@ export interface LabTopology {
 
 export const LAB_TOPOLOGY: LabTopology = { replicas: 2, maxStreamAgeSeconds: 20 };
 
+export type LabRegistry = 'sqlite' | 'kubernetes';
+export const LAB_REGISTRIES: readonly LabRegistry[] = ['sqlite', 'kubernetes'];
+/** Where RegistryHosts live with the kubernetes registry (deploy/namespace.yaml). */
+const REGISTRY_NAMESPACE = 'herald-system';
+/**
+ * The kubernetes registry's TTL, server and source alike: short enough that a registry outage in a scenario is a
+ * real fraction of it (hosts must outlive the outage, not a 10-minute default), long enough for the longest one
+ * (registry-outage: 10 s down, plus a heartbeat interval and the backend's write deferral of TTL/20).
+ */
+const KUBE_REGISTRY_TTL_SECONDS = 20;
+
+/** The repository's deploy/ folder (from lab/src/runner or its compiled form in dist/lab/src/runner). */
+function deployDir(): string {
+  for (let dir = __dirname; ; ) {
+    const candidate = path.join(dir, 'deploy', 'registry-crd.yaml');
+    if (fs.existsSync(candidate)) return path.dirname(candidate);
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('deploy/registry-crd.yaml not found');
+    dir = up;
+  }
+}
+
 export interface Vm {
   readonly ip: string;
   readonly proc: ManagedProcess;
@@ -60,12 +89,17 @@ export class LabEnvironment {
   private heartbeat: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
 
+  readonly registryBackend: LabRegistry;
+
   constructor(
     readonly service: string,
     readonly mode: LabMode,
     private readonly log: (msg: string) => void,
     readonly topology: LabTopology = LAB_TOPOLOGY,
-  ) {}
+    opts: { registry?: LabRegistry } = {},
+  ) {
+    this.registryBackend = opts.registry ?? 'sqlite';
+  }
 
   async start(envoys: number): Promise<void> {
     const [registry, ...heraldPorts] = await freePorts(1 + 2 * this.topology.replicas);
@@ -74,13 +108,8 @@ export class LabEnvironment {
     this.log(`control plane ready in ${this.cp.startupMs} ms`);
     this.kubelet = await LabKubelet.start({ client: this.cp.client, logDir: path.join(this.dir, 'pods') });
     fs.writeFileSync(path.join(this.dir, 'registry.token'), TOKEN);
-    this.registry = ManagedProcess.spawn({
-      name: 'registry',
-      command: process.execPath,
-      args: [HERALD_CLI, 'registry', '--db', path.join(this.dir, 'registry.sqlite'), '--port', String(this.registryPort), '--token-file', path.join(this.dir, 'registry.token')],
-      logFile: path.join(this.dir, 'registry.log'),
-    });
-    await waitFor('the registry server', async () => (await fetch(`http://127.0.0.1:${this.registryPort}/v1/registration/${this.service}`)).ok, { timeoutMs: 15_000 });
+    if (this.registryBackend === 'kubernetes') await this.applyRegistryCrd();
+    await this.startRegistry();
     this.faulty = await startFaultyRegistry(`http://127.0.0.1:${this.registryPort}`);
     this.writePolicies();
     this.heralds = new HeraldReplicas(
@@ -114,9 +143,49 @@ export class LabEnvironment {
       policyFile: 'policies.yaml',
       sources: [
         { kind: 'kubernetes', name: 'k8s', kubeconfig: this.cp.kubeconfigPath, namespaces: ['default'], serviceLabel: 'app', portName: 'http', discovery },
-        { kind: 'registry', name: 'vms', url: this.faulty.url, services: [this.service], intervalMs: 500 },
+        this.registryBackend === 'kubernetes'
+          ? { kind: 'registry', name: 'vms', backend: 'kubernetes', kubeconfig: this.cp.kubeconfigPath, namespace: REGISTRY_NAMESPACE, services: [this.service], ttlSeconds: KUBE_REGISTRY_TTL_SECONDS }
+          : { kind: 'registry', name: 'vms', url: this.faulty.url, services: [this.service], intervalMs: 500 },
       ],
     };
+  }
+
+  /** The namespace, the RegistryHost CRD of deploy/, and waits until the apiserver serves it. */
+  private async applyRegistryCrd(): Promise<void> {
+    const deploy = deployDir();
+    const applied = await this.cp.kubectl(['apply', '-f', path.join(deploy, 'namespace.yaml'), '-f', path.join(deploy, 'registry-crd.yaml')]);
+    if (applied.code !== 0) throw new Error(`kubectl apply deploy/registry-crd.yaml: ${applied.stderr}`);
+    const ready = await this.cp.kubectl(['wait', '--for=condition=Established', 'crd/registryhosts.herald.io', '--timeout=30s']);
+    if (ready.code !== 0) throw new Error(`the RegistryHost CRD was not established: ${ready.stderr}`);
+  }
+
+  /** Starts Herald's registry server (its own process, on the same port and storage each time) and waits until it answers. */
+  async startRegistry(): Promise<void> {
+    const storage =
+      this.registryBackend === 'kubernetes'
+        ? ['--backend', 'kubernetes', '--kubeconfig', this.cp.kubeconfigPath, '--namespace', REGISTRY_NAMESPACE, '--ttl-seconds', String(KUBE_REGISTRY_TTL_SECONDS)]
+        : ['--db', path.join(this.dir, 'registry.sqlite')];
+    this.registry = ManagedProcess.spawn({
+      name: 'registry',
+      command: process.execPath,
+      args: [HERALD_CLI, 'registry', ...storage, '--port', String(this.registryPort), '--token-file', path.join(this.dir, 'registry.token')],
+      logFile: path.join(this.dir, 'registry.log'),
+    });
+    const proc = this.registry;
+    await waitFor('the registry server', async () => (await fetch(`http://127.0.0.1:${this.registryPort}/v1/registration/${this.service}`)).ok, {
+      timeoutMs: 15_000,
+      abortIf: () => (proc.exit ? `the registry server exited (${JSON.stringify(proc.exit)}); see ${proc.logFile}` : undefined),
+    });
+  }
+
+  /** SIGKILLs the registry server: heartbeats fail (connection refused) until startRegistry(). */
+  async stopRegistry(): Promise<void> {
+    await this.registry?.kill();
+  }
+
+  /** Where VMs send heartbeats and deregistrations: through the failure switch when nothing reads over HTTP. */
+  private get registryWriteUrl(): string {
+    return this.registryBackend === 'kubernetes' ? this.faulty.url : `http://127.0.0.1:${this.registryPort}`;
   }
 
   /**
@@ -164,7 +233,7 @@ export class LabEnvironment {
       this.vms
         .filter((v) => v.registered)
         .map((v) =>
-          fetch(`http://127.0.0.1:${this.registryPort}/v1/registration/${this.service}`, {
+          fetch(`${this.registryWriteUrl}/v1/registration/${this.service}`, {
             method: 'POST',
             headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${TOKEN}` },
             body: new URLSearchParams({ ip: v.ip, port: '8080', revision: 'vm', tags: JSON.stringify({ az: 'lab-zone-a', region: 'lab', instance_id: v.ip }) }),
@@ -176,7 +245,8 @@ export class LabEnvironment {
   /** Deregisters a VM host (the registry's DELETE). Its process keeps running until stopVm. */
   async deregisterVm(vm: Vm): Promise<void> {
     vm.registered = false;
-    await fetch(`http://127.0.0.1:${this.registryPort}/v1/registration/${this.service}/${vm.ip}`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
+    const r = await fetch(`${this.registryWriteUrl}/v1/registration/${this.service}/${vm.ip}`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
+    if (r.status !== 200) this.log(`deregistering ${vm.ip}: the registry answered ${r.status} ${r.headers.get('x-herald-reason') ?? ''} ${await r.text()}`);
   }
 
   async stop(): Promise<void> {

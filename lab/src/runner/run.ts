@@ -9,7 +9,7 @@ import { waitFor } from '../kube/wait';
 import { appManifest } from './app';
 import { renderChart } from './chart';
 import { ConvergenceTracker, satisfied } from './convergence';
-import { LAB_TOPOLOGY, LabEnvironment, type LabMode, type LabTopology } from './environment';
+import { LAB_TOPOLOGY, LabEnvironment, type LabMode, type LabRegistry, type LabTopology } from './environment';
 import { FailoverMonitor, type StreamsSample } from './failover';
 import { LoadGenerator } from './load';
 import type { Scenario, Step } from './scenario';
@@ -19,11 +19,15 @@ export interface LabResult {
   readonly mode: LabMode;
   /** Herald replicas the run had. */
   readonly replicas: number;
+  /** The registry's storage: sqlite (read over HTTP) or kubernetes (RegistryHosts, watched). */
+  readonly registry: LabRegistry;
   readonly requests: number;
   readonly non_2xx: number;
   readonly by_status: Record<string, number>;
   readonly convergence_ms: { readonly p50: number; readonly p99: number; readonly max: number; readonly events: number; readonly unconverged: number };
   readonly undead_hosts: number;
+  /** VM hosts that some client Envoy lacked, sampled every 250 ms from the load's start, while still registered. */
+  readonly vm_hosts_lost: number;
   readonly panic_events: number;
   readonly duration_s: number;
   readonly chart: string;
@@ -47,13 +51,18 @@ function percentile(values: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
-export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir: string; log: (m: string) => void; topology?: LabTopology }): Promise<LabResult> {
+export async function runScenario(
+  scenario: Scenario,
+  mode: LabMode,
+  o: { outDir: string; log: (m: string) => void; topology?: LabTopology; registry?: LabRegistry },
+): Promise<LabResult> {
   const topology = o.topology ?? LAB_TOPOLOGY;
-  const env = new LabEnvironment(SERVICE, mode, o.log, topology);
+  const env = new LabEnvironment(SERVICE, mode, o.log, topology, { registry: o.registry ?? 'sqlite' });
   const events: Array<{ s: number; label: string }> = [];
   let tracker: ConvergenceTracker | undefined;
   let load: LoadGenerator | undefined;
   let monitor: FailoverMonitor | undefined;
+  let vmWatch: ReturnType<typeof watchRegisteredVms> | undefined;
   const started = Date.now();
   try {
     await env.start(scenario.clients.envoys);
@@ -86,11 +95,14 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     };
     monitor = new FailoverMonitor(env.heralds, new Set(env.envoys.map((e) => e.nodeId)), load.startedAt);
     monitor.start();
+    vmWatch = watchRegisteredVms(env);
     await sleep(2000);
     for (const step of scenario.steps) replicas = await runStep(step, { env, tracker, monitor, mark, replicas, apply, scenario });
     mark('settle');
     await waitFor('the mesh to converge', async () => tracker!.outstanding().length === 0 && monitor!.outstanding().length === 0, { timeoutMs: SETTLE_MS, intervalMs: 100 }).catch(() => undefined);
     await sleep(1000);
+    const vmHostsLost = await vmWatch.stop();
+    for (const [k, at] of vmHostsLost) o.log(`registered VM host ${k} was missing from a client Envoy (first at ${new Date(at).toISOString().slice(11, 23)}, after "${events.filter((e) => e.s * 1000 + load!.startedAt <= at).at(-1)?.label ?? 'the start'}")`);
     await load.stop();
     await monitor.stop();
     for (const u of monitor.outstanding()) o.log(`not reconnected after ${u.ageMs} ms: ${u.node} (from Herald ${u.from})`);
@@ -116,13 +128,16 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     const failed = new Array<number>(seconds).fill(0);
     for (const r of load.records) if (r.t < seconds * 1000) (/^2\d\d$/.test(r.status) ? ok : failed)[Math.floor(r.t / 1000)]!++;
     fs.mkdirSync(o.outDir, { recursive: true });
-    // The default topology keeps the plain name; another replica count is named in the file.
-    const chart = path.join(o.outDir, `${scenario.name}-${mode}${topology.replicas === LAB_TOPOLOGY.replicas ? '' : `-${topology.replicas}-replica${topology.replicas === 1 ? '' : 's'}`}.svg`);
+    // The default topology and registry keep the plain name; another replica count or registry is named in the file.
+    const chart = path.join(
+      o.outDir,
+      `${scenario.name}-${mode}${topology.replicas === LAB_TOPOLOGY.replicas ? '' : `-${topology.replicas}-replica${topology.replicas === 1 ? '' : 's'}`}${env.registryBackend === 'sqlite' ? '' : `-registry-${env.registryBackend}`}.svg`,
+    );
     const offset = (load.startedAt - started) / 1000;
     fs.writeFileSync(
       chart,
       renderChart({
-        title: `${scenario.name} (${mode}, ${topology.replicas} Herald replica${topology.replicas === 1 ? '' : 's'}): ${load.records.length} requests, ${non2xx} failed`,
+        title: `${scenario.name} (${mode}, ${topology.replicas} Herald replica${topology.replicas === 1 ? '' : 's'}${env.registryBackend === 'sqlite' ? '' : `, registry ${env.registryBackend}`}): ${load.records.length} requests, ${non2xx} failed`,
         okPerSecond: ok,
         failedPerSecond: failed,
         readyPods: tracker.readyPods.map((p) => ({ s: Math.max(0, p.t / 1000 - offset), n: p.n })),
@@ -133,11 +148,13 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
     return {
       scenario: scenario.name,
       mode,
+      registry: env.registryBackend,
       requests: load.records.length,
       non_2xx: non2xx,
       by_status: byStatus,
       convergence_ms: { p50: percentile(conv, 50), p99: percentile(conv, 99), max: conv.length ? Math.max(...conv) : 0, events: conv.length, unconverged: unconverged.length },
       undead_hosts: undead.size,
+      vm_hosts_lost: vmHostsLost.size,
       panic_events: panics,
       duration_s: Math.round((Date.now() - started) / 100) / 10,
       chart,
@@ -147,6 +164,7 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
       streams_per_replica: monitor.timeline,
     };
   } finally {
+    await vmWatch?.stop().catch(() => undefined);
     await load?.stop().catch(() => undefined);
     await tracker?.stop().catch(() => undefined);
     await monitor?.stop().catch(() => undefined);
@@ -156,6 +174,33 @@ export async function runScenario(scenario: Scenario, mode: LabMode, o: { outDir
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Samples every client Envoy every 250 ms until stop(): the VM hosts (ip:8080) that were registered both before
+ * and after a sample and yet missing from some Envoy's view in it (a host lost while alive, e.g. in an outage).
+ */
+function watchRegisteredVms(env: LabEnvironment): { stop(): Promise<Map<string, number>> } {
+  /** Each lost host and when it was first seen missing. */
+  const lost = new Map<string, number>();
+  let running = true;
+  const registered = () => new Set(env.vms.filter((v) => v.registered).map((v) => `${v.ip}:8080`));
+  const loop = (async () => {
+    while (running) {
+      const before = registered();
+      const views = await Promise.all(env.envoys.map((e) => e.hosts().catch(() => undefined)));
+      const after = registered();
+      for (const view of views) if (view) for (const k of before) if (after.has(k) && !view.has(k) && !lost.has(k)) lost.set(k, Date.now());
+      await sleep(250);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return lost;
+    },
+  };
+}
 
 async function podIps(env: LabEnvironment): Promise<string[]> {
   const list = await env.cp.client.get<any>(`/api/v1/namespaces/default/pods`, { labelSelector: `app=${SERVICE}` });
@@ -249,6 +294,16 @@ async function runStep(step: Step, c: StepContext): Promise<number> {
   if ('registryFault' in step) {
     c.mark(`registry: ${step.registryFault}`);
     env.faulty.set(step.registryFault);
+    return c.replicas;
+  }
+  if ('stopRegistry' in step) {
+    c.mark('registry server SIGKILL');
+    await env.stopRegistry();
+    return c.replicas;
+  }
+  if ('startRegistry' in step) {
+    c.mark('registry server start');
+    await env.startRegistry();
     return c.replicas;
   }
   if ('stopApiserver' in step) {

@@ -54,6 +54,9 @@ const STEPS = {
   killHerald: FLAG,
   startHerald: FLAG,
   registryFault: oneOf(FAULTS),
+  /** SIGKILL Herald's registry server process / start it again (same port, same storage). */
+  stopRegistry: FLAG,
+  startRegistry: FLAG,
   stopApiserver: FLAG,
   startApiserver: FLAG,
   migrateVms: FLAG,

@@ -266,6 +266,12 @@ export class KubeRegistryBackend implements RegistryBackend {
 
   async remove(service: string, ip: string): Promise<boolean> {
     const name = resourceName(service, ip);
+    // A heartbeat answered before this DELETE and not yet written must not re-create the host after it.
+    const d = this.deferred.get(name);
+    if (d) {
+      clearTimeout(d.timer);
+      this.deferred.delete(name);
+    }
     try {
       await this.withSlot(() => this.api.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.o.namespace, plural: PLURAL, name }));
       this.lastSeen.delete(name);
