@@ -33,7 +33,7 @@ async function watchDrain(e: TestEnvoy, deadline: number): Promise<{ seenAt: num
   let polls = 0;
   for (;;) {
     const started = Date.now();
-    const h = await e.hosts('web');
+    const h = await e.hosts('web.default');
     polls++;
     if (h.get('127.0.0.1:9')?.healthStatus?.eds_health_status === 'DRAINING') return { seenAt: Date.now(), notSeenAt, polls };
     notSeenAt = started;
@@ -66,7 +66,7 @@ test('convergence metrics: one observation per proxy per change; the last-ACK ti
     const c = (await h.adminGet('/convergence')).changes.find((x: any) => x.id > lastBefore && x.kind === 'drain');
     return c?.complete ? c : undefined;
   });
-  assert.deepEqual(change.services, ['web']);
+  assert.deepEqual(change.services, ['default/web']);
   assert.equal(change.proxies, 2, 'sent to both Envoys');
   assert.equal(change.acked, 2, 'ACKed by both');
   assert.equal(change.nacked, 0);
@@ -94,7 +94,7 @@ test('convergence metrics: one observation per proxy per change; the last-ACK ti
 
   // The same change in /events, with its endpoint.
   const events = (await h.adminGet('/events')).events;
-  assert.ok(events.some((e: any) => e.kind === 'drain' && e.service === 'web' && e.endpoints.includes('127.0.0.1:9')), JSON.stringify(events.slice(0, 3)));
+  assert.ok(events.some((e: any) => e.kind === 'drain' && e.service === 'default/web' && e.endpoints.includes('127.0.0.1:9')), JSON.stringify(events.slice(0, 3)));
   const sources = (await h.adminGet('/sources')).sources;
   assert.equal(sources.length, 1);
   assert.equal(sources[0].name, 'file');

@@ -63,12 +63,12 @@ test('dashboard in real Chromium: a real Envoy shows SYNCED, a drain shows withi
   const changeRow = page.locator(`#changes tr[data-change="${change.id}"]`);
   await changeRow.waitFor({ timeout: 1500 });
   assert.equal(await changeRow.locator('td.last-ack').textContent(), `${change.lastAckMs} ms`);
-  assert.equal(await changeRow.locator('td').nth(2).textContent(), 'web');
+  assert.equal(await changeRow.locator('td').nth(2).textContent(), 'default/web');
   const histogramCount = () => page.locator('#histogram .bar').evaluateAll((bars) => bars.reduce((n, b) => n + Number(b.getAttribute('data-count')), 0));
   const observed = (await h.adminGet('/convergence')).perProxy.all.count;
   await waitUntil(async () => (await histogramCount()) === observed, 1500);
   assert.ok(observed > 0);
-  await page.locator('#events tr[data-kind="drain"][data-service="web"]').waitFor({ timeout: 1500 });
+  await page.locator('#events tr[data-kind="drain"][data-service="default/web"]').waitFor({ timeout: 1500 });
   assert.match(await page.locator('#events tr[data-kind="drain"] td').nth(3).textContent() ?? '', /127\.0\.0\.1:9/);
   assert.equal(await page.locator('#sources tr[data-source="file"] td[data-synced]').getAttribute('data-synced'), 'true');
 
