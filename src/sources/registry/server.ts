@@ -111,6 +111,12 @@ export class RegistryServer {
     this.env = o.env ?? process.env.APPLICATION_ENV ?? 'development';
     this.auth = o.auth ?? 'token';
     this.server = http.createServer((req, res) => void this.handle(req, res));
+    // Idle keep-alive connections outlive the clients' own idle timeouts (undici's is 4 s, the agents of VM hosts
+    // usually less than a minute), so a client never reuses a socket the server is closing at that moment
+    // (ECONNRESET on a heartbeat); a request must still arrive whole within requestTimeout.
+    this.server.keepAliveTimeout = 65_000;
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
   }
 
   listen(address: string, port: number): Promise<number> {
