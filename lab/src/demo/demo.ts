@@ -77,7 +77,7 @@ export async function demo(argv: string[]): Promise<void> {
   const backends: Backend[] = [await startBackend('backend-1'), await startBackend('backend-2')];
   const servicesFile = path.join(dir, 'services.yaml');
   const writeServices = (eps: Array<{ port: number; health?: string }>) => {
-    fs.writeFileSync(`${servicesFile}.tmp`, stringify({ services: [{ name: 'demo', endpoints: eps.map((e) => ({ address: '127.0.0.1', ...e })) }] }));
+    fs.writeFileSync(`${servicesFile}.tmp`, stringify({ services: [{ name: 'demo', endpoints: eps.map((e) => ({ address: '127.0.0.1', zone: 'zone-a', ...e })) }] }));
     fs.renameSync(`${servicesFile}.tmp`, servicesFile);
   };
   const [b1, b2] = backends as [Backend, Backend];
