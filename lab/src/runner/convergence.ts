@@ -115,6 +115,11 @@ export class ConvergenceTracker {
     return new Set([...this.informer.values()].map((p) => p.ip).filter(Boolean));
   }
 
+  /** Pods that have their deletionTimestamp but still exist. */
+  terminatingCount(): number {
+    return [...this.informer.values()].filter((p) => p.terminating).length;
+  }
+
   readyCount(): number {
     return [...this.informer.values()].filter((p) => p.ready && !p.terminating).length;
   }

@@ -99,7 +99,9 @@ export async function runScenario(
     await sleep(2000);
     for (const step of scenario.steps) replicas = await runStep(step, { env, tracker, monitor, mark, replicas, apply, scenario });
     mark('settle');
-    await waitFor('the mesh to converge', async () => tracker!.outstanding().length === 0 && monitor!.outstanding().length === 0, { timeoutMs: SETTLE_MS, intervalMs: 100 }).catch(() => undefined);
+    // Every terminating pod gone too: a pod that the kubelet removes after the steps (e.g. once the apiserver is
+    // back) is an event of this run, and its host is undead only if Envoy still has it once that event settled.
+    await waitFor('the mesh to converge', async () => tracker!.outstanding().length === 0 && tracker!.terminatingCount() === 0 && monitor!.outstanding().length === 0, { timeoutMs: SETTLE_MS, intervalMs: 100 }).catch(() => undefined);
     await sleep(1000);
     const vmHostsLost = await vmWatch.stop();
     for (const [k, at] of vmHostsLost) o.log(`registered VM host ${k} was missing from a client Envoy (first at ${new Date(at).toISOString().slice(11, 23)}, after "${events.filter((e) => e.s * 1000 + load!.startedAt <= at).at(-1)?.label ?? 'the start'}")`);
