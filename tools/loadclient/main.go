@@ -68,6 +68,7 @@ var (
 	groups     = flag.Int("clusters", 1, "G: EDS names are <prefix>0 .. <prefix>G-1")
 	perStream  = flag.Int("eds", 1, "K: EDS names each stream subscribes to (K <= G)")
 	prefix     = flag.String("prefix", "svc-", "EDS name prefix")
+	suffix     = flag.String("suffix", "", "EDS name suffix (e.g. .default for Kubernetes services: svc-0.default)")
 	nodePrefix = flag.String("node", "bench", "node ids are <node>-<i>")
 	window     = flag.Int("window", 200, "streams waiting for their first configuration at a time; 0 = all at once")
 	connectTO  = flag.Duration("connect-timeout", 5*time.Minute, "give up waiting for first configurations after this")
@@ -268,7 +269,7 @@ func (r *registry) match(s, cluster, marker int, at, ackAt int64) {
 func (r *registry) finish(e *expectation) {
 	delete(r.byID, e.id)
 	emit(map[string]any{
-		"type": "update", "id": e.id, "cluster": *prefix + strconv.Itoa(e.cluster), "marker": e.marker,
+		"type": "update", "id": e.id, "cluster": *prefix + strconv.Itoa(e.cluster) + *suffix, "marker": e.marker,
 		"n": len(e.ack), "recvMs": distMs(e.recv, e.start), "ackMs": distMs(e.ack, e.start),
 		"cpuUs": e.cpu1 - e.cpu0, "bytes": e.bytes1 - e.bytes0,
 	})
@@ -380,12 +381,12 @@ func (r *response) parse(b []byte) error {
 }
 
 func clusterIndex(name []byte) int {
-	p := *prefix
-	if len(name) <= len(p) || string(name[:len(p)]) != p {
+	p, sfx := *prefix, *suffix
+	if len(name) <= len(p)+len(sfx) || string(name[:len(p)]) != p || string(name[len(name)-len(sfx):]) != sfx {
 		return -1
 	}
 	n := 0
-	for _, c := range name[len(p):] {
+	for _, c := range name[len(p) : len(name)-len(sfx)] {
 		if c < '0' || c > '9' {
 			return -1
 		}
@@ -571,7 +572,7 @@ func main() {
 			idx := (i + j*stride) % *groups
 			s.names = append(s.names, idx)
 			subscribers[idx]++
-			s.namesField = appendString(s.namesField, 3, *prefix+strconv.Itoa(idx))
+			s.namesField = appendString(s.namesField, 3, *prefix+strconv.Itoa(idx)+*suffix)
 		}
 		streams[i] = s
 	}
