@@ -1,6 +1,7 @@
 /**
  * Wiring and ordered start/stop. Start: cache, publisher, view registry, xDS server, admin, the embedded registry
  * server (if configured), then sources (serving begins once every source has synced). Stop in reverse.
+ * Each instance has its own Telemetry (metrics registry and logger), created here and handed to every stage.
  * The stages and their contracts: docs/contracts.md.
  */
 import * as fs from 'node:fs';
