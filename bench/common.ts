@@ -4,12 +4,16 @@
  */
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { setLogLevel } from '../src/log/log';
+import type { Level } from '../src/log/log';
+import { createTelemetry, type Telemetry } from '../src/telemetry';
 import type { Endpoint, Health, Mesh, Service } from '../src/model/types';
 
-/** Benchmarks log only errors: 1,000 "stream opened" lines would cost more than what is measured. */
-export function quietLogs(): void {
-  setLogLevel('error');
+/**
+ * The metrics and logger of a benchmark's Herald parts: only errors are logged (1,000 "stream opened" lines would
+ * cost more than what is measured).
+ */
+export function quietTelemetry(level: Level = 'error'): Telemetry {
+  return createTelemetry({ log: { level } });
 }
 
 // ---------------------------------------------------------------------------------------------------- model

@@ -34,7 +34,6 @@ import {
   note,
   parseArgs,
   printTable,
-  quietLogs,
   ratio,
   reportResult,
   reweighted,
@@ -592,7 +591,6 @@ function summaryRows(rows: readonly FanoutRow[]): Array<[string, string, string,
 }
 
 export async function runFanout(args: BenchArgs): Promise<BenchResult> {
-  quietLogs();
   installSwitchableCodec();
   const smallCount = endpointsForOneKb();
   const payloads: Payload[] = [

@@ -10,11 +10,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { FileSource, FILE_SOURCE_DEFAULTS, type FileSourceOptions } from '../src/sources/file/file-source';
-import { counter } from '../src/admin/metrics';
-import { setLogLevel } from '../src/log/log';
+import { FileSource, FILE_SOURCE_DEFAULTS, fileSourceMetrics, type FileSourceOptions } from '../src/sources/file/file-source';
+import { quietTelemetry } from './common';
 
-const rejects = counter('herald_file_rejects_total', '');
+/** One registry for every source of the run (each source has its own name); only errors are logged. */
+const telemetry = quietTelemetry();
+const rejects = fileSourceMetrics(telemetry.metrics).rejects;
 
 function text(endpoints: number, port = 8000): string {
   const per = 1000;
@@ -36,7 +37,7 @@ async function source(initial: string, o: Partial<FileSourceOptions> = {}) {
   fs.writeFileSync(file, initial);
   const name = `bench-${++seq}`;
   let updates = 0;
-  const src = new FileSource({ name, path: file, ...o });
+  const src = new FileSource({ name, path: file, ...o, telemetry });
   await src.start({ update: () => updates++ });
   return { file, name, src, updates: () => updates, rejected: () => ['too-big', 'too-many-endpoints', 'invalid'].map((r) => [r, rejects.get({ source: name, reason: r })] as const).find(([, n]) => n > 0)?.[0] };
 }
@@ -84,7 +85,6 @@ async function big(label: string, body: string, o: Partial<FileSourceOptions>): 
 }
 
 async function main(): Promise<void> {
-  setLogLevel('error');
   const only = process.argv[2];
   if (!only || only === 'latency') {
     await latency('rename');

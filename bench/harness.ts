@@ -14,6 +14,7 @@ import type { Publisher } from '../src/pipeline/publisher';
 import { createCore, type CoreOptions } from '../src/main';
 import type { ViewRegistry } from '../src/pipeline/views';
 import type { Mesh } from '../src/model/types';
+import { quietTelemetry } from './common';
 
 export interface BenchServer {
   readonly cache: XdsCache;
@@ -28,7 +29,7 @@ export interface BenchServer {
 export async function startServer(mesh: Mesh, views?: CoreOptions['views']): Promise<BenchServer> {
   // Fan-out and memory connect their streams at once: admission (measured by hostile.ts) is not what they measure.
   const xdsOptions = { ackTimeoutMs: 60_000, admission: { newStreamsPerSecond: 0, maxStreams: 0 } };
-  const core = createCore({ defaultEgress: '127.0.0.1:15001', xds: xdsOptions, ...(views ? { views } : {}) });
+  const core = createCore({ defaultEgress: '127.0.0.1:15001', xds: xdsOptions, ...(views ? { views } : {}), telemetry: quietTelemetry() });
   const { cache, publisher, xds } = core;
   const port = await xds.listen('127.0.0.1', 0);
   publisher.update(mesh);

@@ -21,7 +21,7 @@ import * as http2 from 'node:http2';
 import * as os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { fixed, gc, meshOf, ms, note, printTable, quietLogs, reportResult, reweighted, service, sleep, stats, type Mesh } from './common';
+import { fixed, gc, meshOf, ms, note, printTable, quietTelemetry, reportResult, reweighted, service, sleep, stats, type Mesh } from './common';
 import type { XdsServer, XdsServerOptions } from '../src/xds/server';
 import type { Publisher } from '../src/pipeline/publisher';
 import { createCore } from '../src/main';
@@ -189,8 +189,8 @@ interface Server {
   close(): Promise<void>;
 }
 
-async function startServer(options: XdsServerOptions = {}): Promise<Server> {
-  const { publisher, views, xds } = createCore({ defaultEgress: '127.0.0.1:15001', xds: { ackTimeoutMs: 60_000, ...options } });
+async function startServer(options: Omit<XdsServerOptions, 'telemetry'> = {}): Promise<Server> {
+  const { publisher, views, xds } = createCore({ defaultEgress: '127.0.0.1:15001', xds: { ackTimeoutMs: 60_000, ...options }, telemetry: quietTelemetry() });
   const port = await xds.listen('127.0.0.1', 0);
   const mesh = meshOf(Array.from({ length: SERVICES }, (_, s) => service(s, ENDPOINTS)));
   publisher.update(mesh);
@@ -340,7 +340,6 @@ async function stallFor(names: number, raised: boolean): Promise<{ names: number
 }
 
 async function main(): Promise<void> {
-  quietLogs();
   const quick = process.argv.includes('--quick');
   const seconds = Number(arg('--seconds') ?? (quick ? 10 : 60));
   const stormN = Number(arg('--storm') ?? 5000);

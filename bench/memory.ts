@@ -15,7 +15,6 @@ import {
   note,
   parseArgs,
   printTable,
-  quietLogs,
   ratio,
   reportResult,
   service,
@@ -70,7 +69,6 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
 
 /** Measures one target in this process. */
 async function measureOne(target: Target, total: number): Promise<MemoryResult> {
-  quietLogs();
   const protocol = target === 'raw' ? 'sotw' : target;
   const herald = target === 'raw' ? undefined : await startServer(meshOf(Array.from({ length: 20 }, (_, i) => service(i, 14))));
   const raw = target === 'raw' ? await startRawServer() : undefined;

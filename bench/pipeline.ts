@@ -25,7 +25,6 @@ import {
   note,
   parseArgs,
   printTable,
-  quietLogs,
   ratio,
   reportResult,
   reweighted,
@@ -38,6 +37,7 @@ import {
   type BenchResult,
   type Mesh,
   type Stats,
+  quietTelemetry,
 } from './common';
 
 const VIEWS = [
@@ -46,7 +46,7 @@ const VIEWS = [
   viewKey({ flavor: 'grpc', zone: 'zone-a', egress: '' }),
 ];
 const ENDPOINTS = 10;
-const OPTIONS = {};
+const OPTIONS = { telemetry: quietTelemetry() };
 
 function bigMesh(services: number): Mesh {
   return meshOf(Array.from({ length: services }, (_, i) => service(i, ENDPOINTS)));
@@ -175,6 +175,7 @@ async function runBursts(services: number): Promise<{ up: Burst; drain: Burst }>
       publishedAt.push(t1);
     },
     onSynced: () => undefined,
+    telemetry: OPTIONS.telemetry,
   });
   try {
     const base = new Map<string, SourceService>();
@@ -209,7 +210,6 @@ async function runBursts(services: number): Promise<{ up: Burst; drain: Burst }>
 }
 
 export async function runPipeline(args: BenchArgs): Promise<BenchResult> {
-  quietLogs();
   const S = 1000;
   process.stdout.write(`\nPipeline: ${S} services × ${ENDPOINTS} endpoints in ${VIEWS.length} views (${VIEWS.join(', ')})\n`);
 

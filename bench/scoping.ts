@@ -19,8 +19,8 @@
 import { fork } from 'node:child_process';
 import * as path from 'node:path';
 import { createCore } from '../src/main';
-import { renderMetrics } from '../src/admin/metrics';
-import { setLogLevel } from '../src/log/log';
+import type { Metrics } from '../src/admin/metrics';
+import { quietTelemetry } from './common';
 import { viewKey, type ProxyView } from '../src/translate/view';
 import type { Endpoint, Mesh, Service } from '../src/model/types';
 
@@ -76,7 +76,7 @@ function callsOf(): number[][] {
 }
 
 /** Bytes of every xDS response sent so far (summed over the protocol and type series). */
-const responseBytes = async () => [...(await renderMetrics()).matchAll(/^herald_xds_response_bytes_total(?:\{[^}]*\})? (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+const responseBytes = async (metrics: Metrics) => [...(await metrics.render()).matchAll(/^herald_xds_response_bytes_total(?:\{[^}]*\})? (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
 const mb = (b: number) => (b / 2 ** 20).toFixed(0);
 
 interface PhaseResult {
@@ -90,7 +90,7 @@ interface PhaseResult {
 
 async function phase(mode: 'unscoped' | 'scoped', calls: number[][]): Promise<PhaseResult> {
   // Streams connect at once: admission (bench/hostile.ts measures it) is not what this measures.
-  const core = createCore({ defaultEgress: '127.0.0.1:15001', xds: { ackTimeoutMs: 600_000, admission: { newStreamsPerSecond: 0, maxStreams: 0 } }, views: { maxViews: 100_000, memoryBudgetBytes: 0, idleGraceMs: 600_000, defaultNamespace: 'default' } });
+  const core = createCore({ defaultEgress: '127.0.0.1:15001', xds: { ackTimeoutMs: 600_000, admission: { newStreamsPerSecond: 0, maxStreams: 0 } }, views: { maxViews: 100_000, memoryBudgetBytes: 0, idleGraceMs: 600_000, defaultNamespace: 'default' }, telemetry: quietTelemetry('warn') });
   const port = await core.xds.listen('127.0.0.1', 0);
   let current = mesh;
   core.publisher.update(current);
@@ -116,7 +116,7 @@ async function phase(mode: 'unscoped' | 'scoped', calls: number[][]): Promise<Ph
     const off = core.xds.onAck((e) => {
       if (e.kind === 'endpoint' && ++acks === streams) resolveAll();
     });
-    const bytes0 = await responseBytes();
+    const bytes0 = await responseBytes(core.telemetry.metrics);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     core.publisher.update(current);
@@ -125,7 +125,7 @@ async function phase(mode: 'unscoped' | 'scoped', calls: number[][]): Promise<Ph
     const allAcksMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     off();
-    changes.push({ rank, streams, cpuMs: (cpu.user + cpu.system) / 1000, kb: ((await responseBytes()) - bytes0) / 1024, allAcksMs });
+    changes.push({ rank, streams, cpuMs: (cpu.user + cpu.system) / 1000, kb: ((await responseBytes(core.telemetry.metrics)) - bytes0) / 1024, allAcksMs });
     await new Promise((r) => setTimeout(r, 200));
   }
   const views = core.views.views().length;
@@ -142,7 +142,7 @@ async function phase(mode: 'unscoped' | 'scoped', calls: number[][]): Promise<Ph
  * those five and the resources each encoded.
  */
 function appPortCost(share: boolean): { baseMs: number; newPortMs: number; encodings: number } {
-  const core = createCore({ defaultEgress: '127.0.0.1:15001', share, views: { maxViews: 1000 } });
+  const core = createCore({ defaultEgress: '127.0.0.1:15001', share, views: { maxViews: 1000 }, telemetry: quietTelemetry('warn') });
   core.publisher.update(mesh);
   core.publisher.startServing();
   const base: ProxyView = { flavor: 'envoy', zone: '', egress: '127.0.0.1:15001', namespace: 'default', ingress: { listen: '0.0.0.0:15006', appPort: 8080, healthPath: '/healthz' } };
@@ -162,7 +162,6 @@ function appPortCost(share: boolean): { baseMs: number; newPortMs: number; encod
 }
 
 async function main(): Promise<void> {
-  setLogLevel('warn');
   const calls = callsOf();
   const callers = new Map<number, number>();
   for (const cs of calls) for (const s of cs) callers.set(s, (callers.get(s) ?? 0) + 1);

@@ -24,7 +24,7 @@ import { messageType } from '../src/xds/protos';
 import { RESOURCE_TYPES } from '../src/xds/resource-types';
 import { translateEndpoints } from '../src/translate/endpoints';
 import { parseViewKey } from '../src/translate/view';
-import { meshOf, quietLogs, service, type Mesh } from './common';
+import { meshOf, service, type Mesh } from './common';
 import { startServer } from './harness';
 
 export const REPO = path.resolve(__dirname, '..', '..');
@@ -473,7 +473,6 @@ if (require.main === module) {
   const kind = arg('--serve');
   const clusters = Number(arg('--clusters') ?? 1);
   const endpoints = Number(arg('--endpoints') ?? 20);
-  quietLogs();
   process.on('disconnect', () => process.exit(0));
   (kind === 'herald' ? serveHerald(clusters, endpoints) : kind === 'floor' ? serveFloor(clusters, endpoints) : Promise.reject(new Error(`--serve herald|floor, not ${kind}`))).catch((err) => {
     process.stderr.write(`${(err as Error).stack}\n`);

@@ -5,7 +5,7 @@
  *
  *   node dist/bench/views.js [--quick]
  */
-import { gc, meshOf, note, parseArgs, printTable, quietLogs, reportResult, service, sleep } from './common';
+import { gc, meshOf, note, parseArgs, printTable, reportResult, service, sleep } from './common';
 import { LoadClient, startServer } from './harness';
 
 const MB = 1024 * 1024;
@@ -33,7 +33,6 @@ async function run(streams: number, knownZones: readonly string[]): Promise<{ ba
 }
 
 async function main(): Promise<void> {
-  quietLogs();
   const args = parseArgs(process.argv.slice(2));
   const liars = args.quick ? 200 : 800;
   const honest = args.quick ? 10 : 40;

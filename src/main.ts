@@ -1,10 +1,10 @@
 /**
  * Wiring and ordered start/stop. Start: cache, publisher, view registry, xDS server, admin, the embedded registry
  * server (if configured), then sources (serving begins once every source has synced). Stop in reverse.
+ * Each instance has its own Telemetry (metrics registry and logger), created here and handed to every stage.
  * The stages and their contracts: docs/contracts.md.
  */
 import * as fs from 'node:fs';
-import { log } from './log/log';
 import type { HeraldConfig, SourceConfig } from './config/config';
 import { XdsCache } from './xds/cache';
 import { XdsServer, type XdsServerOptions } from './xds/server';
@@ -22,7 +22,7 @@ import type { RegistryHostCache } from './sources/registry/kube-backend';
 import { loadPolicyFile } from './config/policy-file';
 import { resolvePolicy, type ClusterPolicy } from './model/policy';
 import { Convergence, EventLog } from './pipeline/convergence';
-import { defaultMetrics } from './admin/metrics';
+import { createTelemetry, type Telemetry } from './telemetry';
 
 export interface Running {
   readonly xdsPort: number;
@@ -38,6 +38,8 @@ export interface Running {
   readonly intake: Intake;
   readonly convergence: Convergence;
   readonly events: EventLog;
+  /** This instance's metrics (what its /metrics serves) and logger. */
+  readonly telemetry: Telemetry;
   stop(): Promise<void>;
 }
 
@@ -47,7 +49,7 @@ export interface Running {
  * their memory. `hosts`: the embedded registry server's RegistryHost watch, shared with a source reading the same
  * namespace. `defaultNamespace`: the service namespace of file and registry sources that do not name one.
  */
-async function makeSource(c: SourceConfig, defaultNamespace: string, hosts?: { cache: RegistryHostCache; kubeconfig: string; namespace: string }): Promise<Source> {
+async function makeSource(c: SourceConfig, defaultNamespace: string, telemetry: Telemetry, hosts?: { cache: RegistryHostCache; kubeconfig: string; namespace: string }): Promise<Source> {
   switch (c.kind) {
     case 'file':
       return inNamespace(new FileSource({
@@ -59,6 +61,7 @@ async function makeSource(c: SourceConfig, defaultNamespace: string, hosts?: { c
         maxEndpoints: c.maxEndpoints,
         maxLossPercent: c.maxLossPercent,
         confirmMs: c.confirmMs,
+        telemetry,
       }), c.serviceNamespace ?? defaultNamespace);
     case 'kubernetes': {
       const [{ KubernetesSource }, { connectKubernetes }] = await Promise.all([import('./sources/kubernetes/kubernetes-source'), import('./sources/kubernetes/connect')]);
@@ -71,19 +74,20 @@ async function makeSource(c: SourceConfig, defaultNamespace: string, hosts?: { c
         portName: c.portName,
         discovery: c.discovery,
         discoveryOverrides: c.discoveryOverrides,
+        telemetry,
       });
     }
     case 'registry':
       if (c.backend === 'kubernetes') {
         const { KubeRegistrySource } = await import('./sources/registry/kube-backend-source');
         if (hosts && hosts.kubeconfig === c.kubeconfig && hosts.namespace === c.namespace) {
-          return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache: hosts.cache, ownsCache: false }), c.serviceNamespace ?? defaultNamespace);
+          return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache: hosts.cache, ownsCache: false, telemetry }), c.serviceNamespace ?? defaultNamespace);
         }
         const [{ RegistryHostCache }, { connectKubernetes }] = await Promise.all([import('./sources/registry/kube-backend'), import('./sources/kubernetes/connect')]);
-        const cache = new RegistryHostCache(connectKubernetes(c.kubeconfig), c.namespace, `registryhosts-${c.name}`);
-        return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache, ownsCache: true }), c.serviceNamespace ?? defaultNamespace);
+        const cache = new RegistryHostCache(connectKubernetes(c.kubeconfig), c.namespace, `registryhosts-${c.name}`, telemetry);
+        return inNamespace(new KubeRegistrySource({ name: c.name, services: c.services, ttlSeconds: c.ttlSeconds, cache, ownsCache: true, telemetry }), c.serviceNamespace ?? defaultNamespace);
       }
-      return inNamespace(new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds }), c.serviceNamespace ?? defaultNamespace);
+      return inNamespace(new RegistrySource({ name: c.name, url: c.url, services: c.services, intervalMs: c.intervalMs, ttlSeconds: c.ttlSeconds, telemetry }), c.serviceNamespace ?? defaultNamespace);
   }
 }
 
@@ -99,7 +103,9 @@ export interface CoreOptions {
   /** Benchmarks only: views share no translation and no encoding. */
   readonly share?: boolean;
   readonly views?: Partial<Omit<ViewRegistryOptions, 'defaultEgress'>>;
-  readonly xds?: XdsServerOptions;
+  readonly xds?: Omit<XdsServerOptions, 'telemetry' | 'convergence'>;
+  /** The instance's metrics and logger; absent: a fresh pair (returned with the core). */
+  readonly telemetry?: Telemetry;
 }
 
 /**
@@ -107,9 +113,10 @@ export interface CoreOptions {
  * publisher build and drop them (the publisher tells it the served zones); the xDS server resolves views through
  * the registry and reads the cache only.
  */
-export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer; convergence: Convergence; events: EventLog } {
+export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publisher; views: ViewRegistry; xds: XdsServer; convergence: Convergence; events: EventLog; telemetry: Telemetry } {
+  const telemetry = o.telemetry ?? createTelemetry();
   const cache = new XdsCache(undefined, { shareEncodings: o.share !== false });
-  const convergence = new Convergence();
+  const convergence = new Convergence(telemetry);
   const events = new EventLog();
   let views: ViewRegistry | undefined;
   const publisher = new Publisher(cache, {
@@ -119,15 +126,25 @@ export function createCore(o: CoreOptions): { cache: XdsCache; publisher: Publis
     onZones: (zones) => views?.setZones('endpoints', zones),
     convergence,
     events,
+    telemetry,
   });
   views = new ViewRegistry(
     { defaultEgress: o.defaultEgress, zones: [], ...VIEW_DEFAULTS, ...o.views },
     { build: (key) => publisher.buildView(key), drop: (key) => publisher.dropView(key) },
+    telemetry,
   );
-  return { cache, publisher, views, xds: new XdsServer(cache, views, { ...o.xds, convergence }), convergence, events };
+  return { cache, publisher, views, xds: new XdsServer(cache, views, { ...o.xds, convergence, telemetry }), convergence, events, telemetry };
 }
 
-export async function startHerald(config: HeraldConfig): Promise<Running> {
+export interface StartOptions {
+  /** The instance's metrics and logger; absent: a fresh registry and a logger at HERALD_LOG_LEVEL (default info) on stderr. */
+  readonly telemetry?: Telemetry;
+}
+
+/** Starts one Herald instance. Everything it measures and logs goes to its own `telemetry` (returned in Running). */
+export async function startHerald(config: HeraldConfig, options: StartOptions = {}): Promise<Running> {
+  const telemetry = options.telemetry ?? createTelemetry();
+  const { log } = telemetry;
   const policies = config.policyFile ? loadPolicyFile(config.policyFile) : undefined;
   if (policies && policies.problems.length > 0) throw new Error(`policy file ${config.policyFile}:\n  ${policies.problems.join('\n  ')}`);
   // What started, in order: stop (or a failed start) undoes it in reverse, so nothing stays bound or running.
@@ -137,13 +154,13 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
       try {
         await close();
       } catch (err) {
-        log('error', 'stopping a part of Herald failed', { error: (err as Error).message });
+        log.write('error', 'stopping a part of Herald failed', { error: (err as Error).message });
       }
     }
   };
-  defaultMetrics.collectProcessMetrics(require('../../package.json').version);
+  telemetry.metrics.collectProcessMetrics(require('../../package.json').version);
   try {
-    return await startParts(config, policies, started, undo);
+    return await startParts(config, policies, telemetry, started, undo);
   } catch (err) {
     await undo();
     throw err;
@@ -153,10 +170,13 @@ export async function startHerald(config: HeraldConfig): Promise<Running> {
 async function startParts(
   config: HeraldConfig,
   policies: ReturnType<typeof loadPolicyFile> | undefined,
+  telemetry: Telemetry,
   started: Array<() => unknown>,
   undo: () => Promise<void>,
 ): Promise<Running> {
+  const { log } = telemetry;
   const { cache, publisher, views, xds, convergence, events } = createCore({
+    telemetry,
     defaultEgress: `${config.sidecar.egress.address}:${config.sidecar.egress.port}`,
     policy: resolvePolicy(policies?.defaults),
     clusterDomain: config.mesh.clusterDomain,
@@ -187,6 +207,7 @@ async function startParts(
     onSynced: () => publisher.startServing(),
     onZones: (zones) => views.setZones('topology', zones),
     events,
+    telemetry,
   });
   started.push(() => {
     intake.stop();
@@ -202,12 +223,12 @@ async function startParts(
     events: (limit) => events.recent(limit),
     sources: () => intake.sources(),
   };
-  const admin = new AdminServer(adminState, { allowedHosts: config.admin.allowedHosts });
+  const admin = new AdminServer(adminState, { allowedHosts: config.admin.allowedHosts, telemetry });
   started.push(() => admin.close());
   const adminPort = await admin.listen(config.admin.address, config.admin.port);
   let probesPort: number | undefined;
   if (config.probes) {
-    const probes = new AdminServer(adminState, { probesOnly: true });
+    const probes = new AdminServer(adminState, { probesOnly: true, telemetry });
     started.push(() => probes.close());
     probesPort = await probes.listen(config.probes.address, config.probes.port);
   }
@@ -218,7 +239,7 @@ async function startParts(
     const { RegistryServer } = await import('./sources/registry/server');
     const openKube = async () => {
       const [{ openKubeRegistryBackend }, { connectKubernetes }] = await Promise.all([import('./sources/registry/kube-backend'), import('./sources/kubernetes/connect')]);
-      return openKubeRegistryBackend({ kubeconfig: r.kubeconfig, namespace: r.namespace, ttlSeconds: r.ttlSeconds, api: connectKubernetes(r.kubeconfig) });
+      return openKubeRegistryBackend({ kubeconfig: r.kubeconfig, namespace: r.namespace, ttlSeconds: r.ttlSeconds, api: connectKubernetes(r.kubeconfig), telemetry });
     };
     const backend = r.backend === 'kubernetes' ? await openKube() : undefined;
     const registry = new RegistryServer({
@@ -228,17 +249,18 @@ async function startParts(
       ttlSeconds: r.ttlSeconds,
       ipv6: r.ipv6,
       ...(r.env !== undefined ? { env: r.env } : {}),
+      telemetry,
     });
     started.push(() => registry.close());
     if (backend) hosts = { cache: backend.cache, kubeconfig: r.kubeconfig, namespace: r.namespace };
     registryPort = await registry.listen(config.registry.address, config.registry.port);
   }
   for (const c of config.sources) {
-    const source = await makeSource(c, config.mesh.defaultNamespace, hosts);
+    const source = await makeSource(c, config.mesh.defaultNamespace, telemetry, hosts);
     started.push(() => source.stop());
     await source.start(intake);
   }
-  log('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, registryPort, version: cache.prefix });
+  log.write('info', 'herald started', { xds: `${config.xds.address}:${xdsPort}`, admin: `${config.admin.address}:${adminPort}`, registryPort, version: cache.prefix });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -253,10 +275,11 @@ async function startParts(
     intake,
     convergence,
     events,
+    telemetry,
     stop: () =>
       (stopped ??= (async () => {
         await undo();
-        log('info', 'herald stopped');
+        log.write('info', 'herald stopped');
       })()),
   };
 }

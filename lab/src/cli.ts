@@ -8,7 +8,6 @@ import { parseArgs } from 'node:util';
 import { listScenarios, loadScenario } from './runner/scenario';
 import { LAB_MODES, LAB_REGISTRIES, LAB_TOPOLOGY, type LabMode, type LabRegistry } from './runner/environment';
 import { runScenario, type LabResult } from './runner/run';
-import { setLogLevel } from '../../src/log/log';
 import { restartBench } from './runner/restart-bench';
 
 export const LAB_USAGE = `usage: herald lab <scenario|all> [--mode ${LAB_MODES.join('|')}|all] [--replicas N] [--max-stream-age S] [--registry ${LAB_REGISTRIES.join('|')}] [--short] [--json] [--out DIR]
@@ -72,9 +71,8 @@ export async function lab(argv: string[]): Promise<void> {
     process.exitCode = values.help ? 0 : 2;
     return;
   }
-  // The lab's own informers (its kubelet, its convergence tracker) log as Herald does; their recoveries during an
-  // outage scenario are expected, so only errors show unless HERALD_LOG_LEVEL says otherwise.
-  if (!process.env.HERALD_LOG_LEVEL) setLogLevel('error');
+  // The lab's own informers (its kubelet, its convergence tracker) log at `error` unless HERALD_LOG_LEVEL says
+  // otherwise (telemetry.ts).
   const log = (m: string) => process.stderr.write(`[lab ${new Date().toISOString().slice(11, 23)}] ${m}\n`);
   if (positionals[0] === 'restart-bench') {
     const int = (flag: 'pods' | 'services' | 'restarts', min: number, max: number): number => {

@@ -10,9 +10,12 @@
  * Label names are declared with each metric; a call with an undeclared label throws (a programming error, caught
  * by the tests), so every call site states its labels up front.
  *
- * Ownership: each metric has one writer module (the one that declares it); the registry only reads them when
- * scraped. Module-level `counter`/`gauge`/`histogram` use `defaultMetrics` until instances are wired through
- * startHerald; declaring a name twice returns the first declaration (tests read production series that way).
+ * Ownership: each Herald instance creates one `Metrics` (startHerald) and hands it to its stages; there is no
+ * process-wide registry. Each metric has one writer module, the one that declares it: that module exports a
+ * `xxxMetrics(m: Metrics)` factory returning its handles, which its stages call with the Metrics they are given.
+ * The registry only reads the metrics when scraped. Declaring a name twice in one Metrics returns the first
+ * declaration, so a factory called by several objects of one instance (every Guard, every Informer) shares the
+ * series, and a test reads a production series by declaring it again in the instance it started.
  */
 import * as client from 'prom-client';
 
@@ -253,24 +256,3 @@ class FastHistogram {
     this.bySeries.clear();
   }
 }
-
-/** The process's metrics until instances are passed down from startHerald. */
-export const defaultMetrics = new Metrics();
-
-export function counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
-  return defaultMetrics.counter(name, help, labelNames);
-}
-
-export function gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
-  return defaultMetrics.gauge(name, help, labelNames);
-}
-
-export function histogram(name: string, help: string, labelNames: readonly string[] = [], buckets?: readonly number[]): Histogram {
-  return defaultMetrics.histogram(name, help, labelNames, buckets);
-}
-
-/** The default registry in Prometheus text format. */
-export function renderMetrics(): Promise<string> {
-  return defaultMetrics.render();
-}
-

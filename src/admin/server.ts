@@ -13,8 +13,9 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { limited, log } from '../log/log';
-import { counter, renderMetrics } from './metrics';
+import type { Metrics } from './metrics';
+import type { Logger } from '../log/log';
+import type { Telemetry } from '../telemetry';
 import type { ProxyInfo } from '../xds/server';
 import type { Mesh } from '../model/types';
 import type { ConfigFilter, ProxyConfig } from './proxy-config';
@@ -41,7 +42,12 @@ export interface AdminState {
 
 const PATHS = ['/healthz', '/readyz', '/proxies', '/status', '/config', '/services', '/holds', '/events', '/convergence', '/sources', '/metrics', '/ui/'];
 
-const mHostRefused = counter('herald_admin_host_refused_total', 'Admin requests refused with 403 for a Host header not allowed (DNS rebinding)');
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function adminMetrics(m: Metrics) {
+  return {
+    hostRefused: m.counter('herald_admin_host_refused_total', 'Admin requests refused with 403 for a Host header not allowed (DNS rebinding)'),
+  };
+}
 
 export interface AdminOptions {
   /** Host names (or IPs) answered besides loopback and the bound address, e.g. the pod IP or a Service name. */
@@ -51,6 +57,8 @@ export interface AdminOptions {
    * For a listener beyond the pod while the full API stays on loopback.
    */
   readonly probesOnly?: boolean;
+  /** The instance's metrics (what /metrics renders) and logger. */
+  readonly telemetry: Telemetry;
 }
 
 const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -73,11 +81,17 @@ export class AdminServer {
   private readonly server: http.Server;
   private readonly allowed = new Set(['localhost', '127.0.0.1', '::1']);
   private readonly probesOnly: boolean;
+  private readonly metrics: Metrics;
+  private readonly m: ReturnType<typeof adminMetrics>;
+  private readonly log: Logger;
 
   constructor(
     private readonly state: AdminState,
-    options: AdminOptions = {},
+    options: AdminOptions,
   ) {
+    this.metrics = options.telemetry.metrics;
+    this.m = adminMetrics(this.metrics);
+    this.log = options.telemetry.log;
     for (const h of options.allowedHosts ?? []) this.allowed.add(hostOf(h));
     this.probesOnly = options.probesOnly === true;
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -106,8 +120,8 @@ export class AdminServer {
       if (this.probesOnly && !PROBE_PATHS.has(url.pathname)) return json(404, { error: `no such path ${url.pathname}`, paths: [...PROBE_PATHS] });
       const host = req.headers.host;
       if (!this.probesOnly && host !== undefined && !this.allowed.has(hostOf(host))) {
-        mHostRefused.inc();
-        limited('admin:host', 'warn', 'admin request refused: Host not allowed', { host: host.slice(0, 200), peer: req.socket.remoteAddress, allowed: [...this.allowed] });
+        this.m.hostRefused.inc();
+        this.log.limited('admin:host', 'warn', 'admin request refused: Host not allowed', { host: host.slice(0, 200), peer: req.socket.remoteAddress, allowed: [...this.allowed] });
         return json(403, { error: `Host ${JSON.stringify(host.slice(0, 200))} is not allowed (admin.allowedHosts)` });
       }
       if (req.method !== 'GET') return json(405, { error: 'read-only API: use GET' });
@@ -148,13 +162,13 @@ export class AdminServer {
           return found.length === 0 ? json(404, { error: `no connected proxy ${JSON.stringify(proxy)}` }) : json(200, { streams: found });
         }
         case '/metrics':
-          return void renderMetrics().then(
+          return void this.metrics.render().then(
             (text) => {
               res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
               res.end(text);
             },
             (err: Error) => {
-              log('error', 'metrics collection failed', { error: err.message });
+              this.log.write('error', 'metrics collection failed', { error: err.message });
               json(500, { error: 'metrics collection failed' });
             },
           );
@@ -171,7 +185,7 @@ export class AdminServer {
         }
       }
     } catch (err) {
-      log('error', 'admin request failed', { path: url.pathname, error: (err as Error).message });
+      this.log.write('error', 'admin request failed', { path: url.pathname, error: (err as Error).message });
       json(500, { error: 'internal error' });
     }
   }

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config';
 import { startHerald } from '../main';
-import { log } from '../log/log';
+import { createTelemetry } from '../telemetry';
 
 const USAGE = `usage: herald <command> [options]
 
@@ -36,7 +36,7 @@ async function serve(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log('info', 'signal received; stopping', { signal });
+    herald.telemetry.log.write('info', 'signal received; stopping', { signal });
     void herald.stop().then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -92,11 +92,13 @@ async function registry(argv: string[]): Promise<void> {
   const { RegistryServer } = await import('../sources/registry/server');
   const { readToken } = await import('../main');
   const ttlSeconds = Number(values['ttl-seconds']);
+  // The registry server alone is not a Herald instance: it has its own metrics and logger.
+  const telemetry = createTelemetry();
   let backend;
   if (values.backend === 'kubernetes') {
     const { openKubeRegistryBackend } = await import('../sources/registry/kube-backend');
     const { connectKubernetes } = await import('../sources/kubernetes/connect');
-    backend = await openKubeRegistryBackend({ kubeconfig: values.kubeconfig!, namespace: values.namespace!, ttlSeconds, api: connectKubernetes(values.kubeconfig!) });
+    backend = await openKubeRegistryBackend({ kubeconfig: values.kubeconfig!, namespace: values.namespace!, ttlSeconds, api: connectKubernetes(values.kubeconfig!), telemetry });
   }
   const server = new RegistryServer({
     ...(backend ? { backend } : { db: values.db! }),
@@ -106,10 +108,11 @@ async function registry(argv: string[]): Promise<void> {
     ipv6: values.ipv6!,
     checkInFormat: values['check-in-format'] as 'naive' | 'aware',
     ...(values.env !== undefined ? { env: values.env } : {}),
+    telemetry,
   });
   const port = await server.listen(values.address!, Number(values.port));
   const writes = values.auth === 'none' ? 'open' : values['token-file'] ? 'token' : 'refused';
-  log('info', 'registry server started', { address: values.address, port, backend: values.backend, db: values.db, writes, ipv6: values.ipv6 });
+  telemetry.log.write('info', 'registry server started', { address: values.address, port, backend: values.backend, db: values.db, writes, ipv6: values.ipv6 });
   const stop = () => void server.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -8,7 +8,8 @@
  * the latest merged mesh and publishes it when the batcher calls `flush` (synchronously from `offer` on the fast
  * lane, or from the timer). An error thrown by `flush` is the intake's to log; the batcher stays usable.
  */
-import { counter, histogram } from '../admin/metrics';
+import type { Metrics } from '../admin/metrics';
+import type { Telemetry } from '../telemetry';
 import { endpointKey, type Mesh, type Service } from '../model/types';
 
 export interface BatcherOptions {
@@ -16,25 +17,34 @@ export interface BatcherOptions {
   readonly maxDelayMs: number;
 }
 
-const mFlushes = counter('herald_batcher_flushes_total', 'Mesh publishes by lane (fast, delay, max-delay)', ['lane']);
-const mOffers = counter('herald_batcher_updates_total', 'Mesh updates offered to the batcher');
-const mDelay = histogram('herald_batcher_delay_seconds', 'Debounce: from the first pending update to its publish, by lane (fast, delay, max-delay, sync)', ['lane']);
+/** The batcher's metrics, declared in `m` (the same handles for every batcher of one instance). */
+export function batcherMetrics(m: Metrics) {
+  return {
+    flushes: m.counter('herald_batcher_flushes_total', 'Mesh publishes by lane (fast, delay, max-delay)', ['lane']),
+    offers: m.counter('herald_batcher_updates_total', 'Mesh updates offered to the batcher'),
+    delay: m.histogram('herald_batcher_delay_seconds', 'Debounce: from the first pending update to its publish, by lane (fast, delay, max-delay, sync)', ['lane']),
+  };
+}
 
 export class Batcher {
   private pending = false;
   private firstPendingAt = 0;
   private timer: NodeJS.Timeout | undefined;
+  private readonly m: ReturnType<typeof batcherMetrics>;
 
   /** @param publish publishes the owner's latest state; called once per flush */
   constructor(
     private readonly o: BatcherOptions,
     private readonly publish: (lane: string) => void,
+    telemetry: Telemetry,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.m = batcherMetrics(telemetry.metrics);
+  }
 
   /** A new state is waiting; `urgent` when it takes traffic away. */
   offer(urgent: boolean): void {
-    mOffers.inc();
+    this.m.offers.inc();
     if (!this.pending) this.firstPendingAt = this.now();
     this.pending = true;
     if (this.o.delayMs <= 0 || urgent) return this.flush('fast');
@@ -50,8 +60,8 @@ export class Batcher {
     this.timer = undefined;
     if (!this.pending) return;
     this.pending = false;
-    mFlushes.inc({ lane });
-    mDelay.observe(Math.max(0, this.now() - this.firstPendingAt) / 1000, { lane });
+    this.m.flushes.inc({ lane });
+    this.m.delay.observe(Math.max(0, this.now() - this.firstPendingAt) / 1000, { lane });
     this.publish(lane);
   }
 

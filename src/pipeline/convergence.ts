@@ -20,7 +20,8 @@
  * to one xDS stream (created and closed by it). Bounds: at most MAX_OPEN changes in flight (older ones are
  * abandoned and counted), MAX_WAITING changes per stream and kind, RECENT records kept for the API.
  */
-import { counter, histogram, CONVERGENCE_BUCKETS, type HistogramSummary } from '../admin/metrics';
+import { CONVERGENCE_BUCKETS, type HistogramSummary, type Metrics } from '../admin/metrics';
+import type { Telemetry } from '../telemetry';
 import { endpointKey, type Mesh, type Service } from '../model/types';
 
 export type ChangeKind = 'drain' | 'add' | 'remove' | 'health' | 'structural';
@@ -80,16 +81,21 @@ const RECENT = 100;
 const MAX_OPEN = 10_000;
 const MAX_WAITING = 1_000;
 
-const mProxyAck = histogram(
-  'herald_convergence_seconds',
-  'Per proxy and type: from the source observing a change to that proxy ACKing the response that carried it, by change kind and type',
-  ['kind', 'type'],
-  CONVERGENCE_BUCKETS,
-);
-const mLastAck = histogram('herald_convergence_last_ack_seconds', 'Per change: from the source observing it to the last proxy ACK, by change kind', ['kind'], CONVERGENCE_BUCKETS);
-const mChanges = counter('herald_changes_total', 'Changes published, by kind (drain, add, remove, health, structural)', ['kind']);
-const mChangeNacks = counter('herald_convergence_nacks_total', 'Responses carrying a change that a proxy NACKed, by change kind and type', ['kind', 'type']);
-const mAbandoned = counter('herald_convergence_abandoned_total', 'Changes no longer followed before every proxy settled them (bounds: too many in flight, or a stream far behind)');
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function convergenceMetrics(m: Metrics) {
+  return {
+    proxyAck: m.histogram(
+      'herald_convergence_seconds',
+      'Per proxy and type: from the source observing a change to that proxy ACKing the response that carried it, by change kind and type',
+      ['kind', 'type'],
+      CONVERGENCE_BUCKETS,
+    ),
+    lastAck: m.histogram('herald_convergence_last_ack_seconds', 'Per change: from the source observing it to the last proxy ACK, by change kind', ['kind'], CONVERGENCE_BUCKETS),
+    changes: m.counter('herald_changes_total', 'Changes published, by kind (drain, add, remove, health, structural)', ['kind']),
+    changeNacks: m.counter('herald_convergence_nacks_total', 'Responses carrying a change that a proxy NACKed, by change kind and type', ['kind', 'type']),
+    abandoned: m.counter('herald_convergence_abandoned_total', 'Changes no longer followed before every proxy settled them (bounds: too many in flight, or a stream far behind)'),
+  };
+}
 
 export class Convergence {
   private seq = 0;
@@ -99,7 +105,15 @@ export class Convergence {
   /** Histogram children per kind × type, bound once (the ACK path is hot). */
   private readonly children = new Map<string, { observe(s: number): void }>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /** Its metrics (its StreamConvergences write theirs here too). */
+  readonly m: ReturnType<typeof convergenceMetrics>;
+
+  constructor(
+    telemetry: Telemetry,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.m = convergenceMetrics(telemetry.metrics);
+  }
 
   /** The change whose cache writes are under way; `end` closes it. Nested calls are not allowed. */
   begin(info: ChangeInfo): ChangeRecord {
@@ -116,13 +130,13 @@ export class Convergence {
       complete: false,
       outstanding: 0,
     };
-    mChanges.inc({ kind: info.kind });
+    this.m.changes.inc({ kind: info.kind });
     this.current = rec;
     this.open.set(rec.id, rec);
     if (this.open.size > MAX_OPEN) {
       const [oldest] = this.open.values();
       this.open.delete(oldest!.id);
-      mAbandoned.inc();
+      this.m.abandoned.inc();
     }
     this.recentList.push(rec);
     if (this.recentList.length > RECENT) this.recentList.shift();
@@ -166,8 +180,8 @@ export class Convergence {
         complete: r.complete,
         ...(r.lastAckAt !== undefined ? { lastAckAt: iso(r.lastAckAt), lastAckMs: r.lastAckAt - r.observedAt } : {}),
       })),
-      perProxy: { all: mProxyAck.summary(), ...Object.fromEntries(kinds.map((k) => [k, mProxyAck.summary({ kind: k })])) },
-      lastAck: { all: mLastAck.summary(), ...Object.fromEntries(kinds.map((k) => [k, mLastAck.summary({ kind: k })])) },
+      perProxy: { all: this.m.proxyAck.summary(), ...Object.fromEntries(kinds.map((k) => [k, this.m.proxyAck.summary({ kind: k })])) },
+      lastAck: { all: this.m.lastAck.summary(), ...Object.fromEntries(kinds.map((k) => [k, this.m.lastAck.summary({ kind: k })])) },
     };
   }
 
@@ -186,7 +200,7 @@ export class Convergence {
   observeAck(rec: ChangeRecord, type: string, at: number): void {
     const key = `${rec.kind}/${type}`;
     let child = this.children.get(key);
-    if (!child) this.children.set(key, (child = mProxyAck.labels({ kind: rec.kind, type })));
+    if (!child) this.children.set(key, (child = this.m.proxyAck.labels({ kind: rec.kind, type })));
     child.observe(Math.max(0, at - rec.observedAt) / 1000);
     if (rec.lastAckAt === undefined || at > rec.lastAckAt) rec.lastAckAt = at;
   }
@@ -195,7 +209,7 @@ export class Convergence {
     if (rec.complete) return;
     rec.complete = true;
     this.open.delete(rec.id);
-    if (rec.acked > 0 && rec.lastAckAt !== undefined) mLastAck.observe(Math.max(0, rec.lastAckAt - rec.observedAt) / 1000, { kind: rec.kind });
+    if (rec.acked > 0 && rec.lastAckAt !== undefined) this.m.lastAck.observe(Math.max(0, rec.lastAckAt - rec.observedAt) / 1000, { kind: rec.kind });
   }
 }
 
@@ -219,7 +233,7 @@ export class StreamConvergence {
     rec.outstanding++;
     if (list.length > MAX_WAITING) {
       this.c.settle(list.shift()!);
-      mAbandoned.inc();
+      this.c.m.abandoned.inc();
     }
   }
 
@@ -253,7 +267,7 @@ export class StreamConvergence {
     this.inFlight.delete(type);
     for (const rec of f.changes) {
       if (nack === undefined) this.c.observeAck(rec, type, at);
-      else mChangeNacks.inc({ kind: rec.kind, type });
+      else this.c.m.changeNacks.inc({ kind: rec.kind, type });
       const left = (this.perChange.get(rec) ?? 1) - 1;
       if (left <= 0) {
         this.perChange.delete(rec);

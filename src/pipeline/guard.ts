@@ -14,8 +14,9 @@
  * Ownership: one Guard per source; it owns its accepted state and timers. `onRelease` is called (from a timer)
  * when a hold times out, so the owner can re-run the pipeline.
  */
-import { log } from '../log/log';
-import { counter, gauge } from '../admin/metrics';
+import type { Metrics } from '../admin/metrics';
+import type { Logger } from '../log/log';
+import type { Telemetry } from '../telemetry';
 import { compareEndpoints, endpointKey } from '../model/types';
 import type { SourceService, SourceSnapshot, UpdateMeta } from '../sources/source';
 
@@ -27,9 +28,14 @@ export interface GuardOptions {
   readonly confirmByReread: boolean;
 }
 
-const mHeld = counter('herald_guard_holds_total', 'Suspicious source updates held, by source and service', ['source', 'service']);
-const mReleased = counter('herald_guard_releases_total', 'Holds released, by source and reason (timeout, reread, recovered)', ['source', 'reason']);
-const mHolding = gauge('herald_guard_held_services', 'Services currently held, by source', ['source']);
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function guardMetrics(m: Metrics) {
+  return {
+    held: m.counter('herald_guard_holds_total', 'Suspicious source updates held, by source and service', ['source', 'service']),
+    released: m.counter('herald_guard_releases_total', 'Holds released, by source and reason (timeout, reread, recovered)', ['source', 'reason']),
+    holding: m.gauge('herald_guard_held_services', 'Services currently held, by source', ['source']),
+  };
+}
 
 /** Non-draining endpoints of a service across every source, if known. */
 export type ServiceSizes = (service: string) => number | undefined;
@@ -45,13 +51,19 @@ export class Guard {
   private readonly holds = new Map<string, Hold>();
   private latest: SourceSnapshot = new Map();
   private timer: NodeJS.Timeout | undefined;
+  private readonly m: ReturnType<typeof guardMetrics>;
+  private readonly log: Logger;
 
   constructor(
     readonly source: string,
     private readonly o: GuardOptions,
     private readonly onRelease: () => void,
+    telemetry: Telemetry,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.m = guardMetrics(telemetry.metrics);
+    this.log = telemetry.log;
+  }
 
   /** Services currently held, with when the hold began. */
   held(): Array<{ service: string; since: number }> {
@@ -102,8 +114,8 @@ export class Guard {
       }
       if (!hold) {
         this.holds.set(name, { since: now, candidate: next });
-        mHeld.inc({ source: this.source, service: name });
-        log('warn', 'guard: holding a suspicious update', {
+        this.m.held.inc({ source: this.source, service: name });
+        this.log.write('warn', 'guard: holding a suspicious update', {
           source: this.source,
           service: name,
           before: prev.endpoints.length,
@@ -114,7 +126,7 @@ export class Guard {
       out.set(name, keepRemoved(prev, next));
     }
     this.accepted = out;
-    mHolding.set(this.holds.size, { source: this.source });
+    this.m.holding.set(this.holds.size, { source: this.source });
     this.schedule();
     return out;
   }
@@ -135,8 +147,8 @@ export class Guard {
 
   private release(name: string, reason: string): void {
     this.holds.delete(name);
-    mReleased.inc({ source: this.source, reason });
-    log('info', 'guard: hold released', { source: this.source, service: name, reason });
+    this.m.released.inc({ source: this.source, reason });
+    this.log.write('info', 'guard: hold released', { source: this.source, service: name, reason });
   }
 
   private schedule(): void {
@@ -147,7 +159,7 @@ export class Guard {
       try {
         this.onRelease();
       } catch (err) {
-        log('error', 'guard: re-evaluating a hold failed', { source: this.source, error: (err as Error).stack });
+        this.log.write('error', 'guard: re-evaluating a hold failed', { source: this.source, error: (err as Error).stack });
       }
     }, Math.max(0, first + this.o.holdMs - this.now()) + 5);
     this.timer.unref();

@@ -8,8 +8,9 @@
  * SourceSink every source writes to, and it never throws into a source: a failure of one of its stages is logged
  * here, naming the stage, and the previous state stays in force.
  */
-import { log } from '../log/log';
-import { counter, histogram } from '../admin/metrics';
+import type { Metrics } from '../admin/metrics';
+import type { Logger } from '../log/log';
+import type { Telemetry } from '../telemetry';
 import { Merger } from '../model/merge';
 import type { Mesh } from '../model/types';
 import type { PolicyOverrides } from '../model/policy';
@@ -32,10 +33,17 @@ export interface IntakeOptions {
   readonly onZones?: (zones: ReadonlySet<string>) => void;
   /** Told when guard holds begin and end. */
   readonly events?: EventLog;
+  /** The instance's metrics and logger (the intake's guards and batcher write there too). */
+  readonly telemetry: Telemetry;
 }
 
-const mStageErrors = counter('herald_pipeline_errors_total', 'Failures inside the pipeline, by stage (guard, merge, publish)', ['stage']);
-const mQueue = histogram('herald_pipeline_queue_seconds', 'From a source observing an input to its publish starting (guard, merge and batching delay)');
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function intakeMetrics(m: Metrics) {
+  return {
+    stageErrors: m.counter('herald_pipeline_errors_total', 'Failures inside the pipeline, by stage (guard, merge, publish)', ['stage']),
+    queue: m.histogram('herald_pipeline_queue_seconds', 'From a source observing an input to its publish starting (guard, merge and batching delay)'),
+  };
+}
 
 /** One source's health, for /sources. */
 export interface SourceHealth {
@@ -65,10 +73,15 @@ export class Intake implements SourceSink {
   /** Holds seen at the last guard call, per source: holds starting and ending are logged as events. */
   private readonly heldBefore = new Map<string, Set<string>>();
 
+  private readonly m: ReturnType<typeof intakeMetrics>;
+  private readonly log: Logger;
+
   constructor(private readonly o: IntakeOptions) {
+    this.m = intakeMetrics(o.telemetry.metrics);
+    this.log = o.telemetry.log;
     this.merger = new Merger(o.sources.map((s) => s.name), o.policies);
-    this.batcher = new Batcher(o.batching, () => this.publish());
-    for (const s of o.sources) this.guards.set(s.name, new Guard(s.name, s.guard, () => this.reguard(s.name)));
+    this.batcher = new Batcher(o.batching, () => this.publish(), o.telemetry);
+    for (const s of o.sources) this.guards.set(s.name, new Guard(s.name, s.guard, () => this.reguard(s.name), o.telemetry));
   }
 
   /** The latest merged mesh (read-only). */
@@ -78,7 +91,7 @@ export class Intake implements SourceSink {
 
   update(source: string, snapshot: SourceSnapshot, synced: boolean, meta?: UpdateMeta): void {
     const guard = this.guards.get(source);
-    if (!guard) return log('error', 'update from an unknown source ignored', { source });
+    if (!guard) return this.log.write('error', 'update from an unknown source ignored', { source });
     const now = Date.now();
     const observedAt = meta?.observedAt ?? now;
     if (this.oldestPending === undefined || observedAt < this.oldestPending) this.oldestPending = observedAt;
@@ -170,11 +183,11 @@ export class Intake implements SourceSink {
   private publish(): void {
     const observedAt = this.oldestPending;
     this.oldestPending = undefined;
-    if (observedAt !== undefined) mQueue.observe(Math.max(0, Date.now() - observedAt) / 1000);
+    if (observedAt !== undefined) this.m.queue.observe(Math.max(0, Date.now() - observedAt) / 1000);
     if (!this.stage('publish', '', () => this.o.publish(this.merged, observedAt !== undefined ? { observedAt } : {}))) return;
     if (!this.announced && this.synced.size === this.o.sources.length) {
       this.announced = true;
-      log('info', 'every source synced; serving', { sources: this.o.sources.map((s) => s.name) });
+      this.log.write('info', 'every source synced; serving', { sources: this.o.sources.map((s) => s.name) });
       this.o.onSynced();
     }
   }
@@ -185,8 +198,8 @@ export class Intake implements SourceSink {
       run();
       return true;
     } catch (err) {
-      mStageErrors.inc({ stage });
-      log('error', `pipeline ${stage} failed; the previous state stays in force`, { stage, ...(source ? { source } : {}), error: (err as Error).stack });
+      this.m.stageErrors.inc({ stage });
+      this.log.write('error', `pipeline ${stage} failed; the previous state stays in force`, { stage, ...(source ? { source } : {}), error: (err as Error).stack });
       return false;
     }
   }

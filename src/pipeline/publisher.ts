@@ -11,8 +11,9 @@
  * Ownership: the publisher owns the published mesh (`current`: replaced, never edited) and whether Herald serves.
  * It is the only writer of the cache. It tells the view registry the zones the served endpoints are in.
  */
-import { log } from '../log/log';
-import { counter, histogram } from '../admin/metrics';
+import type { Metrics } from '../admin/metrics';
+import type { Logger } from '../log/log';
+import type { Telemetry } from '../telemetry';
 import type { XdsCache } from '../xds/cache';
 import type { Mesh, Service } from '../model/types';
 import type { ClusterPolicy } from '../model/policy';
@@ -20,9 +21,14 @@ import { TranslationMemo, translateEndpointUpdate, translateMesh, type Translate
 import { parseViewKey, type ProxyView } from '../translate/view';
 import { classify, type Convergence, type EventLog } from './convergence';
 
-const mPublishes = counter('herald_publishes_total', 'Mesh updates published, by path (endpoints or full)', ['path']);
-const mRejected = counter('herald_resources_rejected_total', 'Generated resources rejected by validation');
-const mTranslate = histogram('herald_translate_seconds', 'Time to translate and cache one mesh update across all views, by path (endpoints or full)', ['path']);
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function publisherMetrics(m: Metrics) {
+  return {
+    publishes: m.counter('herald_publishes_total', 'Mesh updates published, by path (endpoints or full)', ['path']),
+    rejected: m.counter('herald_resources_rejected_total', 'Generated resources rejected by validation'),
+    translate: m.histogram('herald_translate_seconds', 'Time to translate and cache one mesh update across all views, by path (endpoints or full)', ['path']),
+  };
+}
 
 export interface PublisherOptions {
   readonly policy?: ClusterPolicy;
@@ -36,6 +42,8 @@ export interface PublisherOptions {
   readonly convergence?: Convergence;
   /** Told what each publish changed (drains, removals, additions). */
   readonly events?: EventLog;
+  /** The instance's metrics and logger. */
+  readonly telemetry: Telemetry;
 }
 
 /** What the intake says about a publish. */
@@ -60,10 +68,15 @@ export class Publisher {
   /** The zones of the published endpoints. */
   private zones = new Set<string>();
 
+  private readonly m: ReturnType<typeof publisherMetrics>;
+  private readonly log: Logger;
+
   constructor(
     private readonly cache: XdsCache,
-    private readonly options: PublisherOptions = {},
+    private readonly options: PublisherOptions,
   ) {
+    this.m = publisherMetrics(options.telemetry.metrics);
+    this.log = options.telemetry.log;
     this.memo = new TranslationMemo({ share: options.shareTranslations !== false });
     this.translate = { ...(options.policy ? { policy: options.policy } : {}), ...(options.clusterDomain ? { clusterDomain: options.clusterDomain } : {}) };
   }
@@ -121,7 +134,7 @@ export class Publisher {
       this.beginChange(prev, next, true, meta);
       this.memo.newEpoch();
       for (const key of views) this.applyFull(key, next);
-      mPublishes.inc(FULL);
+      this.m.publishes.inc(FULL);
       this.zones = zonesOf(next.services.values());
       zonesBefore = -1;
     } else {
@@ -132,7 +145,7 @@ export class Publisher {
         const batch = translateEndpointUpdate(changed, this.parsed(key), this.translate, this.memo);
         if (batch.length > 0) this.report(key, this.cache.apply(key, batch).rejected);
       }
-      mPublishes.inc(ENDPOINTS);
+      this.m.publishes.inc(ENDPOINTS);
       // Zones only grow on the fast path (a zone whose last endpoint left is forgotten at the next full publish).
       for (const z of zonesOf(changed)) this.zones.add(z);
     }
@@ -140,7 +153,7 @@ export class Publisher {
     this.mesh = next;
     if (this.zones.size !== zonesBefore) this.options.onZones?.(this.zones);
     if (this.isServing) this.retryWanted();
-    mTranslate.observe((performance.now() - started) / 1000, { path: structural ? 'full' : 'endpoints' });
+    this.m.translate.observe((performance.now() - started) / 1000, { path: structural ? 'full' : 'endpoints' });
   }
 
   /** Tells the convergence tracker and the event log what this publish changes (if they are wired). */
@@ -167,7 +180,7 @@ export class Publisher {
       try {
         this.buildView(key);
       } catch (err) {
-        log('error', 'building a view failed; it is tried again at the next publish', { view: key, error: (err as Error).stack });
+        this.log.write('error', 'building a view failed; it is tried again at the next publish', { view: key, error: (err as Error).stack });
       }
     }
   }
@@ -187,8 +200,8 @@ export class Publisher {
 
   private report(view: string, rejected: readonly string[]): void {
     for (const reason of rejected) {
-      mRejected.inc();
-      log('error', 'generated resource rejected; the previous version stays served', { view, reason });
+      this.m.rejected.inc();
+      this.log.write('error', 'generated resource rejected; the previous version stays served', { view, reason });
     }
   }
 }

@@ -17,8 +17,9 @@
  * translation runs inside a stream's request handler) and to `drop` an idle one. The publisher builds views into
  * the cache; streams of a view wait until the cache has it.
  */
-import { log, limited } from '../log/log';
-import { counter, gauge } from '../admin/metrics';
+import type { Metrics } from '../admin/metrics';
+import type { Logger } from '../log/log';
+import type { Telemetry } from '../telemetry';
 import type { NodeInfo } from '../xds/codec';
 import type { ViewResolution, ViewResolver } from '../xds/view-resolver';
 import { viewFromNode, viewKey, type ViewDefaults } from '../translate/view';
@@ -51,10 +52,15 @@ export interface ViewOwner {
   drop(view: string): void;
 }
 
-const mViews = gauge('herald_views', 'Views that exist (each is one translated and encoded configuration)');
-const mRefused = counter('herald_views_refused_total', 'Streams refused because no view could be made for them, by reason', ['reason']);
-const mMetaProblems = counter('herald_views_node_metadata_problems_total', 'Proxies whose node metadata was partly ignored (bad egress, ingress, namespace or egress scope)');
-const mZoneUnknown = counter('herald_views_zone_unknown_total', 'Proxies that stated a zone Herald does not know (served the no-zone view)');
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function viewMetrics(m: Metrics) {
+  return {
+    views: m.gauge('herald_views', 'Views that exist (each is one translated and encoded configuration)'),
+    refused: m.counter('herald_views_refused_total', 'Streams refused because no view could be made for them, by reason', ['reason']),
+    metaProblems: m.counter('herald_views_node_metadata_problems_total', 'Proxies whose node metadata was partly ignored (bad egress, ingress, namespace or egress scope)'),
+    zoneUnknown: m.counter('herald_views_zone_unknown_total', 'Proxies that stated a zone Herald does not know (served the no-zone view)'),
+  };
+}
 
 export class ViewRegistry implements ViewResolver {
   private readonly streams = new Map<string, number>();
@@ -64,11 +70,17 @@ export class ViewRegistry implements ViewResolver {
   private readonly zonesFrom = new Map<string, ReadonlySet<string>>();
   private stopped = false;
 
+  private readonly m: ReturnType<typeof viewMetrics>;
+  private readonly log: Logger;
+
   constructor(
     private readonly o: ViewRegistryOptions,
     private readonly owner: ViewOwner,
+    telemetry: Telemetry,
     private readonly rss: () => number = () => process.memoryUsage.rss(),
   ) {
+    this.m = viewMetrics(telemetry.metrics);
+    this.log = telemetry.log;
     this.configuredZones = new Set(o.zones);
     this.knownZones = this.configuredZones;
     this.defaults = {
@@ -100,12 +112,12 @@ export class ViewRegistry implements ViewResolver {
   resolve(node: NodeInfo): ViewResolution {
     const zone = node.zone === '' || this.knownZones.has(node.zone) ? node.zone : '';
     if (zone !== node.zone) {
-      mZoneUnknown.inc();
-      limited('view:zone-unknown', 'warn', 'proxy states a zone Herald does not know; serving the no-zone view', { node: node.id, zone: node.zone.slice(0, 100) }, 60_000);
+      this.m.zoneUnknown.inc();
+      this.log.limited('view:zone-unknown', 'warn', 'proxy states a zone Herald does not know; serving the no-zone view', { node: node.id, zone: node.zone.slice(0, 100) }, 60_000);
     }
     const { view, problems } = viewFromNode({ ...node, zone }, this.defaults);
-    if (problems.length > 0) mMetaProblems.inc();
-    if (problems.length > 0) limited(`view:meta:${node.id.slice(0, 200)}`, 'warn', 'proxy node metadata partly ignored', { node: node.id, problems }, 60_000);
+    if (problems.length > 0) this.m.metaProblems.inc();
+    if (problems.length > 0) this.log.limited(`view:meta:${node.id.slice(0, 200)}`, 'warn', 'proxy node metadata partly ignored', { node: node.id, problems }, 60_000);
     const key = viewKey(view);
     const count = this.streams.get(key);
     if (count !== undefined) {
@@ -117,18 +129,18 @@ export class ViewRegistry implements ViewResolver {
     if (overBudget) this.dropIdle();
     const refusal = overBudget ? 'memory' : this.streams.size >= this.o.maxViews ? 'max-views' : undefined;
     if (refusal) {
-      mRefused.inc({ reason: refusal });
-      limited(`view:refused:${refusal}`, 'warn', 'no view can be made for a new proxy; stream refused', { node: node.id, reason: refusal, views: this.streams.size, maxViews: this.o.maxViews }, 10_000);
+      this.m.refused.inc({ reason: refusal });
+      this.log.limited(`view:refused:${refusal}`, 'warn', 'no view can be made for a new proxy; stream refused', { node: node.id, reason: refusal, views: this.streams.size, maxViews: this.o.maxViews }, 10_000);
       return { refused: refusal === 'memory' ? 'Herald is above its memory budget for views' : `Herald serves at most ${this.o.maxViews} distinct views` };
     }
     this.streams.set(key, 1);
-    mViews.set(this.streams.size);
+    this.m.views.set(this.streams.size);
     setImmediate(() => {
       if (!this.streams.has(key)) return;
       try {
         this.owner.build(key);
       } catch (err) {
-        log('error', 'building a view failed', { view: key, error: (err as Error).stack });
+        this.log.write('error', 'building a view failed', { view: key, error: (err as Error).stack });
       }
     });
     return { view: key };
@@ -173,7 +185,7 @@ export class ViewRegistry implements ViewResolver {
   private remove(view: string): void {
     this.keep(view);
     this.streams.delete(view);
-    mViews.set(this.streams.size);
+    this.m.views.set(this.streams.size);
     this.owner.drop(view);
   }
 }

@@ -16,8 +16,9 @@ import * as http2 from 'node:http2';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { log, limited, logEnabled } from '../log/log';
-import { counter, gauge, histogram } from '../admin/metrics';
+import type { Metrics } from '../admin/metrics';
+import type { Logger } from '../log/log';
+import type { Telemetry } from '../telemetry';
 import type { CacheChange, XdsCache } from './cache';
 import { deltaCodec, sotwCodec, type Codec, type NodeInfo } from './codec';
 import { KIND_ORDER, RESOURCE_TYPES, type ResourceKind } from './resource-types';
@@ -30,22 +31,26 @@ import type { Convergence, StreamConvergence } from '../pipeline/convergence';
 import { SharedResponses, type ViewSlots } from './shared-responses';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
-const debugEnabled = () => logEnabled('debug');
 
-const mStreams = gauge('herald_xds_streams', 'Connected xDS streams by protocol', ['protocol']);
-const mProxies = gauge('herald_xds_proxies', 'Connected xDS streams by protocol and view (views are bounded by views.maxViews)', ['protocol', 'view']);
-const mRequests = counter('herald_xds_requests_total', 'xDS requests by protocol, type and outcome (ack, nack, subscribe, ignored)', ['protocol', 'type', 'outcome']);
-const mResponses = counter('herald_xds_responses_total', 'xDS responses sent (pushes) by protocol and type', ['protocol', 'type']);
-const mResponseBytes = counter('herald_xds_response_bytes_total', 'Bytes of xDS responses sent, by protocol and type', ['protocol', 'type']);
-const mAckLatency = histogram('herald_xds_ack_latency_seconds', 'Time from sending a response to its ACK or NACK, by type', ['type']);
-const mOverdue = gauge('herald_xds_responses_awaiting_ack_overdue', 'Responses unacknowledged for longer than the ACK timeout');
-const mBadRequests = counter('herald_xds_bad_requests_total', 'Malformed or invalid xDS requests by reason', ['reason']);
-const mStreamsClosed = counter('herald_xds_streams_closed_total', 'xDS streams Herald closed for not reading, by reason (blocked, buffer)', ['reason']);
-const mBufferedBytes = gauge('herald_xds_buffered_bytes', 'Bytes written to xDS streams and not yet taken by the transport');
-const mBlocked = gauge('herald_xds_streams_blocked', 'xDS streams whose transport is not taking writes (backpressure)');
-const mRefused = counter('herald_xds_streams_refused_total', 'New xDS streams refused with UNAVAILABLE by reason (rate, max-streams)', ['reason']);
-const mIdentity = counter('herald_xds_identity_denied_total', 'xDS streams refused with PERMISSION_DENIED: the client certificate does not match the node', ['reason']);
-const mAged = counter('herald_xds_streams_aged_total', 'xDS streams ended (status OK) at their maximum age, so proxies reconnect and rebalance');
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function xdsServerMetrics(m: Metrics) {
+  return {
+    streams: m.gauge('herald_xds_streams', 'Connected xDS streams by protocol', ['protocol']),
+    proxies: m.gauge('herald_xds_proxies', 'Connected xDS streams by protocol and view (views are bounded by views.maxViews)', ['protocol', 'view']),
+    requests: m.counter('herald_xds_requests_total', 'xDS requests by protocol, type and outcome (ack, nack, subscribe, ignored)', ['protocol', 'type', 'outcome']),
+    responses: m.counter('herald_xds_responses_total', 'xDS responses sent (pushes) by protocol and type', ['protocol', 'type']),
+    responseBytes: m.counter('herald_xds_response_bytes_total', 'Bytes of xDS responses sent, by protocol and type', ['protocol', 'type']),
+    ackLatency: m.histogram('herald_xds_ack_latency_seconds', 'Time from sending a response to its ACK or NACK, by type', ['type']),
+    overdue: m.gauge('herald_xds_responses_awaiting_ack_overdue', 'Responses unacknowledged for longer than the ACK timeout'),
+    badRequests: m.counter('herald_xds_bad_requests_total', 'Malformed or invalid xDS requests by reason', ['reason']),
+    streamsClosed: m.counter('herald_xds_streams_closed_total', 'xDS streams Herald closed for not reading, by reason (blocked, buffer)', ['reason']),
+    bufferedBytes: m.gauge('herald_xds_buffered_bytes', 'Bytes written to xDS streams and not yet taken by the transport'),
+    blocked: m.gauge('herald_xds_streams_blocked', 'xDS streams whose transport is not taking writes (backpressure)'),
+    refused: m.counter('herald_xds_streams_refused_total', 'New xDS streams refused with UNAVAILABLE by reason (rate, max-streams)', ['reason']),
+    identity: m.counter('herald_xds_identity_denied_total', 'xDS streams refused with PERMISSION_DENIED: the client certificate does not match the node', ['reason']),
+    aged: m.counter('herald_xds_streams_aged_total', 'xDS streams ended (status OK) at their maximum age, so proxies reconnect and rebalance'),
+  };
+}
 
 /** A stream lives its maximum age times a factor drawn uniformly from [1 - MAX_AGE_JITTER, 1 + MAX_AGE_JITTER]. */
 export const MAX_AGE_JITTER = 0.2;
@@ -67,6 +72,8 @@ export interface XdsServerOptions {
   readonly maxStreamAgeMs?: number;
   /** Follows published changes to each stream's ACK (convergence metrics). */
   readonly convergence?: Convergence;
+  /** The instance's metrics and logger (the server's streams and its TLS certificates write there too). */
+  readonly telemetry: Telemetry;
 }
 
 /** What /proxies shows for one stream. */
@@ -163,7 +170,7 @@ class AdsStream {
       const slots = (this.slots = this.server.shared.slots(this.traits.name, view));
       this.state = new StreamState(this.traits, (kind) => cache.resources(view, kind), this.server.shared.versionFor(slots));
       this.server.register(this);
-      log('info', 'xds stream opened', { stream: this.id, node: node.id, protocol: this.traits.name, view, peer: this.peer });
+      this.server.log.write('info', 'xds stream opened', { stream: this.id, node: node.id, protocol: this.traits.name, view, peer: this.peer });
     }
     if (!request.typeUrl) {
       return this.fail(grpc.status.INVALID_ARGUMENT, 'request without type_url', 'no-type-url');
@@ -171,17 +178,17 @@ class AdsStream {
     const outcome = this.state.handleRequest(request);
     const type = 'kind' in outcome && outcome.kind ? RESOURCE_TYPES[outcome.kind].short : 'unknown';
     if ('ignored' in outcome) {
-      mRequests.inc(this.label('ignored', type));
-      limited(`ignored:${this.id}:${type}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored.slice(0, 300) });
+      this.server.m.requests.inc(this.label('ignored', type));
+      this.server.log.limited(`ignored:${this.id}:${type}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored.slice(0, 300) });
     } else if (outcome.nack) {
-      mRequests.inc(this.label('nack', type));
+      this.server.m.requests.inc(this.label('nack', type));
       this.observeAck(outcome.kind, outcome.nack.version, outcome.nack.message);
-      log('warn', 'xds NACK', { stream: this.id, node: this.node?.id, type, version: outcome.nack.version, error: outcome.nack.message });
+      this.server.log.write('warn', 'xds NACK', { stream: this.id, node: this.node?.id, type, version: outcome.nack.version, error: outcome.nack.message });
     } else if (outcome.ack) {
-      mRequests.inc(this.label('ack', type));
+      this.server.m.requests.inc(this.label('ack', type));
       this.observeAck(outcome.kind, outcome.ack);
     } else {
-      mRequests.inc(this.label('subscribe', type));
+      this.server.m.requests.inc(this.label('subscribe', type));
     }
     this.pump();
   }
@@ -214,9 +221,9 @@ class AdsStream {
       this.sentAt.set(kind, Date.now());
       if (!this.write(bytes)) return;
       const labels = this.label('response', RESOURCE_TYPES[kind].short);
-      mResponses.inc(labels);
-      mResponseBytes.inc(labels, bytes.length);
-      if (debugEnabled()) log('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
+      this.server.m.responses.inc(labels);
+      this.server.m.responseBytes.inc(labels, bytes.length);
+      if (this.server.log.enabled('debug')) this.server.log.write('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
       if (this.blocked) return;
     }
   }
@@ -273,13 +280,13 @@ class AdsStream {
     this.pendingWrites = 0;
     this.server.unregister(this);
     this.conv?.close();
-    if (this.state) log('info', 'xds stream closed', { stream: this.id, node: this.node?.id });
+    if (this.state) this.server.log.write('info', 'xds stream closed', { stream: this.id, node: this.node?.id });
   }
 
   /** Ends the stream with a status; other streams are unaffected. */
-  fail(code: grpc.status, details: string, reason: string, metric = mBadRequests): void {
+  fail(code: grpc.status, details: string, reason: string, metric = this.server.m.badRequests): void {
     metric.inc({ reason });
-    limited(`bad:${reason}`, 'warn', 'xds stream rejected', { stream: this.id, node: this.node?.id, peer: this.peer, code: grpc.status[code], details });
+    this.server.log.limited(`bad:${reason}`, 'warn', 'xds stream rejected', { stream: this.id, node: this.node?.id, peer: this.peer, code: grpc.status[code], details });
     if (this.closed) return;
     this.close();
     this.call.emit('error', { code, details, metadata: new grpc.Metadata() });
@@ -291,8 +298,8 @@ class AdsStream {
    */
   abandon(reason: 'blocked' | 'buffer', details: string): void {
     if (this.closed) return;
-    mStreamsClosed.inc({ reason });
-    log('warn', 'xds stream closed: client not reading', { stream: this.id, node: this.node?.id, peer: this.peer, reason, details, bufferedBytes: this.bufferedBytes });
+    this.server.m.streamsClosed.inc({ reason });
+    this.server.log.write('warn', 'xds stream closed: client not reading', { stream: this.id, node: this.node?.id, peer: this.peer, reason, details, bufferedBytes: this.bufferedBytes });
     this.close();
     this.call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details, metadata: new grpc.Metadata() });
     resetHttp2Stream(this.call);
@@ -308,7 +315,7 @@ class AdsStream {
     const problem = cert ? identityProblem(id, nodeClaim(node), this.server.trustDomain) : 'no verified client certificate';
     if (!problem) return true;
     this.node = node;
-    this.fail(grpc.status.PERMISSION_DENIED, `node ${JSON.stringify(node.id)}: ${problem}`, 'identity', mIdentity);
+    this.fail(grpc.status.PERMISSION_DENIED, `node ${JSON.stringify(node.id)}: ${problem}`, 'identity', this.server.m.identity);
     return false;
   }
 
@@ -317,7 +324,7 @@ class AdsStream {
     // The state machine reports an ACK or NACK only for the response awaiting one: the one sent last of its kind.
     const sent = this.sentAt.get(kind);
     const type = RESOURCE_TYPES[kind as ResourceKind]?.short ?? kind;
-    if (sent !== undefined) mAckLatency.observe((at - sent) / 1000, ackLabels(type));
+    if (sent !== undefined) this.server.m.ackLatency.observe((at - sent) / 1000, ackLabels(type));
     this.sentAt.delete(kind);
     this.conv?.answered(type, version, at, nack);
     this.server.notifyAck({ nodeId: this.node?.id ?? '', kind, version, at, ...(nack !== undefined ? { nack } : {}) });
@@ -394,11 +401,20 @@ export class XdsServer {
   private buffered = 0;
   private blockedStreams = 0;
 
+  /** @internal this instance's metrics, written by the server and its streams */
+  readonly m: ReturnType<typeof xdsServerMetrics>;
+  /** @internal */
+  readonly log: Logger;
+  private readonly telemetry: Telemetry;
+
   constructor(
     readonly cache: XdsCache,
     readonly views: ViewResolver,
-    private readonly options: XdsServerOptions = {},
+    private readonly options: XdsServerOptions,
   ) {
+    this.telemetry = options.telemetry;
+    this.m = xdsServerMetrics(options.telemetry.metrics);
+    this.log = options.telemetry.log;
     this.limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
     this.admission = { ...DEFAULT_ADMISSION, ...options.admission };
     this.bucket = new TokenBucket(this.admission.newStreamsPerSecond, Math.max(1, this.admission.burst));
@@ -458,7 +474,7 @@ export class XdsServer {
   listen(address: string, port: number): Promise<number> {
     let credentials = grpc.ServerCredentials.createInsecure();
     if (this.tls) {
-      const t = tlsCredentials(this.tls);
+      const t = tlsCredentials(this.tls, this.telemetry);
       this.certificates = t.provider;
       credentials = t.credentials;
     }
@@ -469,7 +485,7 @@ export class XdsServer {
       tcp.once('error', reject);
       tcp.listen({ host: address, port, backlog: listenBacklog() }, () => {
         tcp.off('error', reject);
-        tcp.on('error', (err) => log('error', 'xds listener error', { error: err.message }));
+        tcp.on('error', (err) => this.log.write('error', 'xds listener error', { error: err.message }));
         resolve((tcp.address() as net.AddressInfo).port);
       });
     });
@@ -549,28 +565,28 @@ export class XdsServer {
     const n = (this.perView.get(key) ?? 0) + by;
     if (n > 0) {
       this.perView.set(key, n);
-      mProxies.set(n, { protocol, view });
+      this.m.proxies.set(n, { protocol, view });
     } else {
       this.perView.delete(key);
-      mProxies.remove({ protocol, view });
+      this.m.proxies.remove({ protocol, view });
     }
   }
 
   private countStream(protocol: 'sotw' | 'delta', by: number): void {
     this.perProtocol[protocol] += by;
-    mStreams.set(this.perProtocol[protocol], PROTOCOL_LABELS[protocol]);
+    this.m.streams.set(this.perProtocol[protocol], PROTOCOL_LABELS[protocol]);
   }
 
   /** @internal called by AdsStream: bytes buffered for streams, all together. */
   addBuffered(by: number): void {
     this.buffered += by;
-    mBufferedBytes.set(this.buffered);
+    this.m.bufferedBytes.set(this.buffered);
   }
 
   /** @internal called by AdsStream */
   countBlocked(by: number): void {
     this.blockedStreams += by;
-    mBlocked.set(this.blockedStreams);
+    this.m.blocked.set(this.blockedStreams);
   }
 
   /** Bytes buffered for every stream (what /metrics shows as herald_xds_buffered_bytes). */
@@ -592,12 +608,12 @@ export class XdsServer {
     const max = this.admission.maxStreams;
     const reason = max > 0 && this.open >= max ? 'max-streams' : !this.bucket.take() ? 'rate' : undefined;
     if (!reason) return true;
-    mRefused.inc({ reason });
+    this.m.refused.inc({ reason });
     const details =
       reason === 'rate'
         ? `too many new streams: admitting ${this.admission.newStreamsPerSecond}/s (admission.newStreamsPerSecond); retry with backoff`
         : `too many streams: ${this.open} open, the limit is ${max} (admission.maxStreams)`;
-    limited(`refused:${reason}`, 'warn', 'xds stream refused', { reason, peer: call.getPeer(), details });
+    this.log.limited(`refused:${reason}`, 'warn', 'xds stream refused', { reason, peer: call.getPeer(), details });
     call.emit('error', { code: grpc.status.UNAVAILABLE, details, metadata: new grpc.Metadata() });
     return false;
   }
@@ -623,7 +639,7 @@ export class XdsServer {
       try {
         stream.onData(b);
       } catch (err) {
-        log('error', 'xds stream failed', { stream: stream.id, error: (err as Error).stack });
+        this.log.write('error', 'xds stream failed', { stream: stream.id, error: (err as Error).stack });
         stream.fail(grpc.status.INTERNAL, 'internal error', 'internal');
       }
     });
@@ -650,8 +666,8 @@ export class XdsServer {
     const timer = setTimeout(() => {
       this.ageTimers.delete(timer);
       if (this.closed || call.cancelled || call.destroyed) return;
-      mAged.inc();
-      log('info', 'xds stream reached its maximum age', { stream: stream.id, node: stream.node?.id, ageMs: ms });
+      this.m.aged.inc();
+      this.log.write('info', 'xds stream reached its maximum age', { stream: stream.id, node: stream.node?.id, ageMs: ms });
       stream.close();
       call.end();
     }, ms);
@@ -707,8 +723,8 @@ export class XdsServer {
     for (const s of this.streams) {
       const kinds = s.state?.overdue(ms) ?? [];
       n += kinds.length;
-      for (const k of kinds) limited(`overdue:${s.id}:${k}`, 'warn', 'xds response not acknowledged', { stream: s.id, node: s.node?.id, type: RESOURCE_TYPES[k].short, timeoutMs: ms }, 60_000);
+      for (const k of kinds) this.log.limited(`overdue:${s.id}:${k}`, 'warn', 'xds response not acknowledged', { stream: s.id, node: s.node?.id, type: RESOURCE_TYPES[k].short, timeoutMs: ms }, 60_000);
     }
-    mOverdue.set(n);
+    this.m.overdue.set(n);
   }
 }

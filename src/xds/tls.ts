@@ -13,10 +13,16 @@ import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { log } from '../log/log';
-import { counter } from '../admin/metrics';
+import type { Metrics } from '../admin/metrics';
+import type { Logger } from '../log/log';
+import type { Telemetry } from '../telemetry';
 
-const mReloads = counter('herald_xds_tls_reloads_total', 'TLS certificate (re)loads for the xDS server by outcome (loaded, failed)', ['outcome']);
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function tlsMetrics(m: Metrics) {
+  return {
+    reloads: m.counter('herald_xds_tls_reloads_total', 'TLS certificate (re)loads for the xDS server by outcome (loaded, failed)', ['outcome']),
+  };
+}
 
 export interface XdsTlsOptions {
   /** PEM certificate chain of the server (cert-manager: tls.crt). */
@@ -52,13 +58,20 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
   private readonly watchers: fs.FSWatcher[] = [];
   private debounce: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly m: ReturnType<typeof tlsMetrics>;
+  private readonly log: Logger;
 
   /** Reads the files once; throws with the file's name if they cannot be used (start-up must fail loudly). */
-  constructor(private readonly o: XdsTlsOptions) {
+  constructor(
+    private readonly o: XdsTlsOptions,
+    telemetry: Telemetry,
+  ) {
+    this.m = tlsMetrics(telemetry.metrics);
+    this.log = telemetry.log;
     const first = this.read();
     if ('error' in first) throw new Error(`xds.tls: ${first.error}`);
     this.current = first;
-    mReloads.inc({ outcome: 'loaded' });
+    this.m.reloads.inc({ outcome: 'loaded' });
     const interval = o.reloadIntervalMs ?? 10_000;
     this.timer = setInterval(() => this.reload(), interval);
     this.timer.unref();
@@ -93,14 +106,14 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
     if (this.closed) return;
     const next = this.read();
     if ('error' in next) {
-      mReloads.inc({ outcome: 'failed' });
-      log('error', 'xds tls reload failed; the previous certificate stays in use', { error: next.error });
+      this.m.reloads.inc({ outcome: 'failed' });
+      this.log.write('error', 'xds tls reload failed; the previous certificate stays in use', { error: next.error });
       return;
     }
     if (next.digest === this.current?.digest) return;
     this.current = next;
-    mReloads.inc({ outcome: 'loaded' });
-    log('info', 'xds tls certificate reloaded', { cert: this.o.certFile, digest: next.digest.slice(0, 16) });
+    this.m.reloads.inc({ outcome: 'loaded' });
+    this.log.write('info', 'xds tls certificate reloaded', { cert: this.o.certFile, digest: next.digest.slice(0, 16) });
     this.notify();
   }
 
@@ -163,8 +176,8 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
 }
 
 /** Server credentials for the xDS port; `close()` stops watching the files. */
-export function tlsCredentials(o: XdsTlsOptions): { credentials: grpc.ServerCredentials; provider: FileCertificates } {
-  const provider = new FileCertificates(o);
+export function tlsCredentials(o: XdsTlsOptions, telemetry: Telemetry): { credentials: grpc.ServerCredentials; provider: FileCertificates } {
+  const provider = new FileCertificates(o, telemetry);
   // grpc-js 1.14's createCertificateProviderServerCredentials hands its first argument to the identity slot and its
   // second to the CA slot (whatever the parameter names say); one provider serves both, so only the null matters.
   const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, o.clientCaFile ? provider : null, !!o.clientCaFile);

@@ -14,6 +14,7 @@ import { KubeApiError, startControlPlane, CERT_GROUP, CERT_USER, type ControlPla
 import { connectKubernetes } from '../../src/sources/kubernetes/connect';
 import { Informer, type KubeApi } from '../../src/sources/kubernetes/informer';
 import { repoRoot } from '../support/repo';
+import { testTelemetry } from '../support/telemetry';
 
 let cp: ControlPlane;
 let dir: string;
@@ -75,6 +76,7 @@ async function syncs(api: KubeApi): Promise<void> {
       onSeen();
     },
     onError: (err) => failed(err),
+    telemetry: testTelemetry(),
   });
   informer.start();
   try {

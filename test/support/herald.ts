@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { startHerald, type Running } from '../../src/main';
 import { parseConfig } from '../../src/config/config';
+import type { Telemetry } from '../../src/telemetry';
 
 export interface ServiceSpec {
   name: string;
@@ -29,11 +30,12 @@ export function writeServicesFile(file: string, services: ServiceSpec[]): void {
 }
 
 /**
- * @param opts.xds more keys of the config's `xds` section (tls, limits); opts.config more top-level keys (admission).
+ * @param opts.xds more keys of the config's `xds` section (tls, limits); opts.config more top-level keys (admission);
+ *   opts.telemetry the instance's metrics and logger (default: its own, logging at HERALD_LOG_LEVEL on stderr).
  */
 export async function startTestHerald(
   services: ServiceSpec[],
-  opts: { egressPort?: number; xdsPort?: number; dir?: string; xds?: Record<string, unknown>; config?: Record<string, unknown> } = {},
+  opts: { egressPort?: number; xdsPort?: number; dir?: string; xds?: Record<string, unknown>; config?: Record<string, unknown>; telemetry?: Telemetry } = {},
 ): Promise<TestHerald> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herald-test-'));
   const servicesFile = path.join(dir, 'services.yaml');
@@ -49,7 +51,7 @@ export async function startTestHerald(
     }),
     dir,
   );
-  const running = await startHerald(config);
+  const running = await startHerald(config, opts.telemetry ? { telemetry: opts.telemetry } : {});
   return {
     ...running,
     dir,

@@ -6,12 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Convergence, EventLog, classify } from '../../src/pipeline/convergence';
-import { histogram, CONVERGENCE_BUCKETS } from '../../src/admin/metrics';
+import { Convergence, EventLog, classify, convergenceMetrics } from '../../src/pipeline/convergence';
 import type { Endpoint, Health, Mesh, Service } from '../../src/model/types';
-
-const perProxy = histogram('herald_convergence_seconds', '', ['kind', 'type'], CONVERGENCE_BUCKETS);
-const lastAck = histogram('herald_convergence_last_ack_seconds', '', ['kind'], CONVERGENCE_BUCKETS);
+import { testTelemetry } from '../support/telemetry';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -20,7 +17,9 @@ function clock(start = 1_000_000) {
 
 test('convergence: one observation per stream and type, at ACK, from the observation', () => {
   const c = clock();
-  const conv = new Convergence(c.now);
+  const telemetry = testTelemetry();
+  const conv = new Convergence(telemetry, c.now);
+  const { proxyAck: perProxy, lastAck } = convergenceMetrics(telemetry.metrics);
   const a = conv.stream();
   const b = conv.stream();
   const countBefore = perProxy.summary({ kind: 'drain', type: 'EDS' }).count;
@@ -52,7 +51,7 @@ test('convergence: one observation per stream and type, at ACK, from the observa
 
 test('convergence: changes waiting behind a pending response ride the next one; NACK, unneeded and close settle', () => {
   const c = clock();
-  const conv = new Convergence(c.now);
+  const conv = new Convergence(testTelemetry(), c.now);
   const s = conv.stream();
   const first = conv.begin({ kind: 'add', services: ['web'], observedAt: c.now() });
   s.changed('EDS');

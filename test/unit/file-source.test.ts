@@ -8,13 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { FileSource, type FileSourceOptions } from '../../src/sources/file/file-source';
+import { FileSource, fileSourceMetrics, type FileSourceOptions } from '../../src/sources/file/file-source';
 import type { SourceSnapshot } from '../../src/sources/source';
-import { counter } from '../../src/admin/metrics';
 import { sleep, waitFor } from '../support/wait';
-
-const rejects = counter('herald_file_rejects_total', '');
-const skippedTotal = counter('herald_file_skipped_endpoints_total', '');
+import { testTelemetry } from '../support/telemetry';
 
 function servicesText(n: number, port = 8000, services = 1): string {
   let s = 'services:\n';
@@ -34,9 +31,11 @@ async function start(initial: string | undefined, o: Partial<FileSourceOptions> 
   if (initial !== undefined) fs.writeFileSync(file, initial);
   const name = `file-${++seq}`;
   const updates: Array<{ at: number; snapshot: SourceSnapshot }> = [];
-  const src = new FileSource({ name, path: file, ...o });
+  const telemetry = testTelemetry();
+  const metrics = fileSourceMetrics(telemetry.metrics);
+  const src = new FileSource({ name, path: file, ...o, telemetry });
   await src.start({ update: (_s, snapshot) => updates.push({ at: Date.now(), snapshot }) });
-  return { dir, file, name, updates, src, rejected: (reason: string) => rejects.get({ source: name, reason }) };
+  return { dir, file, name, updates, src, metrics, rejected: (reason: string) => metrics.rejects.get({ source: name, reason }) };
 }
 
 test('file source: start reads the first version before resolving; an atomic rename is served once', async (t) => {
@@ -138,7 +137,7 @@ test('file source: oversize, too many endpoints and broken files are refused, th
   fs.writeFileSync(s.file, servicesText(5) + '      - {address: "fe80::1%eth0", port: 80}\n      - {address: 10.9.9.9, port: 80}\n');
   await waitFor('the version with one bad endpoint', () => s.updates.length === 2);
   assert.equal(count(s.updates[1]!.snapshot), 6);
-  assert.equal(skippedTotal.get({ source: s.name }), 1);
+  assert.equal(s.metrics.skipped.get({ source: s.name }), 1);
 });
 
 test('file source: a large file is parsed off the event loop (worker), a file over maxBytes costs nothing', async (t) => {
@@ -168,7 +167,7 @@ test('file source: a ConfigMap volume swap (..data symlink renamed over) is seen
   version(3);
   fs.symlinkSync('..data/services.yaml', path.join(dir, 'services.yaml'));
   const updates: SourceSnapshot[] = [];
-  const src = new FileSource({ name: `file-${++seq}`, path: path.join(dir, 'services.yaml'), pollMs: 60_000 });
+  const src = new FileSource({ name: `file-${++seq}`, path: path.join(dir, 'services.yaml'), pollMs: 60_000, telemetry: testTelemetry() });
   await src.start({ update: (_s, snapshot) => updates.push(snapshot) });
   t.after(() => src.stop());
   assert.equal(count(updates[0]!), 3);

@@ -27,6 +27,7 @@ import { messageType } from '../../src/xds/protos';
 import { KIND_ORDER, RESOURCE_TYPES } from '../../src/xds/resource-types';
 import type { SourceService, SourceSnapshot } from '../../src/sources/source';
 import { repoRoot } from '../support/repo';
+import { testTelemetry } from '../support/telemetry';
 
 const GOLDEN = path.join(repoRoot(), 'test', 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -97,7 +98,7 @@ function renderViews(input: { views: Record<string, ProxyView>; services: unknow
   if (!parsed.ok) throw new Error(`${where}: ${parsed.problems.join('; ')}`);
   const mesh = mergeSources(['golden'], new Map([['golden', parsed.snapshot]]));
   const cache = new XdsCache('golden');
-  const publisher = new Publisher(cache);
+  const publisher = new Publisher(cache, { telemetry: testTelemetry() });
   publisher.update(mesh);
   publisher.startServing();
   const keys = Object.fromEntries(Object.entries(input.views).map(([n, v]) => [n, viewKey(v)]));

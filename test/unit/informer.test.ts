@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { Informer, type Change, type InformerOptions } from '../../src/sources/kubernetes/informer';
-import { counter } from '../../src/admin/metrics';
+import { Informer, informerMetrics, type Change, type InformerOptions } from '../../src/sources/kubernetes/informer';
 import { FakeKube, kubeError } from '../support/fake-kube';
+import { testTelemetry } from '../support/telemetry';
 
 /** Compact form: the `v` label; a `skip` label drops the object. */
 interface Lite {
@@ -28,6 +28,7 @@ const fmt = (c: Change<Lite>) => `${c.type} ${c.key}${c.old ? ` ${c.old.v}` : ''
 function informer(kube: FakeKube, o: Partial<InformerOptions<Lite>> = {}) {
   const batches: Batch[] = [];
   const errors: unknown[] = [];
+  const telemetry = testTelemetry();
   const inf = new Informer<Lite>(kube, {
     name: `test-${Math.random().toString(36).slice(2, 8)}`,
     path: '/api/v1/nodes',
@@ -37,9 +38,10 @@ function informer(kube: FakeKube, o: Partial<InformerOptions<Lite>> = {}) {
     backoffMinMs: 20,
     backoffMaxMs: 2_000,
     onError: (err) => errors.push(err),
+    telemetry,
     ...o,
   });
-  return { inf, batches, errors };
+  return { inf, batches, errors, metrics: informerMetrics(telemetry.metrics) };
 }
 
 async function started(kube: FakeKube, inf: Informer<Lite>, watches = 1): Promise<void> {
@@ -148,10 +150,9 @@ for (const [name, c] of Object.entries(goneCases)) {
   test(`informer 410 relist diff: ${name}: objects gone in the gap are DELETED, unchanged ones emit nothing`, async () => {
     const kube = new FakeKube();
     for (const n of ['a', 'b', 'c', 'd']) kube.put(obj(n, '1'));
-    const relists = counter('herald_kube_relists_total', '');
     const name = `gone-${Math.random().toString(36).slice(2, 8)}`;
     // A long backoff: the first relist after a 410 must not wait for it.
-    const { inf, batches } = informer(kube, { name, backoffMinMs: 10_000, backoffMaxMs: 10_000 });
+    const { inf, batches, metrics } = informer(kube, { name, backoffMinMs: 10_000, backoffMaxMs: 10_000 });
     try {
       await started(kube, inf);
       // The watch sees one event (so its normal end is not "ended at once"), then goes deaf.
@@ -174,7 +175,7 @@ for (const [name, c] of Object.entries(goneCases)) {
         { relist: false, changes: ['ADDED z→1'] },
         { relist: true, changes: ['MODIFIED b 1→2', 'ADDED e→1', 'DELETED a 1'] },
       ]);
-      assert.equal(relists.get({ informer: name, reason: 'gone' }), 1);
+      assert.equal(metrics.relists.get({ informer: name, reason: 'gone' }), 1);
       await kube.until('the watch after the relist', () => kube.watching() > 0);
       assert.equal(kube.callsOf('watch').at(-1)!.query.resourceVersion, kube.resourceVersion);
       assert.deepEqual([...inf.values()].length, 5);

@@ -6,12 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Intake, type IntakeOptions } from '../../src/pipeline/intake';
+import { Intake, intakeMetrics, type IntakeOptions } from '../../src/pipeline/intake';
 import { Publisher } from '../../src/pipeline/publisher';
 import { XdsCache } from '../../src/xds/cache';
 import { viewKey } from '../../src/translate/view';
-import { counter } from '../../src/admin/metrics';
 import { EventLog } from '../../src/pipeline/convergence';
+import { capturingTelemetry, testTelemetry } from '../support/telemetry';
 import type { Endpoint, Health, Mesh } from '../../src/model/types';
 import type { SourceService, SourceSnapshot } from '../../src/sources/source';
 
@@ -24,7 +24,6 @@ const show = (m: Mesh) => [...m.services.values()].map((s) => `${s.name}: ${s.en
 
 const NO_GUARD = { maxRemovalFraction: 0.5, holdMs: 0, confirmByReread: false };
 const GUARD = { maxRemovalFraction: 0.5, holdMs: 60_000, confirmByReread: false };
-const pipelineErrors = counter('herald_pipeline_errors_total', '');
 
 function intake(o: Partial<IntakeOptions> & { names?: string[]; guard?: typeof GUARD } = {}) {
   const events: string[] = [];
@@ -37,6 +36,7 @@ function intake(o: Partial<IntakeOptions> & { names?: string[]; guard?: typeof G
       events.push(`publish ${show(m).join('; ')}`);
     },
     onSynced: () => events.push('synced'),
+    telemetry: testTelemetry(),
     ...o,
   });
   return { i, events, published };
@@ -44,7 +44,8 @@ function intake(o: Partial<IntakeOptions> & { names?: string[]; guard?: typeof G
 
 test('intake: nothing is served until every source has synced; then the view is built at once, from every source', () => {
   const cache = new XdsCache('t');
-  const publisher = new Publisher(cache);
+  const telemetry = testTelemetry();
+  const publisher = new Publisher(cache, { telemetry });
   const view = viewKey({ flavor: 'envoy', zone: '', egress: '127.0.0.1:15001' });
   const synced: number[] = [];
   const i = new Intake({
@@ -58,6 +59,7 @@ test('intake: nothing is served until every source has synced; then the view is 
       synced.push(Date.now());
       publisher.startServing();
     },
+    telemetry,
   });
   try {
     publisher.buildView(view); // a proxy connected early
@@ -140,6 +142,8 @@ test('intake: the guard is handed the service sizes of the latest merge, across 
 test('intake: a throwing publish is logged and counted, the source never sees it, and the next update still flows', () => {
   let fail = true;
   const events: string[] = [];
+  const telemetry = capturingTelemetry();
+  const pipelineErrors = intakeMetrics(telemetry.metrics).stageErrors;
   const i = new Intake({
     sources: [{ name: 'a', guard: NO_GUARD }],
     batching: { delayMs: 10_000, maxDelayMs: 10_000 },
@@ -148,11 +152,15 @@ test('intake: a throwing publish is logged and counted, the source never sees it
       events.push(`publish ${show(m).join('; ')}`);
     },
     onSynced: () => events.push('synced'),
+    telemetry,
   });
   try {
-    const before = pipelineErrors.get({ stage: 'publish' });
     assert.doesNotThrow(() => i.update('a', snap({ web: svc(ep(1), ep(2)) }), true));
-    assert.equal(pipelineErrors.get({ stage: 'publish' }) - before, 1);
+    assert.equal(pipelineErrors.get({ stage: 'publish' }), 1);
+    assert.deepEqual(
+      telemetry.lines.filter((l) => l.level === 'error').map((l) => [l.msg, l.stage]),
+      [['pipeline publish failed; the previous state stays in force', 'publish']],
+    );
     assert.deepEqual(events, [], 'not announced as synced: nothing was published');
     fail = false;
     i.update('a', snap({ web: svc(ep(1)) }), true);
@@ -217,6 +225,7 @@ test('intake: a publish carries the earliest observation since the last one', ()
     batching: { delayMs: 10_000, maxDelayMs: 10_000 },
     publish: (_m, meta) => seen.push(meta.observedAt),
     onSynced: () => {},
+    telemetry: testTelemetry(),
   });
   try {
     i.update('a', snap({ web: svc(ep(1), ep(2)) }), true, { observedAt: 500 });

@@ -6,12 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KubernetesSource, type KubernetesSourceOptions } from '../../src/sources/kubernetes/kubernetes-source';
+import { KubernetesSource, kubeSourceMetrics, type KubernetesSourceOptions } from '../../src/sources/kubernetes/kubernetes-source';
 import { ServiceIndex } from '../../src/sources/kubernetes/service-index';
 import type { Change } from '../../src/sources/kubernetes/informer';
-import { counter } from '../../src/admin/metrics';
 import type { SourceSnapshot, UpdateMeta } from '../../src/sources/source';
 import { FakeKube, node, pod, slice } from '../support/fake-kube';
+import { testTelemetry } from '../support/telemetry';
 
 interface Update {
   readonly snapshot: SourceSnapshot;
@@ -19,10 +19,8 @@ interface Update {
   readonly meta: UpdateMeta | undefined;
 }
 
-const skipped = counter('herald_kube_pods_skipped_total', '');
 const REASONS = ['malformed', 'address-conflict', 'no-ip', 'not-ready', 'finished', 'bad-policy-annotation'] as const;
 type Reason = (typeof REASONS)[number];
-const skipCounts = () => Object.fromEntries(REASONS.map((r) => [r, skipped.get({ reason: r })])) as Record<Reason, number>;
 
 /**
  * `address:port HEALTH zone` (zone `-` when none), plus ` w=N` for a weight other than 1 and ` canary`. Services
@@ -36,7 +34,10 @@ function eps(snapshot: SourceSnapshot, service: string): string[] | 'absent' {
 
 async function startSource(kube: FakeKube, o: Partial<KubernetesSourceOptions> = {}) {
   const updates: Update[] = [];
-  const src = new KubernetesSource({ name: 'k8s', api: kube, namespaces: [], serviceLabel: 'app', portName: 'http', discovery: 'pods', discoveryOverrides: {}, ...o });
+  const telemetry = testTelemetry();
+  const skipped = kubeSourceMetrics(telemetry.metrics).skipped;
+  const skipCounts = () => Object.fromEntries(REASONS.map((r) => [r, skipped.get({ reason: r })])) as Record<Reason, number>;
+  const src = new KubernetesSource({ name: 'k8s', api: kube, namespaces: [], serviceLabel: 'app', portName: 'http', discovery: 'pods', discoveryOverrides: {}, telemetry, ...o });
   await src.start({ update: (_source, snapshot, synced, meta) => void updates.push({ snapshot, synced, meta }) });
   await kube.until('the first synced update', () => updates.some((u) => u.synced));
   await kube.settled();
@@ -47,7 +48,7 @@ async function startSource(kube: FakeKube, o: Partial<KubernetesSourceOptions> =
   // Pods and nodes (plus Services with identity `service`), and slices.
   const informers = (usesPods ? (o.identity === 'service' ? 3 : 2) : 0) + (mode !== 'pods' || overrides.some((m) => m !== 'pods') ? 1 : 0);
   await kube.until(`${informers} watches`, () => kube.watching() === informers);
-  return { src, updates, last: () => updates.at(-1)! };
+  return { src, updates, last: () => updates.at(-1)!, skipCounts };
 }
 
 interface Case {
@@ -178,8 +179,8 @@ const podCases: Record<string, Case> = {
 async function runCase(c: Case): Promise<void> {
   const kube = new FakeKube();
   for (const o of c.before) kube.put(o);
-  const before = skipCounts();
-  const { src, last } = await startSource(kube, c.options);
+  const { src, last, skipCounts } = await startSource(kube, c.options);
+  const before = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<Reason, number>;
   try {
     for (const step of c.steps ?? []) {
       step(kube);

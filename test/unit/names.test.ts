@@ -6,6 +6,7 @@ import { inScope, parseScope } from '../../src/model/scope';
 import { parseViewKey, viewFromNode, viewKey } from '../../src/translate/view';
 import { ViewRegistry } from '../../src/pipeline/views';
 import { XdsCache } from '../../src/xds/cache';
+import { testTelemetry } from '../support/telemetry';
 import type { ResourceInput } from '../../src/xds/encode';
 import { parsePolicyFile } from '../../src/config/policy-file';
 import { Merger } from '../../src/model/merge';
@@ -75,7 +76,7 @@ test('view: namespace and scope from node metadata, defaults, and a key that rou
 });
 
 test('views: every distinct scope is a view and counts against maxViews', () => {
-  const r = new ViewRegistry({ defaultEgress: '127.0.0.1:15001', maxViews: 2, zones: [], idleGraceMs: 1000, memoryBudgetBytes: 0 }, { build: () => undefined, drop: () => undefined });
+  const r = new ViewRegistry({ defaultEgress: '127.0.0.1:15001', maxViews: 2, zones: [], idleGraceMs: 1000, memoryBudgetBytes: 0 }, { build: () => undefined, drop: () => undefined }, testTelemetry());
   const res = ['a/x', 'a/y', 'a/z'].map((scope, i) => r.resolve({ id: `n${i}`, cluster: 'c', zone: '', region: '', userAgent: 'envoy', metadata: { HERALD_EGRESS_SCOPE: scope } }));
   assert.ok('view' in res[0]! && 'view' in res[1]!);
   assert.ok('refused' in res[2]!, 'a third scope is refused at maxViews 2');

@@ -6,6 +6,7 @@ import { Batcher, takesTrafficAway } from '../../src/pipeline/batcher';
 import { Merger } from '../../src/model/merge';
 import type { Endpoint, Health, Mesh } from '../../src/model/types';
 import type { SourceService, SourceSnapshot } from '../../src/sources/source';
+import { testTelemetry } from '../support/telemetry';
 
 const ep = (n: number, health: Health = 'HEALTHY', source = 's'): Endpoint => ({ address: `10.0.0.${n}`, port: 80, health, zone: '', weight: 1, source, labels: {} });
 const svc = (...eps: Endpoint[]): SourceService => ({ endpoints: eps });
@@ -93,7 +94,7 @@ const guardCases: Record<string, GuardCase> = {
 for (const [name, c] of Object.entries(guardCases)) {
   test(`guard: ${name}`, () => {
     let now = 0;
-    const g = new Guard('s', { maxRemovalFraction: 0.5, holdMs: 1000, confirmByReread: c.confirmByReread ?? false }, () => undefined, () => now);
+    const g = new Guard('s', { maxRemovalFraction: 0.5, holdMs: 1000, confirmByReread: c.confirmByReread ?? false }, () => undefined, testTelemetry(), () => now);
     try {
       for (const [i, step] of c.steps.entries()) {
         now = step.at;
@@ -123,7 +124,7 @@ for (const [name, c] of Object.entries(trafficCases)) {
 test('batcher: a burst coalesces into one publish after the delay; traffic taken away goes out at once', async () => {
   const published: Mesh[] = [];
   let latest: Mesh = mesh([]);
-  const b = new Batcher({ delayMs: 40, maxDelayMs: 200 }, () => published.push(latest));
+  const b = new Batcher({ delayMs: 40, maxDelayMs: 200 }, () => published.push(latest), testTelemetry());
   const offer = (next: Mesh) => {
     const prev = latest;
     latest = next;
@@ -144,7 +145,7 @@ test('batcher: a burst coalesces into one publish after the delay; traffic taken
 
 test('batcher: a steady stream is still published by the maximum delay', async () => {
   const published: string[] = [];
-  const b = new Batcher({ delayMs: 50, maxDelayMs: 120 }, (lane) => published.push(lane));
+  const b = new Batcher({ delayMs: 50, maxDelayMs: 120 }, (lane) => published.push(lane), testTelemetry());
   try {
     const start = Date.now();
     while (Date.now() - start < 300) {
@@ -175,7 +176,7 @@ test('merger: first source wins an address:port; unchanged services keep their i
 
 test('guard: while a removal is held, the rest of the update goes through (DRAINING, new endpoints)', () => {
   let now = 0;
-  const g = new Guard('s', { maxRemovalFraction: 0.5, holdMs: 1000, confirmByReread: false }, () => undefined, () => now);
+  const g = new Guard('s', { maxRemovalFraction: 0.5, holdMs: 1000, confirmByReread: false }, () => undefined, testTelemetry(), () => now);
   try {
     g.filter(snap({ web: svc(ep(1), ep(2), ep(3), ep(4)) }));
     now = 1;

@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Publisher } from '../../src/pipeline/publisher';
+import { Publisher, publisherMetrics } from '../../src/pipeline/publisher';
 import { XdsCache, type ApplyResult, type KindUpdate } from '../../src/xds/cache';
-import { counter } from '../../src/admin/metrics';
+import { testTelemetry } from '../support/telemetry';
 import { viewKey } from '../../src/translate/view';
 import type { Endpoint, Mesh, Service } from '../../src/model/types';
 
@@ -29,13 +29,12 @@ const GRPC = viewKey({ flavor: 'grpc', zone: '', egress: '' });
 const ep = (n: number, zone = '', weight = 1): Endpoint => ({ address: `10.0.0.${n}`, port: 8080, health: 'HEALTHY', zone, weight, source: 's', labels: {} });
 const service = (name: string, endpoints: Endpoint[], policy: Service['policy'] = {}): Service => ({ name, endpoints, policy });
 const meshOf = (...services: Service[]): Mesh => ({ services: new Map(services.map((s) => [s.name, s])) });
-const publishes = counter('herald_publishes_total', '');
-const rejected = counter('herald_resources_rejected_total', '');
 
 function serving(zones: Array<ReadonlySet<string>> = []) {
   const cache = new RecordingCache('t');
-  const p = new Publisher(cache, { onZones: (z) => zones.push(new Set(z)) });
-  return { cache, p };
+  const telemetry = testTelemetry();
+  const p = new Publisher(cache, { onZones: (z) => zones.push(new Set(z)), telemetry });
+  return { cache, p, metrics: publisherMetrics(telemetry.metrics) };
 }
 
 test('publisher: no view is built before startServing; wanted views are built then, later ones at once', () => {
@@ -113,7 +112,8 @@ const pathCases: Record<string, PathCase> = {
 
 for (const [name, c] of Object.entries(pathCases)) {
   test(`publisher path: ${name}`, () => {
-    const { cache, p } = serving();
+    const { cache, p, metrics } = serving();
+    const publishes = metrics.publishes;
     const web = service('web', [ep(1)], { connectTimeoutMs: 100 });
     const api = service('api', [ep(5)]);
     p.update(meshOf(web, api));
@@ -137,7 +137,8 @@ for (const [name, c] of Object.entries(pathCases)) {
 }
 
 test('publisher: a rejected resource keeps its previous version, is counted, and the next update flows', () => {
-  const { cache, p } = serving();
+  const { cache, p, metrics } = serving();
+  const rejected = metrics.rejected;
   const api = service('api', [ep(5)]);
   p.update(meshOf(service('web', [ep(1)]), api));
   p.startServing();

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseBody } from '../../src/sources/registry/form';
 import { checkInMs, checkInText, compactHost, resourceName } from '../../src/sources/registry/kube-backend';
+import { capturingTelemetry } from '../support/telemetry';
 
 const form = (type: string, body: string) => {
   const r = parseBody(type, Buffer.from(body));
@@ -43,9 +44,12 @@ test('RegistryHost encoding: stable hashed names, microsecond check-ins, malform
   assert.equal(checkInMs('2026-12-01T06:16:28Z'), Date.UTC(2026, 11, 1, 6, 16, 28));
   assert.ok(Number.isNaN(checkInMs('2026-12-01 06:16:28')));
   const raw = (spec: unknown) => ({ metadata: { name: 'rh-1', resourceVersion: '7' }, spec });
-  const good = compactHost(raw({ service: 's', ip: '10.0.0.1', port: 80, revision: 'r', lastCheckIn: checkInText(ms), tags: { az: 'a' } }));
+  const { log, lines } = capturingTelemetry();
+  const good = compactHost(raw({ service: 's', ip: '10.0.0.1', port: 80, revision: 'r', lastCheckIn: checkInText(ms), tags: { az: 'a' } }), log);
   assert.deepEqual(good, { name: 'rh-1', resourceVersion: '7', service: 's', ip: '10.0.0.1', port: 80, revision: 'r', serviceRepoName: '', lastCheckIn: checkInMs(checkInText(ms)), tags: { az: 'a' } });
   for (const spec of [undefined, { service: 's', ip: '10.0.0.1', port: 'x', lastCheckIn: checkInText(ms) }, { service: 's', ip: '10.0.0.1', port: 80, lastCheckIn: 'now' }]) {
-    assert.equal(compactHost(raw(spec)), undefined, JSON.stringify(spec));
+    assert.equal(compactHost(raw(spec), log), undefined, JSON.stringify(spec));
   }
+  // One key per host name: the three malformed versions of rh-1 give one line (rate-limited).
+  assert.deepEqual(lines.map((l) => [l.level, l.msg, l.name]), [['warn', 'RegistryHost with a malformed spec left out', 'rh-1']]);
 });

@@ -10,9 +10,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RegistrySource } from '../../src/sources/registry/registry-source';
 import { formatCheckIn } from '../../src/sources/registry/protocol';
-import { renderMetrics as render } from '../../src/admin/metrics';
 import type { SourceSnapshot } from '../../src/sources/source';
 import { waitFor } from '../support/wait';
+import { testTelemetry } from '../support/telemetry';
 
 type Reply = { status: number; body: string };
 
@@ -52,7 +52,9 @@ function sink() {
 test('registry source: 404 and non-JSON are errors (hosts kept, counted); a 500 is retried at once', async (t) => {
   const reg = await scripted();
   const s = sink();
-  const source = new RegistrySource({ name: 'vms-a', url: reg.url, services: ['legacy'], intervalMs: 100, ttlSeconds: 600 });
+  const telemetry = testTelemetry();
+  const render = () => telemetry.metrics.render();
+  const source = new RegistrySource({ name: 'vms-a', url: reg.url, services: ['legacy'], intervalMs: 100, ttlSeconds: 600, telemetry });
   t.after(async () => {
     await source.stop();
     await reg.close();
@@ -78,7 +80,9 @@ test('registry source: 404 and non-JSON are errors (hosts kept, counted); a 500 
 test('registry source: kept hosts leave at their own TTL while the registry keeps failing', async (t) => {
   const reg = await scripted();
   const s = sink();
-  const source = new RegistrySource({ name: 'vms-b', url: reg.url, services: ['legacy'], intervalMs: 100, ttlSeconds: 2 });
+  const telemetry = testTelemetry();
+  const render = () => telemetry.metrics.render();
+  const source = new RegistrySource({ name: 'vms-b', url: reg.url, services: ['legacy'], intervalMs: 100, ttlSeconds: 2, telemetry });
   t.after(async () => {
     await source.stop();
     await reg.close();
@@ -99,7 +103,9 @@ test('registry source: kept hosts leave at their own TTL while the registry keep
 test('registry source: a zone-id host is skipped with its reason; the rest load and the source syncs', async (t) => {
   const reg = await scripted();
   const s = sink();
-  const source = new RegistrySource({ name: 'vms-c', url: reg.url, services: ['legacy'], intervalMs: 100, ttlSeconds: 600 });
+  const telemetry = testTelemetry();
+  const render = () => telemetry.metrics.render();
+  const source = new RegistrySource({ name: 'vms-c', url: reg.url, services: ['legacy'], intervalMs: 100, ttlSeconds: 600, telemetry });
   t.after(async () => {
     await source.stop();
     await reg.close();

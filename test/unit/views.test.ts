@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ViewRegistry, type ViewRegistryOptions } from '../../src/pipeline/views';
 import type { NodeInfo } from '../../src/xds/codec';
+import { testTelemetry } from '../support/telemetry';
 
 const node = (id: string, zone = '', metadata: Record<string, unknown> = {}): NodeInfo => ({ id, cluster: 'c', zone, region: '', userAgent: 'envoy', metadata });
 const turn = () => new Promise((r) => setImmediate(r));
@@ -16,6 +17,7 @@ function registry(o: Partial<ViewRegistryOptions> = {}, rss = () => 0) {
   const r = new ViewRegistry(
     { defaultEgress: '127.0.0.1:15001', maxViews: 3, zones: [], idleGraceMs: 30, memoryBudgetBytes: 1000, ...o },
     { build: (v) => built.push(v), drop: (v) => dropped.push(v) },
+    testTelemetry(),
     rss,
   );
   return { r, built, dropped };

@@ -15,7 +15,8 @@ import { startHerald } from '../../../src/main';
 import { envoyBootstrap } from '../../../src/envoy/bootstrap';
 import { startEnvoy, type EnvoyProcess } from '../envoy/process';
 import { startBackend, type Backend } from './backend';
-import { setLogLevel } from '../../../src/log/log';
+import { isLevel } from '../../../src/log/log';
+import { createTelemetry } from '../../../src/telemetry';
 
 const say = (s: string) => process.stdout.write(s + '\n');
 
@@ -70,7 +71,8 @@ async function envoyHost(envoy: EnvoyProcess, port: number): Promise<string> {
 
 export async function demo(argv: string[]): Promise<void> {
   // The demo narrates; Herald's own info lines would interleave with it (HERALD_LOG_LEVEL=info shows them).
-  if (!process.env.HERALD_LOG_LEVEL) setLogLevel('warn');
+  const env = process.env.HERALD_LOG_LEVEL;
+  const telemetry = createTelemetry({ log: { level: isLevel(env) ? env : 'warn' } });
   // Incremental xDS unless told otherwise (--sotw).
   const protocol = argv.includes('--sotw') ? 'sotw' : 'delta';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-demo-'));
@@ -88,7 +90,7 @@ export async function demo(argv: string[]): Promise<void> {
     stringify({ xds: { port: 0 }, admin: { port: 0 }, sidecar: { egress: { port: egressPort } }, sources: [{ kind: 'file', name: 'demo', path: servicesFile }] }),
     dir,
   );
-  const herald = await startHerald(config);
+  const herald = await startHerald(config, { telemetry });
   say(`Herald: xDS on 127.0.0.1:${herald.xdsPort}, admin on http://127.0.0.1:${herald.adminPort} (services file ${servicesFile})`);
   const envoy = await startEnvoy({
     adminPort,

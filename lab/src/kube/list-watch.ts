@@ -9,6 +9,7 @@
  */
 import type { KubeClient, KubeObject } from '../../../src/sources/kubernetes/client';
 import { Informer } from '../../../src/sources/kubernetes/informer';
+import { labTelemetry } from '../telemetry';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -39,6 +40,7 @@ export class ListWatch<T extends KubeObject = KubeObject> {
       transform: (raw) => raw as T,
       equal: (a, b) => a.metadata.resourceVersion === b.metadata.resourceVersion,
       backoffMaxMs: 4_000,
+      telemetry: labTelemetry(),
       ...(opts.onError ? { onError: opts.onError } : {}),
       onChanges: (changes) => {
         for (const c of changes) {

@@ -9,6 +9,7 @@
  * Ownership: the tracker owns its informer, its poll timer and its expectations.
  */
 import { Informer, type KubeApi } from '../../../src/sources/kubernetes/informer';
+import { labTelemetry } from '../telemetry';
 
 export type Expectation = 'stop' | 'start' | 'gone';
 
@@ -70,6 +71,7 @@ export class ConvergenceTracker {
     this.informer = new Informer<PodLite>(api, {
       name: 'lab-pods',
       path: `/api/v1/namespaces/${o.namespace}/pods`,
+      telemetry: labTelemetry(),
       labelSelector: `app=${o.app}`,
       transform: (raw) => ({
         ip: raw.status?.podIP ?? '',

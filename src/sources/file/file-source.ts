@@ -22,18 +22,24 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { log } from '../../log/log';
-import { counter, gauge } from '../../admin/metrics';
+import type { Metrics } from '../../admin/metrics';
+import type { Logger } from '../../log/log';
+import type { Telemetry } from '../../telemetry';
 import type { Source, SourceService, SourceSink, SourceSnapshot } from '../source';
 import type { ParseOk } from './services-file';
 import { parseServices } from './parse';
 import { Settle, readSample, type Sample } from './settle';
 
-const mErrors = counter('herald_source_errors_total', 'Source inputs rejected, by source', ['source']);
-const mReloads = counter('herald_source_reloads_total', 'Source inputs accepted, by source', ['source']);
-const mRejects = counter('herald_file_rejects_total', 'Services-file versions not served, by source and reason (missing, unreadable, too-big, invalid, too-many-endpoints, empty, suspicious)', ['source', 'reason']);
-const mSkipped = counter('herald_file_skipped_endpoints_total', 'Malformed endpoints left out of an otherwise valid services file, by source', ['source']);
-const mEndpoints = gauge('herald_file_endpoints', 'Endpoints in the services-file version served, by source', ['source']);
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function fileSourceMetrics(m: Metrics) {
+  return {
+    errors: m.counter('herald_source_errors_total', 'Source inputs rejected, by source', ['source']),
+    reloads: m.counter('herald_source_reloads_total', 'Source inputs accepted, by source', ['source']),
+    rejects: m.counter('herald_file_rejects_total', 'Services-file versions not served, by source and reason (missing, unreadable, too-big, invalid, too-many-endpoints, empty, suspicious)', ['source', 'reason']),
+    skipped: m.counter('herald_file_skipped_endpoints_total', 'Malformed endpoints left out of an otherwise valid services file, by source', ['source']),
+    endpoints: m.gauge('herald_file_endpoints', 'Endpoints in the services-file version served, by source', ['source']),
+  };
+}
 
 export const FILE_SOURCE_DEFAULTS = {
   /** Two reads this far apart must agree. 100 ms: no pause of cp, editors or a shell redirect comes close. */
@@ -68,6 +74,8 @@ export interface FileSourceOptions {
   readonly inlineParseBytes?: number;
   readonly workerHeapMb?: number;
   readonly parseTimeoutMs?: number;
+  /** The instance's metrics and logger. */
+  readonly telemetry: Telemetry;
 }
 
 type Options = Required<FileSourceOptions>;
@@ -101,8 +109,12 @@ export class FileSource implements Source {
   private lastStat = '';
   /** The version whose skipped endpoints were last logged and counted (a version is counted once). */
   private skipLogged = '';
+  private readonly m: ReturnType<typeof fileSourceMetrics>;
+  private readonly log: Logger;
 
   constructor(options: FileSourceOptions) {
+    this.m = fileSourceMetrics(options.telemetry.metrics);
+    this.log = options.telemetry.log;
     this.name = options.name;
     this.o = { ...FILE_SOURCE_DEFAULTS, ...options } as Options;
     this.settle = new Settle(this.o.settleMs);
@@ -117,9 +129,9 @@ export class FileSource implements Source {
         // `..data` and friends: Kubernetes' atomic writer swaps a ConfigMap volume's symlinks, never the file.
         if (file === null || file === base || file.startsWith('..')) this.wake();
       });
-      this.watcher.on('error', (err) => log('warn', 'file watch failed; polling only', { source: this.name, path: this.o.path, error: err.message }));
+      this.watcher.on('error', (err) => this.log.write('warn', 'file watch failed; polling only', { source: this.name, path: this.o.path, error: err.message }));
     } catch (err) {
-      log('warn', 'file watch unavailable; polling only', { source: this.name, path: this.o.path, error: (err as Error).message });
+      this.log.write('warn', 'file watch unavailable; polling only', { source: this.name, path: this.o.path, error: (err as Error).message });
     }
     this.poll = setInterval(() => this.checkStat(), this.o.pollMs);
     this.poll.unref();
@@ -182,7 +194,7 @@ export class FileSource implements Source {
     try {
       next = await this.step();
     } catch (err) {
-      log('error', 'checking the services file failed', { source: this.name, path: this.o.path, error: (err as Error).stack });
+      this.log.write('error', 'checking the services file failed', { source: this.name, path: this.o.path, error: (err as Error).stack });
     } finally {
       this.busy = false;
     }
@@ -204,7 +216,7 @@ export class FileSource implements Source {
     }
     const s = r.sample;
     if (this.lastRefusal.startsWith('missing:') || this.lastRefusal.startsWith('unreadable:')) {
-      log('info', 'services file readable again', { source: this.name, path: this.o.path });
+      this.log.write('info', 'services file readable again', { source: this.name, path: this.o.path });
       this.lastRefusal = '';
     }
     this.lastStat = `${s.ino}:${s.size}:${s.mtimeNs}`;
@@ -234,10 +246,10 @@ export class FileSource implements Source {
     }
     if (parsed.skipped.length > 0 && this.skipLogged !== s.hash) {
       this.skipLogged = s.hash;
-      mErrors.inc({ source: this.name });
-      mSkipped.inc({ source: this.name }, parsed.skipped.length);
+      this.m.errors.inc({ source: this.name });
+      this.m.skipped.inc({ source: this.name }, parsed.skipped.length);
       const listed = parsed.skipped.slice(0, 20);
-      log('warn', 'services file: malformed endpoints skipped, the rest kept', {
+      this.log.write('warn', 'services file: malformed endpoints skipped, the rest kept', {
         source: this.name,
         path: this.o.path,
         skipped: parsed.skipped.length,
@@ -248,12 +260,12 @@ export class FileSource implements Source {
     if (loss) {
       if (this.suspect?.hash !== s.hash) {
         this.suspect = { hash: s.hash, since: s.at };
-        mRejects.inc({ source: this.name, reason: 'suspicious' });
-        log('warn', 'services file lost most endpoints; serving it only if it stays unchanged', { source: this.name, path: this.o.path, problem: loss, confirmMs: this.o.confirmMs });
+        this.m.rejects.inc({ source: this.name, reason: 'suspicious' });
+        this.log.write('warn', 'services file lost most endpoints; serving it only if it stays unchanged', { source: this.name, path: this.o.path, problem: loss, confirmMs: this.o.confirmMs });
       }
       const left = this.suspect.since + this.o.confirmMs - Date.now();
       if (left > 0) return left;
-      log('warn', 'services file confirmed after a suspicious change; serving it', { source: this.name, path: this.o.path, problem: loss });
+      this.log.write('warn', 'services file confirmed after a suspicious change; serving it', { source: this.name, path: this.o.path, problem: loss });
     }
     this.settle.accepted(s);
     this.serve(parsed, s.at);
@@ -264,10 +276,10 @@ export class FileSource implements Source {
     const key = `${reason}:${version}`;
     if (key === this.lastRefusal) return undefined;
     this.lastRefusal = key;
-    mErrors.inc({ source: this.name });
-    mRejects.inc({ source: this.name, reason });
+    this.m.errors.inc({ source: this.name });
+    this.m.rejects.inc({ source: this.name, reason });
     this.sink?.error?.(this.name, `${msg} (${reason})`);
-    log('error', `${msg}; keeping the last good content`, { source: this.name, path: this.o.path, reason, ...fields });
+    this.log.write('error', `${msg}; keeping the last good content`, { source: this.name, path: this.o.path, reason, ...fields });
     return undefined;
   }
 
@@ -277,9 +289,9 @@ export class FileSource implements Source {
     this.lastRefusal = '';
     const snapshot = keepUnchanged(this.served?.snapshot, parsed.snapshot);
     this.served = { snapshot, live: parsed.live };
-    mReloads.inc({ source: this.name });
-    mEndpoints.set(parsed.endpoints, { source: this.name });
-    log('info', 'services file loaded', { source: this.name, path: this.o.path, services: snapshot.size, endpoints: parsed.endpoints });
+    this.m.reloads.inc({ source: this.name });
+    this.m.endpoints.set(parsed.endpoints, { source: this.name });
+    this.log.write('info', 'services file loaded', { source: this.name, path: this.o.path, services: snapshot.size, endpoints: parsed.endpoints });
     this.sink?.update(this.name, snapshot, true, { observedAt: readAt });
   }
 }

@@ -10,9 +10,10 @@
  * Ownership: the store belongs to the informer. Values handed out are the stored compact objects; callers must
  * not modify them. `onChanges` runs synchronously; an exception in it is logged and does not stop the informer.
  */
-import { log, limited } from '../../log/log';
-import { counter, gauge } from '../../admin/metrics';
-import { observeInformerLag } from './lag';
+import type { Metrics } from '../../admin/metrics';
+import type { Logger } from '../../log/log';
+import type { Telemetry } from '../../telemetry';
+import { informerLagHistogram, observeInformerLag } from './lag';
 
 /** The transport the informer needs: list (GET) and watch. ./client.ts's KubeClient satisfies it. */
 export interface KubeApi {
@@ -57,12 +58,20 @@ export interface InformerOptions<C> {
   readonly backoffMaxMs?: number;
   /** Called with every error the loop recovers from (after it is logged). */
   readonly onError?: (err: unknown) => void;
+  /** Where the informer's metrics and log lines go (its owner's). */
+  readonly telemetry: Telemetry;
 }
 
-const mEvents = counter('herald_kube_watch_events_total', 'Watch events received, by informer and type', ['informer', 'type']);
-const mRelists = counter('herald_kube_relists_total', 'Lists and relists performed, by informer and reason', ['informer', 'reason']);
-const mErrors = counter('herald_kube_errors_total', 'List/watch errors, by informer', ['informer']);
-const mObjects = gauge('herald_kube_objects', 'Objects in the informer store, by informer', ['informer']);
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function informerMetrics(m: Metrics) {
+  return {
+    events: m.counter('herald_kube_watch_events_total', 'Watch events received, by informer and type', ['informer', 'type']),
+    relists: m.counter('herald_kube_relists_total', 'Lists and relists performed, by informer and reason', ['informer', 'reason']),
+    errors: m.counter('herald_kube_errors_total', 'List/watch errors, by informer', ['informer']),
+    objects: m.gauge('herald_kube_objects', 'Objects in the informer store, by informer', ['informer']),
+    lag: informerLagHistogram(m),
+  };
+}
 
 function statusOf(err: unknown): number | undefined {
   const e = err as { status?: number; code?: number };
@@ -82,10 +91,16 @@ export class Informer<C> {
   /** How many lists were done (1 after the first sync). */
   lists = 0;
 
+  private readonly m: ReturnType<typeof informerMetrics>;
+  private readonly log: Logger;
+
   constructor(
     private readonly api: KubeApi,
     private readonly o: InformerOptions<C>,
-  ) {}
+  ) {
+    this.m = informerMetrics(o.telemetry.metrics);
+    this.log = o.telemetry.log;
+  }
 
   /** Starts listing and watching in the background. */
   start(): void {
@@ -141,17 +156,17 @@ export class Informer<C> {
         failures = 0;
       } catch (err) {
         if (this.stopped) break;
-        mErrors.inc({ informer: this.o.name });
+        this.m.errors.inc({ informer: this.o.name });
         this.o.onError?.(err);
         failures++;
         if (statusOf(err) === 410) {
-          log('info', 'watch expired (410 Gone); relisting', { informer: this.o.name, resourceVersion: this.rv });
+          this.log.write('info', 'watch expired (410 Gone); relisting', { informer: this.o.name, resourceVersion: this.rv });
           needList = true;
           // The first relist is immediate; repeated 410s back off like any other error.
           if (failures === 1) continue;
         }
         const delay = this.backoff(failures);
-        limited(`informer:${this.o.name}`, 'warn', 'list/watch failed; backing off', { informer: this.o.name, error: (err as Error).message, retryMs: delay, failures });
+        this.log.limited(`informer:${this.o.name}`, 'warn', 'list/watch failed; backing off', { informer: this.o.name, error: (err as Error).message, retryMs: delay, failures });
         await this.sleep(delay);
       }
     }
@@ -181,7 +196,7 @@ export class Informer<C> {
 
   /** Paginated list; an expired continue token restarts the list from scratch once. */
   private async relist(reason: string): Promise<void> {
-    mRelists.inc({ informer: this.o.name, reason });
+    this.m.relists.inc({ informer: this.o.name, reason });
     const fresh = new Map<string, C>();
     let cont: string | undefined;
     let rv = '';
@@ -222,7 +237,7 @@ export class Informer<C> {
     for (const [k, v] of fresh) this.store.set(k, v);
     this.rv = rv;
     this.lists++;
-    mObjects.set(this.store.size, { informer: this.o.name });
+    this.m.objects.set(this.store.size, { informer: this.o.name });
     // Synced before delivering, so the consumer sees `hasSynced` true in the delivery of the first list.
     const first = !this.syncedOnce;
     this.syncedOnce = true;
@@ -242,7 +257,7 @@ export class Informer<C> {
     const arm = () => {
       clearTimeout(watchdog);
       watchdog = setTimeout(() => {
-        limited(`watchdog:${this.o.name}`, 'warn', 'watch silent past its timeout; restarting it', { informer: this.o.name, timeoutSeconds: timeout });
+        this.log.limited(`watchdog:${this.o.name}`, 'warn', 'watch silent past its timeout; restarting it', { informer: this.o.name, timeoutSeconds: timeout });
         abort.abort();
       }, (timeout + 30) * 1000);
     };
@@ -254,8 +269,8 @@ export class Informer<C> {
         (e) => {
           arm();
           events++;
-          mEvents.inc({ informer: this.o.name, type: e.type });
-          observeInformerLag(this.o.name, e.type, e.object, Date.now());
+          this.m.events.inc({ informer: this.o.name, type: e.type });
+          observeInformerLag(this.m.lag, this.o.name, e.type, e.object, Date.now());
           const newRv = e.object?.metadata?.resourceVersion;
           if (e.type === 'BOOKMARK') {
             if (newRv) this.rv = newRv;
@@ -285,7 +300,7 @@ export class Informer<C> {
             }
           }
           if (newRv) this.rv = newRv;
-          mObjects.set(this.store.size, { informer: this.o.name });
+          this.m.objects.set(this.store.size, { informer: this.o.name });
           if (change) this.deliver([change], false);
         },
         abort.signal,
@@ -301,7 +316,7 @@ export class Informer<C> {
     try {
       this.o.onChanges(changes, { relist, at: Date.now() });
     } catch (err) {
-      log('error', 'informer consumer failed', { informer: this.o.name, error: (err as Error).stack });
+      this.log.write('error', 'informer consumer failed', { informer: this.o.name, error: (err as Error).stack });
     }
   }
 }

@@ -12,8 +12,9 @@
  * a complete snapshot on every change; services that did not change keep their object identity, so the
  * stages downstream can skip them.
  */
-import { limited, log } from '../../log/log';
-import { counter } from '../../admin/metrics';
+import type { Metrics } from '../../admin/metrics';
+import type { Logger } from '../../log/log';
+import type { Telemetry } from '../../telemetry';
 import { compareEndpoints, endpointKey, type Endpoint } from '../../model/types';
 import type { Source, SourceService, SourceSink } from '../source';
 import type { PolicyOverrides } from '../../model/policy';
@@ -32,9 +33,16 @@ export interface KubernetesSourceOptions
   readonly identity?: 'label' | 'service';
   readonly api: KubeApi;
   readonly watchTimeoutSeconds?: number;
+  /** The instance's metrics and logger (the source's informers write there too). */
+  readonly telemetry: Telemetry;
 }
 
-const mSkipped = counter('herald_kube_pods_skipped_total', 'Pods left out of the mesh (or their policy annotations), by reason (malformed, address-conflict, no-ip, not-ready, finished, bad-policy-annotation)', ['reason']);
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function kubeSourceMetrics(m: Metrics) {
+  return {
+    skipped: m.counter('herald_kube_pods_skipped_total', 'Pods left out of the mesh (or their policy annotations), by reason (malformed, address-conflict, no-ip, not-ready, finished, bad-policy-annotation)', ['reason']),
+  };
+}
 
 interface NodeLite {
   readonly zone: string;
@@ -77,7 +85,12 @@ export class KubernetesSource implements Source {
   private zones: ReadonlySet<string> = new Set();
   private started = false;
 
+  private readonly m: ReturnType<typeof kubeSourceMetrics>;
+  private readonly log: Logger;
+
   constructor(private readonly o: KubernetesSourceOptions) {
+    this.m = kubeSourceMetrics(o.telemetry.metrics);
+    this.log = o.telemetry.log;
     this.name = o.name;
     this.byService = o.identity === 'service';
     const namespaces = o.namespaces.length > 0 ? o.namespaces : [''];
@@ -95,6 +108,7 @@ export class KubernetesSource implements Source {
             equal: samePod,
             onChanges: (c, m) => this.onPods(c, m.relist),
             ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+      telemetry: o.telemetry,
           }),
         );
       }
@@ -107,6 +121,7 @@ export class KubernetesSource implements Source {
             equal: (a, b) => JSON.stringify(a.selector) === JSON.stringify(b.selector),
             onChanges: (c, m) => this.onKubeServices(c, m.relist),
             ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+      telemetry: o.telemetry,
           }),
         );
       }
@@ -120,6 +135,7 @@ export class KubernetesSource implements Source {
             equal: sameSlice,
             onChanges: (c, m) => this.onSlices(c, m.relist),
             ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+      telemetry: o.telemetry,
           }),
         );
       }
@@ -131,6 +147,7 @@ export class KubernetesSource implements Source {
       equal: (a, b) => a.zone === b.zone,
       onChanges: (c, m) => this.onNodes(c, m.relist),
       ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+      telemetry: o.telemetry,
     });
   }
 
@@ -239,8 +256,8 @@ export class KubernetesSource implements Source {
     if (!newest || Object.keys(newest.annotations).length === 0) return undefined;
     const r = policyFromAnnotations(newest.annotations, `pods[${newest.namespace}/${newest.name}].metadata`);
     if (r.problems.length > 0) {
-      mSkipped.inc({ reason: 'bad-policy-annotation' });
-      limited(`pod-policy:${service}`, 'warn', 'pod policy annotations rejected', { source: this.name, problems: r.problems }, 60_000);
+      this.m.skipped.inc({ reason: 'bad-policy-annotation' });
+      this.log.limited(`pod-policy:${service}`, 'warn', 'pod policy annotations rejected', { source: this.name, problems: r.problems }, 60_000);
     }
     return Object.keys(r.overrides).length > 0 ? r.overrides : undefined;
   }
@@ -255,20 +272,20 @@ export class KubernetesSource implements Source {
       const zone = this.nodes.get(pod.nodeName)?.zone ?? '';
       const r = podEndpoint(pod, { portName: this.o.portName, zone, wasReady: this.wasReady.has(pod.uid), source: this.name });
       if ('skip' in r) {
-        mSkipped.inc({ reason: 'malformed' });
-        limited(`pod-skip:${pod.namespace}/${pod.name}`, 'warn', 'pod skipped', { source: this.name, problem: r.skip }, 60_000);
+        this.m.skipped.inc({ reason: 'malformed' });
+        this.log.limited(`pod-skip:${pod.namespace}/${pod.name}`, 'warn', 'pod skipped', { source: this.name, problem: r.skip }, 60_000);
         continue;
       }
       if ('absent' in r) {
-        mSkipped.inc({ reason: r.reason });
-        limited(`pod-absent:${r.reason}`, 'debug', 'pods not in the mesh yet', { source: this.name, example: r.absent }, 30_000);
+        this.m.skipped.inc({ reason: r.reason });
+        this.log.limited(`pod-absent:${r.reason}`, 'debug', 'pods not in the mesh yet', { source: this.name, example: r.absent }, 30_000);
         continue;
       }
       const key = endpointKey(r.endpoint);
       const holder = byKey.get(key);
       if (holder) {
-        mSkipped.inc({ reason: 'address-conflict' });
-        limited(`pod-conflict:${pod.namespace}/${pod.name}`, 'warn', 'pod skipped: another pod of the service has the same address and port (host networking?)', {
+        this.m.skipped.inc({ reason: 'address-conflict' });
+        this.log.limited(`pod-conflict:${pod.namespace}/${pod.name}`, 'warn', 'pod skipped: another pod of the service has the same address and port (host networking?)', {
           source: this.name,
           pod: `${pod.namespace}/${pod.name}`,
           holder: `${holder.pod.namespace}/${holder.pod.name}`,
@@ -312,7 +329,7 @@ export class KubernetesSource implements Source {
     }
     if (!this.started || !this.sink) return;
     if (changed || relist || emit) {
-      if (relist) log('debug', 'kubernetes relist applied', { source: this.name, services: this.results.size });
+      if (relist) this.log.write('debug', 'kubernetes relist applied', { source: this.name, services: this.results.size });
       this.sink.update(this.name, new Map(this.results), this.synced, { fullRead, zones: this.zones });
     }
   }

@@ -7,14 +7,17 @@
  * Objects with neither (or a time in the future, clock skew) are not observed. The resolution makes this a
  * coarse signal (0–1 s of error): it shows a watch falling seconds or minutes behind, not milliseconds.
  */
-import { histogram } from '../../admin/metrics';
+import type { Histogram, Metrics } from '../../admin/metrics';
 
-const mLag = histogram(
-  'herald_kube_informer_lag_seconds',
-  'Watch event arrival minus the time Kubernetes stamped the change (deletion accepted, or newest managedFields time; 1 s resolution), by informer',
-  ['informer'],
-  [0.5, 1, 2, 5, 10, 30, 60, 300],
-);
+/** The lag histogram, declared in `m` (the same handle for every informer of one instance). */
+export function informerLagHistogram(m: Metrics): Histogram {
+  return m.histogram(
+    'herald_kube_informer_lag_seconds',
+    'Watch event arrival minus the time Kubernetes stamped the change (deletion accepted, or newest managedFields time; 1 s resolution), by informer',
+    ['informer'],
+    [0.5, 1, 2, 5, 10, 30, 60, 300],
+  );
+}
 
 /** The time (epoch ms) Kubernetes stamped the latest change of `obj`, if it gives one. */
 export function changeStamp(obj: any): number | undefined {
@@ -33,13 +36,13 @@ export function changeStamp(obj: any): number | undefined {
   return newest;
 }
 
-/** Observes one watch event's lag (ADDED/MODIFIED/DELETED); `arrival` is epoch ms. */
-export function observeInformerLag(informer: string, type: string, obj: unknown, arrival: number): void {
+/** Observes one watch event's lag (ADDED/MODIFIED/DELETED) into `lag` (informerLagHistogram); `arrival` is epoch ms. */
+export function observeInformerLag(lag: Histogram, informer: string, type: string, obj: unknown, arrival: number): void {
   if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
   const stamp = changeStamp(obj);
   if (stamp === undefined) return;
   // Seconds resolution: a stamp up to 1 s "after" arrival is rounding; more is clock skew, not observed.
-  const lag = arrival - stamp;
-  if (lag < -1000) return;
-  mLag.observe(Math.max(0, lag) / 1000, { informer });
+  const ms = arrival - stamp;
+  if (ms < -1000) return;
+  lag.observe(Math.max(0, ms) / 1000, { informer });
 }

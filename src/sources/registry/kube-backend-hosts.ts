@@ -7,9 +7,10 @@
  * Ownership: the cache owns its informer and store; values handed out must not be modified.
  */
 import { createHash } from 'node:crypto';
-import { limited } from '../../log/log';
 import { Informer, type Change, type KubeApi } from '../kubernetes/informer';
 import type { StoredHost } from './store';
+import type { Logger } from '../../log/log';
+import type { Telemetry } from '../../telemetry';
 
 export const GROUP = 'herald.io';
 export const VERSION = 'v1alpha1';
@@ -58,12 +59,12 @@ export function checkInMs(s: string): number {
   return base + (m[2] ? Number(`0.${m[2]}`) * 1000 : 0);
 }
 
-/** A raw RegistryHost → cached form; undefined (left out, logged) when its spec is not what the CRD promises. */
-export function compactHost(raw: any): CachedHost | undefined {
+/** A raw RegistryHost → cached form; undefined (left out, logged to `log`) when its spec is not what the CRD promises. */
+export function compactHost(raw: any, log: Logger): CachedHost | undefined {
   const s = raw?.spec;
   const at = typeof s?.lastCheckIn === 'string' ? checkInMs(s.lastCheckIn) : NaN;
   if (typeof s?.service !== 'string' || typeof s.ip !== 'string' || !Number.isInteger(s.port) || Number.isNaN(at)) {
-    limited(`registryhost-bad:${raw?.metadata?.name}`, 'warn', 'RegistryHost with a malformed spec left out', { name: raw?.metadata?.name });
+    log.limited(`registryhost-bad:${raw?.metadata?.name}`, 'warn', 'RegistryHost with a malformed spec left out', { name: raw?.metadata?.name });
     return undefined;
   }
   return {
@@ -88,16 +89,18 @@ export class RegistryHostCache {
   private readonly informer: Informer<CachedHost>;
   private readonly listeners = new Set<(changes: readonly Change<CachedHost>[], relist: boolean) => void>();
 
-  constructor(api: KubeApi, namespace: string, name = 'registryhosts') {
+  /** @param name the informer's name in logs and metrics */
+  constructor(api: KubeApi, namespace: string, name: string, telemetry: Telemetry) {
     this.informer = new Informer<CachedHost>(api, {
       name,
       path: collectionPath(namespace),
-      transform: compactHost,
+      transform: (raw) => compactHost(raw, telemetry.log),
       equal: sameHost,
       onChanges: (changes, meta) => {
         for (const l of this.listeners) l(changes, meta.relist);
       },
       watchTimeoutSeconds: 60,
+      telemetry,
     });
   }
 

@@ -7,8 +7,9 @@
  *
  * Ownership: the source owns its timer and snapshot; the cache (shared or its own) owns the watch.
  */
-import { limited } from '../../log/log';
-import { counter } from '../../admin/metrics';
+import type { Metrics } from '../../admin/metrics';
+import type { Logger } from '../../log/log';
+import type { Telemetry } from '../../telemetry';
 import { compareEndpoints } from '../../model/types';
 import type { Source, SourceService, SourceSink } from '../source';
 import { formatCheckIn, parseRegistryAnswer } from './protocol';
@@ -22,10 +23,17 @@ export interface KubeRegistrySourceOptions {
   readonly cache: RegistryHostCache;
   /** Whether this source starts and stops the cache (false when another owner shares it). */
   readonly ownsCache: boolean;
+  /** The instance's metrics and logger. */
+  readonly telemetry: Telemetry;
 }
 
-const mSkipped = counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source', ['source']);
-const mNoted = counter('herald_registry_hosts_adjusted_total', 'Registry hosts kept with a value adjusted (a weight clamped), by source', ['source']);
+/** This module's metrics, declared in `m` (the same series as the HTTP registry source's; the same handles for every caller on one Metrics). */
+export function registryHostsMetrics(m: Metrics) {
+  return {
+    skipped: m.counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source', ['source']),
+    noted: m.counter('herald_registry_hosts_adjusted_total', 'Registry hosts kept with a value adjusted (a weight clamped), by source', ['source']),
+  };
+}
 
 export class KubeRegistrySource implements Source {
   readonly name: string;
@@ -38,8 +46,12 @@ export class KubeRegistrySource implements Source {
   private timerAt = Infinity;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
+  private readonly m: ReturnType<typeof registryHostsMetrics>;
+  private readonly log: Logger;
 
   constructor(private readonly o: KubeRegistrySourceOptions) {
+    this.m = registryHostsMetrics(o.telemetry.metrics);
+    this.log = o.telemetry.log;
     this.name = o.name;
     this.wanted = new Set(o.services);
   }
@@ -109,12 +121,12 @@ export class KubeRegistrySource implements Source {
       );
       if (!parsed.ok) continue; // cannot happen: the shape is ours
       if (parsed.skipped.length > 0) {
-        mSkipped.inc({ source: this.name }, parsed.skipped.length);
-        limited(`registry-skip:${this.name}:${service}`, 'warn', 'registry hosts skipped', { source: this.name, service, skipped: parsed.skipped.length, problems: parsed.skipped.slice(0, 5) });
+        this.m.skipped.inc({ source: this.name }, parsed.skipped.length);
+        this.log.limited(`registry-skip:${this.name}:${service}`, 'warn', 'registry hosts skipped', { source: this.name, service, skipped: parsed.skipped.length, problems: parsed.skipped.slice(0, 5) });
       }
       if (parsed.notes.length > 0) {
-        mNoted.inc({ source: this.name }, parsed.notes.length);
-        limited(`registry-note:${this.name}:${service}`, 'warn', 'registry hosts adjusted', { source: this.name, service, notes: parsed.notes.slice(0, 5) });
+        this.m.noted.inc({ source: this.name }, parsed.notes.length);
+        this.log.limited(`registry-note:${this.name}:${service}`, 'warn', 'registry hosts adjusted', { source: this.name, service, notes: parsed.notes.slice(0, 5) });
       }
       const prev = this.results.get(service);
       if (parsed.endpoints.length === 0) {

@@ -28,16 +28,22 @@
  */
 import * as https from 'node:https';
 import { CustomObjectsApi, KubeConfig, ServerConfiguration, createConfiguration } from '@kubernetes/client-node';
-import { limited, log } from '../../log/log';
-import { counter } from '../../admin/metrics';
+import type { Metrics } from '../../admin/metrics';
+import type { Logger } from '../../log/log';
+import type { Telemetry } from '../../telemetry';
 import type { KubeApi } from '../kubernetes/informer';
 import type { RegistryBackend, StoredHost } from './store';
 import { GROUP, KIND, PLURAL, RegistryHostCache, VERSION, checkInMs, checkInText, resourceName, type CachedHost, type RegistryHostSpec } from './kube-backend-hosts';
 
 export * from './kube-backend-hosts';
 
-const mWrites = counter('herald_registry_kube_writes_total', 'RegistryHost writes by operation and outcome', ['op', 'outcome']);
-const mSweeps = counter('herald_registry_kube_expired_total', 'RegistryHosts deleted by TTL expiry (by this replica), by outcome', ['outcome']);
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function kubeRegistryBackendMetrics(m: Metrics) {
+  return {
+    writes: m.counter('herald_registry_kube_writes_total', 'RegistryHost writes by operation and outcome', ['op', 'outcome']),
+    sweeps: m.counter('herald_registry_kube_expired_total', 'RegistryHosts deleted by TTL expiry (by this replica), by outcome', ['outcome']),
+  };
+}
 
 export interface KubeRegistryBackendOptions {
   /** kubeconfig file; '' means in-cluster, then $KUBECONFIG, then ~/.kube/config. */
@@ -53,6 +59,8 @@ export interface KubeRegistryBackendOptions {
   readonly maxConcurrentWrites?: number;
   /** A heartbeat-only write is deferred while the stored check-in is younger than this (default TTL/20, 1..30 s). */
   readonly refreshMs?: number;
+  /** The instance's metrics and logger. */
+  readonly telemetry: Telemetry;
 }
 
 type Mutation = (cur: RegistryHostSpec | undefined) => RegistryHostSpec | undefined;
@@ -120,8 +128,12 @@ export class KubeRegistryBackend implements RegistryBackend {
   /** Deferred heartbeats: the latest one per host, and the timer that writes it. */
   private readonly deferred = new Map<string, { host: StoredHost; timer: NodeJS.Timeout }>();
   private readonly refreshMs: number;
+  private readonly m: ReturnType<typeof kubeRegistryBackendMetrics>;
+  private readonly log: Logger;
 
   constructor(private readonly o: KubeRegistryBackendOptions) {
+    this.m = kubeRegistryBackendMetrics(o.telemetry.metrics);
+    this.log = o.telemetry.log;
     this.kc = new KubeConfig();
     if (o.kubeconfig) this.kc.loadFromFile(o.kubeconfig);
     else this.kc.loadFromDefault();
@@ -176,15 +188,15 @@ export class KubeRegistryBackend implements RegistryBackend {
     )
       .then(
         () => {
-          mSweeps.inc({ outcome: 'deleted' });
+          this.m.sweeps.inc({ outcome: 'deleted' });
           this.lastSeen.delete(h.name);
-          log('info', 'registry host expired', { service: h.service, ip: h.ip, lastCheckIn: checkInText(h.lastCheckIn) });
+          this.log.write('info', 'registry host expired', { service: h.service, ip: h.ip, lastCheckIn: checkInText(h.lastCheckIn) });
         },
         (err) => {
           const s = statusOf(err);
           // 409: heartbeated since (the precondition kept it); 404: another replica removed it first.
-          mSweeps.inc({ outcome: s === 409 ? 'kept' : s === 404 ? 'gone' : 'error' });
-          if (s !== 409 && s !== 404) limited('registry-sweep-error', 'warn', 'RegistryHost expiry failed; retried at the next sweep', { name: h.name, error: (err as Error).message });
+          this.m.sweeps.inc({ outcome: s === 409 ? 'kept' : s === 404 ? 'gone' : 'error' });
+          if (s !== 409 && s !== 404) this.log.limited('registry-sweep-error', 'warn', 'RegistryHost expiry failed; retried at the next sweep', { name: h.name, error: (err as Error).message });
         },
       )
       .finally(() => this.sweeping.delete(h.name));
@@ -252,7 +264,7 @@ export class KubeRegistryBackend implements RegistryBackend {
       const latest = this.deferred.get(name);
       if (!latest) return;
       this.deferred.delete(name);
-      this.store(name, latest.host).catch((err) => limited('registry-deferred', 'warn', 'deferred heartbeat write failed', { name, error: (err as Error).message }));
+      this.store(name, latest.host).catch((err) => this.log.limited('registry-deferred', 'warn', 'deferred heartbeat write failed', { name, error: (err as Error).message }));
     }, Math.max(0, at - Date.now()));
     timer.unref();
     this.deferred.set(name, { host: h, timer });
@@ -275,11 +287,11 @@ export class KubeRegistryBackend implements RegistryBackend {
     try {
       await this.withSlot(() => this.api.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.o.namespace, plural: PLURAL, name }));
       this.lastSeen.delete(name);
-      mWrites.inc({ op: 'delete', outcome: 'ok' });
+      this.m.writes.inc({ op: 'delete', outcome: 'ok' });
       return true;
     } catch (err) {
       if (statusOf(err) === 404) return false;
-      mWrites.inc({ op: 'delete', outcome: 'error' });
+      this.m.writes.inc({ op: 'delete', outcome: 'error' });
       throw err;
     }
   }
@@ -349,16 +361,16 @@ export class KubeRegistryBackend implements RegistryBackend {
           ? await this.withSlot(() => this.api.replaceNamespacedCustomObject({ ...base, name, body }))
           : await this.withSlot(() => this.api.createNamespacedCustomObject({ ...base, body }));
         this.lastSeen.set(name, { resourceVersion: stored.metadata.resourceVersion, spec: stored.spec });
-        mWrites.inc({ op: cur ? 'replace' : 'create', outcome: 'ok' });
+        this.m.writes.inc({ op: cur ? 'replace' : 'create', outcome: 'ok' });
         return;
       } catch (err) {
         const s = statusOf(err);
         // 409: changed (or created) by another replica since we read it; 404: deleted (expired) since.
         if (s !== 409 && s !== 404) {
-          mWrites.inc({ op: cur ? 'replace' : 'create', outcome: 'error' });
+          this.m.writes.inc({ op: cur ? 'replace' : 'create', outcome: 'error' });
           throw err;
         }
-        mWrites.inc({ op: cur ? 'replace' : 'create', outcome: 'conflict' });
+        this.m.writes.inc({ op: cur ? 'replace' : 'create', outcome: 'conflict' });
         this.lastSeen.delete(name);
         fresh = true;
       }
@@ -379,8 +391,9 @@ export class KubeRegistryBackend implements RegistryBackend {
 }
 
 /** A started Kubernetes-backed registry backend with its own watch (for `herald registry` and `registry:`). */
-export async function openKubeRegistryBackend(o: { kubeconfig: string; namespace: string; ttlSeconds: number; api: KubeApi }): Promise<KubeRegistryBackend> {
-  const backend = new KubeRegistryBackend({ kubeconfig: o.kubeconfig, namespace: o.namespace, ttlSeconds: o.ttlSeconds, cache: new RegistryHostCache(o.api, o.namespace, 'registryhosts-server') });
+export async function openKubeRegistryBackend(o: { kubeconfig: string; namespace: string; ttlSeconds: number; api: KubeApi; telemetry: Telemetry }): Promise<KubeRegistryBackend> {
+  const cache = new RegistryHostCache(o.api, o.namespace, 'registryhosts-server', o.telemetry);
+  const backend = new KubeRegistryBackend({ kubeconfig: o.kubeconfig, namespace: o.namespace, ttlSeconds: o.ttlSeconds, cache, telemetry: o.telemetry });
   await backend.start();
   return backend;
 }

@@ -15,8 +15,9 @@
  *
  * Ownership: the source owns its timer and per-service results; one poll cycle runs at a time.
  */
-import { limited, log } from '../../log/log';
-import { counter } from '../../admin/metrics';
+import type { Metrics } from '../../admin/metrics';
+import type { Logger } from '../../log/log';
+import type { Telemetry } from '../../telemetry';
 import type { Source, SourceService, SourceSink } from '../source';
 import { compareEndpoints } from '../../model/types';
 import { parseRegistryAnswer } from './protocol';
@@ -28,12 +29,19 @@ export interface RegistrySourceOptions {
   readonly intervalMs: number;
   readonly ttlSeconds: number;
   readonly timeoutMs?: number;
+  /** The instance's metrics and logger. */
+  readonly telemetry: Telemetry;
 }
 
-const mPolls = counter('herald_registry_polls_total', 'Registry requests by source and outcome (ok, error, not_found, garbage)', ['source', 'outcome']);
-const mSkipped = counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source', ['source']);
-const mNoted = counter('herald_registry_hosts_adjusted_total', 'Registry hosts kept with a value adjusted (a weight clamped), by source', ['source']);
-const mExpiredKept = counter('herald_registry_kept_hosts_expired_total', 'Kept hosts dropped by their own TTL while the registry could not be read, by source', ['source']);
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function registrySourceMetrics(m: Metrics) {
+  return {
+    polls: m.counter('herald_registry_polls_total', 'Registry requests by source and outcome (ok, error, not_found, garbage)', ['source', 'outcome']),
+    skipped: m.counter('herald_registry_hosts_skipped_total', 'Registry hosts skipped as malformed, by source', ['source']),
+    noted: m.counter('herald_registry_hosts_adjusted_total', 'Registry hosts kept with a value adjusted (a weight clamped), by source', ['source']),
+    expiredKept: m.counter('herald_registry_kept_hosts_expired_total', 'Kept hosts dropped by their own TTL while the registry could not be read, by source', ['source']),
+  };
+}
 
 interface Result extends SourceService {
   /** Last check-in (epoch ms) by address:port, for expiring kept hosts while the registry fails. */
@@ -61,8 +69,12 @@ export class RegistrySource implements Source {
   private stopped = false;
   private failures = 0;
   private cycle: Promise<void> | undefined;
+  private readonly m: ReturnType<typeof registrySourceMetrics>;
+  private readonly log: Logger;
 
   constructor(private readonly o: RegistrySourceOptions) {
+    this.m = registrySourceMetrics(o.telemetry.metrics);
+    this.log = o.telemetry.log;
     this.name = o.name;
   }
 
@@ -72,7 +84,7 @@ export class RegistrySource implements Source {
       this.cycle = this.poll(sink).catch((err: Error) => {
         // The pipeline downstream runs inside sink.update: a failure there must not end the polling.
         this.failures = Math.min(this.failures + 1, 8);
-        log('error', 'registry poll failed', { source: this.name, error: err.stack });
+        this.log.write('error', 'registry poll failed', { source: this.name, error: err.stack });
       });
       await this.cycle;
       if (this.stopped) return;
@@ -128,8 +140,8 @@ export class RegistrySource implements Source {
       return at === undefined || now - at <= ttlMs;
     });
     if (live.length === prev.endpoints.length) return false;
-    mExpiredKept.inc({ source: this.name }, prev.endpoints.length - live.length);
-    log('info', 'registry unreadable; kept hosts past their TTL dropped', { source: this.name, service, dropped: prev.endpoints.length - live.length });
+    this.m.expiredKept.inc({ source: this.name }, prev.endpoints.length - live.length);
+    this.log.write('info', 'registry unreadable; kept hosts past their TTL dropped', { source: this.name, service, dropped: prev.endpoints.length - live.length });
     if (live.length === 0) this.results.delete(service);
     else this.results.set(service, { endpoints: live });
     return true;
@@ -144,13 +156,13 @@ export class RegistrySource implements Source {
       } catch (err) {
         // The original answers 500 when a GET sweeps an expired host; the sweep is done, so the next GET answers.
         if (!(err instanceof ReadError && err.status !== undefined && err.status >= 500)) throw err;
-        mPolls.inc({ source: this.name, outcome: 'error' });
+        this.m.polls.inc({ source: this.name, outcome: 'error' });
         body = await this.read(service);
       }
     } catch (err) {
       const outcome = err instanceof ReadError ? err.outcome : 'error';
-      mPolls.inc({ source: this.name, outcome });
-      limited(`registry-${outcome}:${this.name}:${service}`, 'warn', 'registry could not be read; keeping the last good hosts', {
+      this.m.polls.inc({ source: this.name, outcome });
+      this.log.limited(`registry-${outcome}:${this.name}:${service}`, 'warn', 'registry could not be read; keeping the last good hosts', {
         source: this.name,
         service,
         outcome,
@@ -160,20 +172,20 @@ export class RegistrySource implements Source {
     }
     const parsed = parseRegistryAnswer(body, service, { ttlMs: this.o.ttlSeconds * 1000, now: Date.now(), source: this.name });
     if (!parsed.ok) {
-      mPolls.inc({ source: this.name, outcome: 'garbage' });
-      limited(`registry-garbage:${this.name}:${service}`, 'warn', 'registry answer malformed; keeping the last good hosts', { source: this.name, service, problem: parsed.problem });
+      this.m.polls.inc({ source: this.name, outcome: 'garbage' });
+      this.log.limited(`registry-garbage:${this.name}:${service}`, 'warn', 'registry answer malformed; keeping the last good hosts', { source: this.name, service, problem: parsed.problem });
       return undefined;
     }
-    mPolls.inc({ source: this.name, outcome: 'ok' });
+    this.m.polls.inc({ source: this.name, outcome: 'ok' });
     if (parsed.skipped.length > 0) {
-      mSkipped.inc({ source: this.name }, parsed.skipped.length);
-      limited(`registry-skip:${this.name}:${service}`, 'warn', 'registry hosts skipped', { source: this.name, service, skipped: parsed.skipped.length, problems: parsed.skipped.slice(0, 5) });
+      this.m.skipped.inc({ source: this.name }, parsed.skipped.length);
+      this.log.limited(`registry-skip:${this.name}:${service}`, 'warn', 'registry hosts skipped', { source: this.name, service, skipped: parsed.skipped.length, problems: parsed.skipped.slice(0, 5) });
     }
     if (parsed.notes.length > 0) {
-      mNoted.inc({ source: this.name }, parsed.notes.length);
-      limited(`registry-note:${this.name}:${service}`, 'warn', 'registry hosts adjusted', { source: this.name, service, adjusted: parsed.notes.length, notes: parsed.notes.slice(0, 5) });
+      this.m.noted.inc({ source: this.name }, parsed.notes.length);
+      this.log.limited(`registry-note:${this.name}:${service}`, 'warn', 'registry hosts adjusted', { source: this.name, service, adjusted: parsed.notes.length, notes: parsed.notes.slice(0, 5) });
     }
-    if (parsed.expired > 0) log('debug', 'registry hosts expired by TTL', { source: this.name, service, expired: parsed.expired });
+    if (parsed.expired > 0) this.log.write('debug', 'registry hosts expired by TTL', { source: this.name, service, expired: parsed.expired });
     return { endpoints: parsed.endpoints.sort(compareEndpoints), checkIns: parsed.checkIns };
   }
 

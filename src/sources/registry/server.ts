@@ -23,8 +23,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import { limited, log } from '../../log/log';
-import { counter } from '../../admin/metrics';
+import type { Metrics } from '../../admin/metrics';
+import type { Logger } from '../../log/log';
+import type { Telemetry } from '../../telemetry';
 import { canonicalIp, ipLiteralProblem } from '../../config/validate';
 import { formatCheckIn } from './protocol';
 import { readForm, type Form } from './form';
@@ -49,6 +50,8 @@ export interface RegistryServerOptions {
   readonly checkInFormat?: 'naive' | 'aware';
   /** Bound on hosts per service (default 10,000); a registration past it is refused with 400. */
   readonly maxHostsPerService?: number;
+  /** The metrics and logger of the Herald (or the `herald registry` command) it serves in. */
+  readonly telemetry: Telemetry;
 }
 
 /** The largest request body read (a registration is a few hundred bytes); past it: 413. */
@@ -59,8 +62,13 @@ const PAGE_404 =
   '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n' +
   '<p>The requested URL was not found on the server.  If you entered the URL manually please check your spelling and try again.</p>\n';
 
-const mRequests = counter('herald_registry_server_requests_total', 'Registry API requests by route, method and status', ['route', 'method', 'status']);
-const mRefused = counter('herald_registry_server_refused_total', 'Registry API requests refused, by route and status (the reason is in the log line and x-herald-reason)', ['route', 'status']);
+/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
+export function registryServerMetrics(m: Metrics) {
+  return {
+    requests: m.counter('herald_registry_server_requests_total', 'Registry API requests by route, method and status', ['route', 'method', 'status']),
+    refused: m.counter('herald_registry_server_refused_total', 'Registry API requests refused, by route and status (the reason is in the log line and x-herald-reason)', ['route', 'status']),
+  };
+}
 
 /** Precise now (epoch ms with microseconds), as the original stamps `datetime.utcnow()`. */
 export function nowPrecise(): number {
@@ -104,8 +112,12 @@ export class RegistryServer {
   private readonly server: http.Server;
   private readonly env: string;
   private readonly auth: RegistryAuth;
+  private readonly m: ReturnType<typeof registryServerMetrics>;
+  private readonly log: Logger;
 
   constructor(private readonly o: RegistryServerOptions) {
+    this.m = registryServerMetrics(o.telemetry.metrics);
+    this.log = o.telemetry.log;
     if (!o.backend && !o.db) throw new Error('registry server: needs a db file or a backend');
     this.backend = o.backend ?? new RegistryStore(o.db!);
     this.env = o.env ?? process.env.APPLICATION_ENV ?? 'development';
@@ -152,13 +164,13 @@ export class RegistryServer {
     const method = req.method ?? 'GET';
     let kind = 'none';
     const send = (status: number, body: unknown, o: { reason?: string; html?: boolean; allow?: string } = {}) => {
-      mRequests.inc({ route: kind, method, status: String(status) });
+      this.m.requests.inc({ route: kind, method, status: String(status) });
       const headers: http.OutgoingHttpHeaders = {};
       if (o.reason) {
         // Labels and the log window key are bounded (route × status): the reason text carries client input.
-        mRefused.inc({ route: kind, status: String(status) });
+        this.m.refused.inc({ route: kind, status: String(status) });
         headers['x-herald-reason'] = o.reason.replace(/[^\x20-\x7e]/g, '?').slice(0, 300);
-        limited(`registry-refused:${kind}:${status}`, 'warn', 'registry request refused', { method, path: (req.url ?? '').slice(0, 200), status, reason: o.reason.slice(0, 300) });
+        this.log.limited(`registry-refused:${kind}:${status}`, 'warn', 'registry request refused', { method, path: (req.url ?? '').slice(0, 200), status, reason: o.reason.slice(0, 300) });
       }
       if (o.allow) headers.allow = o.allow;
       if (status === 204 || method === 'HEAD') {
@@ -211,7 +223,7 @@ export class RegistryServer {
       if (out instanceof Refusal) return send(out.status, out.body, { reason: out.reason, ...(out.status === 405 ? { allow: allowed } : {}) });
       return send(out.status, out.body);
     } catch (err) {
-      log('error', 'registry request failed', { method, path: (req.url ?? '').slice(0, 200), error: (err as Error).message });
+      this.log.write('error', 'registry request failed', { method, path: (req.url ?? '').slice(0, 200), error: (err as Error).message });
       return send(500, {}, { reason: 'internal error' });
     }
   }
