@@ -92,10 +92,11 @@ test('registry source: kept hosts leave at their own TTL while the registry keep
   await source.start(s);
   await waitFor('first hosts', () => s.addresses().length === 2);
   reg.next({ status: 500, body: 'internal server error' });
-  await waitFor('the older host to leave by its TTL', () => s.addresses().join() === '10.0.0.2', 10_000);
+  await waitFor('the older host to leave by its TTL', () => s.addresses().join() === '10.0.0.2', 20_000);
   const left = Date.now() - (now - 1000);
-  // Never before its TTL; after it within a few backed-off polls (0.1–0.2 s, doubling; generous for a loaded machine).
-  assert.ok(left >= 2000 && left < 10_000, `left ${left} ms after its check-in (TTL 2 s)`);
+  // Never before its TTL; after it within a few backed-off polls (0.1–0.2 s, doubling), each of which may wait for
+  // its read's 5 s timeout twice (the at-once retry of a 5xx) on a loaded machine: seen once at 10 s in the suite.
+  assert.ok(left >= 2000 && left < 20_000, `left ${left} ms after its check-in (TTL 2 s)`);
   await waitFor('the other one too', () => s.updates.at(-1)!.snapshot.size === 0, 8000);
   assert.match(await render(), /herald_registry_kept_hosts_expired_total\{source="vms-b"\} 2/);
 });
