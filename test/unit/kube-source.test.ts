@@ -10,7 +10,7 @@ import { KubernetesSource, kubeSourceMetrics, type KubernetesSourceOptions } fro
 import { ServiceIndex } from '../../src/sources/kubernetes/service-index';
 import type { Change } from '../../src/sources/kubernetes/informer';
 import type { SourceSnapshot, UpdateMeta } from '../../src/sources/source';
-import { FakeKube, node, pod, slice } from '../support/fake-kube';
+import { FakeKube, kubeError, node, pod, slice } from '../support/fake-kube';
 import { testTelemetry } from '../support/telemetry';
 
 interface Update {
@@ -314,6 +314,25 @@ test('kubernetes: a relist after 410 re-reads the pods (a full read) and updates
     assert.deepEqual(eps(last().snapshot, 'web'), ['10.1.0.1:8080 HEALTHY zone-a']);
     assert.equal(last().meta?.fullRead, true, 'a pod relist may confirm a guard hold');
     assert.equal(last().snapshot.get('default/db'), before.get('default/db'));
+  } finally {
+    await src.stop();
+  }
+});
+
+test('kubernetes: a failed list reaches the sink as a source error naming the resource; a 410 does not', async () => {
+  const kube = new FakeKube();
+  for (const o of [zoneA, pod({ name: 'web-1', ip: '10.1.0.1' })]) kube.put(o);
+  const errors: string[] = [];
+  let synced = false;
+  const src = new KubernetesSource({ name: 'k8s', api: kube, namespaces: [], serviceLabel: 'app', portName: 'http', discovery: 'pods', discoveryOverrides: {}, telemetry: testTelemetry() });
+  await src.start({ update: (_s, _snap, isSynced) => void (synced ||= isSynced), error: (source, message) => void errors.push(`${source} ${message}`) });
+  try {
+    await kube.until('synced', () => synced);
+    await kube.settled();
+    kube.failNext('list', kubeError(403, 'Forbidden', 'pods is forbidden'), (path) => path.endsWith('/pods'));
+    kube.expireWatches('/pods');
+    await kube.until('the failed relist reported', () => errors.length > 0);
+    assert.deepEqual(errors, ['k8s pods: pods is forbidden'], 'the 403 is reported, the 410 before it is not');
   } finally {
     await src.stop();
   }

@@ -73,7 +73,7 @@ export function informerMetrics(m: Metrics) {
   };
 }
 
-function statusOf(err: unknown): number | undefined {
+export function statusOf(err: unknown): number | undefined {
   const e = err as { status?: number; code?: number };
   return typeof e?.status === 'number' ? e.status : undefined;
 }

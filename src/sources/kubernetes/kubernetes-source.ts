@@ -19,7 +19,7 @@ import { compareEndpoints, endpointKey, type Endpoint } from '../../model/types'
 import type { Source, SourceService, SourceSink } from '../source';
 import type { PolicyOverrides } from '../../model/policy';
 import { policyFromAnnotations } from './annotations';
-import { Informer, type Change, type KubeApi } from './informer';
+import { Informer, statusOf, type Change, type KubeApi } from './informer';
 import { podEndpoint, podLite, samePod, ZONE_LABEL, type PodLite } from './pods';
 import { sameSlice, sliceEndpoints, sliceLite, type SliceLite, type SliceMode } from './slices';
 import { ServiceIndex } from './service-index';
@@ -108,7 +108,8 @@ export class KubernetesSource implements Source {
             equal: samePod,
             onChanges: (c, m) => this.onPods(c, m.relist),
             ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
-      telemetry: o.telemetry,
+            onError: (err) => this.reportError(`${ns ? `${ns}/` : ''}pods`, err),
+            telemetry: o.telemetry,
           }),
         );
       }
@@ -121,7 +122,8 @@ export class KubernetesSource implements Source {
             equal: (a, b) => JSON.stringify(a.selector) === JSON.stringify(b.selector),
             onChanges: (c, m) => this.onKubeServices(c, m.relist),
             ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
-      telemetry: o.telemetry,
+            onError: (err) => this.reportError(`${ns ? `${ns}/` : ''}services`, err),
+            telemetry: o.telemetry,
           }),
         );
       }
@@ -135,7 +137,8 @@ export class KubernetesSource implements Source {
             equal: sameSlice,
             onChanges: (c, m) => this.onSlices(c, m.relist),
             ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
-      telemetry: o.telemetry,
+            onError: (err) => this.reportError(`${ns ? `${ns}/` : ''}endpointslices`, err),
+            telemetry: o.telemetry,
           }),
         );
       }
@@ -147,8 +150,18 @@ export class KubernetesSource implements Source {
       equal: (a, b) => a.zone === b.zone,
       onChanges: (c, m) => this.onNodes(c, m.relist),
       ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+      onError: (err) => this.reportError('nodes', err),
       telemetry: o.telemetry,
     });
+  }
+
+  /**
+   * A failed list or watch, for /sources (the informer retries it and logs it). A 410 Gone is the watch's
+   * normal expiry (a relist follows), not a failure of the source.
+   */
+  private reportError(what: string, err: unknown): void {
+    if (statusOf(err) === 410) return;
+    this.sink?.error?.(this.name, `${what}: ${(err as Error).message}`);
   }
 
   async start(sink: SourceSink): Promise<void> {
