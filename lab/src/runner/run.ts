@@ -135,6 +135,12 @@ export async function runScenario(
     const reconnects = monitor.reconnects.map((r) => r.ms);
     const unconverged = tracker.outstanding();
     for (const u of unconverged) o.log(`not converged after ${u.ageMs} ms: ${u.what} (${u.kind} ${u.key})`);
+    if (unconverged.length > 0) {
+      for (const e of env.envoys) {
+        const answer = await e.hosts().then((h) => `${h.size} hosts`, (err: Error) => `admin: ${err.message}${(err.cause as Error | undefined)?.message ? ` (${(err.cause as Error).message})` : ''}`);
+        o.log(`client Envoy ${e.index} (${answer}); its last lines:\n${e.envoy.logTail(15)}`);
+      }
+    }
     const conv = [...tracker.converged.map((c) => c.ms), ...unconverged.map((u) => u.ageMs)];
 
     const alive = new Set([...tracker.podIps(), ...env.vms.filter((v) => v.registered || !v.proc.exit).map((v) => v.ip)].map((ip) => `${ip}:8080`));
