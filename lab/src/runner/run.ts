@@ -138,14 +138,22 @@ export async function runScenario(
     if (unconverged.length > 0) {
       for (const e of env.envoys) {
         const answer = await e.hosts().then((h) => `${h.size} hosts`, (err: Error) => `admin: ${err.message}${(err.cause as Error | undefined)?.message ? ` (${(err.cause as Error).message})` : ''}`);
-        o.log(`client Envoy ${e.index} (${answer}); its last lines:\n${e.envoy.logTail(15)}`);
+        const state = await Promise.race([e.envoy.exited.then((code) => `exited with ${code}`), sleep(0).then(() => 'running')]);
+        o.log(`client Envoy ${e.index} (${state}, ${answer}); its last lines:\n${e.envoy.logTail(15)}`);
       }
     }
     const conv = [...tracker.converged.map((c) => c.ms), ...unconverged.map((u) => u.ageMs)];
 
     const alive = new Set([...tracker.podIps(), ...env.vms.filter((v) => v.registered || !v.proc.exit).map((v) => v.ip)].map((ip) => `${ip}:8080`));
     const undead = new Set<string>();
-    for (const view of await Promise.all(env.envoys.map((e) => e.hosts()))) for (const k of view.keys()) if (!alive.has(k)) undead.add(k);
+    const finalViews = await Promise.all(
+      env.envoys.map((e) =>
+        e.hosts().catch((err: Error) => {
+          throw new Error(`client Envoy ${e.index}'s admin API did not answer at the end: ${err.message}; its last lines:\n${e.envoy.logTail(15)}`);
+        }),
+      ),
+    );
+    for (const view of finalViews) for (const k of view.keys()) if (!alive.has(k)) undead.add(k);
     const panics = (await Promise.all(env.envoys.map((e) => e.panics()))).reduce((a, b, i) => a + b - panicsBefore[i]!, 0);
     if (process.env.HERALD_LAB_DEBUG) {
       for (const e of env.envoys) o.log(`envoy ${e.index} stats:\n${(await e.envoy.admin(`/stats?filter=^cluster\\.${SERVICE}\\.(lb_healthy_panic|health_check|membership|update_|upstream_rq_total)|cluster_manager\\.cluster_(added|modified|updated)`)).body}`);
