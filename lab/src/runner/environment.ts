@@ -146,8 +146,7 @@ export class LabEnvironment {
   }
 
   async start(envoys: number): Promise<void> {
-    const [registry, ...heraldPorts] = await freePorts(1 + 2 * this.topology.replicas);
-    this.registryPort = registry!;
+    this.registryPort = (await freePorts(1))[0]!;
     this.cp = await startControlPlane(this.node === 'real' ? realNodeControlPlaneOptions() : {});
     this.log(`control plane ready in ${this.cp.startupMs} ms`);
     if (this.node === 'lab') this.kubelet = await LabKubelet.start({ client: this.cp.client, logDir: path.join(this.dir, 'pods') });
@@ -155,7 +154,11 @@ export class LabEnvironment {
     if (this.registryBackend === 'kubernetes') await this.applyRegistryCrd();
     await this.startRegistry();
     this.faulty = await startFaultyRegistry(`http://127.0.0.1:${this.registryPort}`);
-    const envoyPorts = await freePorts(envoys * 2);
+    // Chosen while the registry and its failure switch hold theirs: on the real node Herald's xDS ports are bound
+    // only inside the namespace, where the switch's port is exported too, so they must differ from it.
+    const ports = await freePorts(2 * this.topology.replicas + 2 * envoys);
+    const heraldPorts = ports.slice(0, 2 * this.topology.replicas);
+    const envoyPorts = ports.slice(2 * this.topology.replicas);
     if (this.node === 'real') {
       for (const line of await buildRealNodeImages()) this.log(`image ${line}`);
       // Herald, inside the namespace, reads the registry (through the failure switch) on host loopback.
