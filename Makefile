@@ -9,7 +9,7 @@ help:
 	@echo "make test   install what is needed and run the whole test suite"
 	@echo "make kube   build kube-apiserver, etcd, kube-controller-manager, kubectl, kubelet, kube-proxy, kube-scheduler (cached)"
 	@echo "make node   install what the real node needs from Debian (containerd, runc, CNI plugins, iptables)"
-	@echo "make images build the OCI image archives (herald, herald-envoy, herald-echo, pause) into .cache/images"
+	@echo "make images build the OCI image archives (herald, herald-envoy, herald-echo, herald-lab-backend, pause) into .cache/images"
 	@echo "make bench  print fan-out, fast-path, memory, peers (go-control-plane), storm and soak figures"
 	@echo "            (BENCH_ARGS=\"--quick\" for a short run; \"--only soak --soak-minutes 30\" for the long soak)"
 

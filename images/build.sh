@@ -4,6 +4,7 @@
 #   herald.oci.tar        docker.io/library/herald:0.1.0        Node.js runtime + dist/src + production node_modules
 #   herald-envoy.oci.tar  docker.io/library/herald-envoy:1.40.0  the pinned Envoy binary (.venv) + bash, head, sleep
 #   herald-echo.oci.tar   docker.io/library/herald-echo:0.1.0    images/echo (the example app; Go standard library only)
+#   herald-lab-backend.oci.tar  docker.io/library/herald-lab-backend:0.1.0  the lab backend (dist/lab/src/backend) for `herald lab --node real`
 #   pause.oci.tar         localhost/herald/pause:3.10            build/pause/linux/pause.c of k8s.io/kubernetes, gcc -static
 #
 # Each file of an image comes from this machine: the node and Envoy binaries with the shared libraries
@@ -12,11 +13,11 @@
 # atime/ctime, so the same inputs give the same digests; `sha256sum` names every blob. The Containerfiles
 # next to this script produce the same file layout for users who build with a registry.
 #
-# Images run as non-root (herald 65532, envoy 101, echo 65532) and need no writable root
+# Images run as non-root (herald 65532, envoy 101, echo 65532, lab backend 65532) and need no writable root
 # filesystem. Prints each image's name, digest and size. Idempotent: an image whose inputs are unchanged
 # (a hash of its input files' contents and this script) is not rebuilt.
 #
-# Usage: images/build.sh [--out DIR] [herald|herald-envoy|herald-echo|pause ...]   (default: all four)
+# Usage: images/build.sh [--out DIR] [herald|herald-envoy|herald-echo|herald-lab-backend|pause ...]   (default: all five)
 # Needs: tar, sha256sum, gcc + libc6-dev (static), go (echo, pause source), node, npm; dist/ built (npx tsc).
 set -euo pipefail
 
@@ -25,7 +26,7 @@ repo="$(cd "$here/.." && pwd)"
 out="$repo/.cache/images"
 if [ "${1:-}" = "--out" ]; then out="$2"; shift 2; fi
 wanted=("$@")
-[ "${#wanted[@]}" -gt 0 ] || wanted=(herald herald-envoy herald-echo pause)
+[ "${#wanted[@]}" -gt 0 ] || wanted=(herald herald-envoy herald-echo herald-lab-backend pause)
 mkdir -p "$out"
 export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false"
 GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
@@ -120,6 +121,53 @@ build_herald() {
   echo "$key" >"$out/herald.key"; rm -rf "$stage"
 }
 
+# The lab backend: the same runtime layer as herald (so containerd stores it once), then the compiled backend and
+# the packages it loads (@grpc/grpc-js and what that depends on, found as Node resolves them), at their paths.
+build_lab_backend() {
+  [ -f "$repo/dist/lab/src/backend/main.js" ] || { echo "images/build.sh: dist/lab is missing: run npx tsc -p tsconfig.json" >&2; exit 1; }
+  local node; node="$(readlink -f "$(command -v node)")"
+  local key; key="$(inputs_key "$node" "$repo/dist/lab/src/backend" "$repo/package-lock.json")"
+  if fresh herald-lab-backend "$key"; then report_fresh herald-lab-backend; return; fi
+  mapfile -t mods < <(node -e '
+    const fs = require("fs"), path = require("path");
+    const root = process.argv[1];
+    const find = (name, from) => {
+      for (let d = from; ; d = path.dirname(d)) {
+        const p = path.join(d, "node_modules", name);
+        if (fs.existsSync(path.join(p, "package.json"))) return p;
+        if (d === root || path.dirname(d) === d) return undefined;
+      }
+    };
+    const seen = new Set();
+    const walk = (dir) => {
+      if (seen.has(dir)) return;
+      seen.add(dir);
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
+      const optional = pkg.optionalDependencies || {};
+      for (const n of Object.keys({ ...pkg.dependencies, ...optional })) {
+        const d = find(n, dir);
+        if (d) walk(d);
+        else if (!(n in optional)) throw new Error(`${n}, needed by ${path.relative(root, dir)}, is not installed`);
+      }
+    };
+    walk(find("@grpc/grpc-js", path.join(root, "dist/lab/src/backend")));
+    process.stdout.write([...seen].map((d) => path.relative(root, d)).sort().join("\n") + "\n");
+  ' "$repo")
+  local stage="$out/.lab-backend.stage"; rm -rf "$stage"; mkdir -p "$stage/runtime" "$stage/app/app/dist/lab/src"
+  add_binary "$stage/runtime" "$node" /usr/local/bin/node
+  add_users "$stage/runtime" 65532 herald
+  cp -r "$repo/dist/lab/src/backend" "$stage/app/app/dist/lab/src/backend"
+  find "$stage/app/app/dist" -name '*.map' -delete
+  local m
+  for m in "${mods[@]}"; do
+    mkdir -p "$stage/app/app/$m"
+    tar -C "$repo/$m" --exclude=./node_modules -cf - . | tar -C "$stage/app/app/$m" -xf -
+  done
+  make_image herald-lab-backend docker.io/library/herald-lab-backend:0.1.0 65532:65532 '["/usr/local/bin/node","/app/dist/lab/src/backend/main.js"]' '[]' /app \
+    "$stage/runtime" "$stage/app"
+  echo "$key" >"$out/herald-lab-backend.key"; rm -rf "$stage"
+}
+
 build_envoy() {
   local envoy; envoy="$(cat "$repo/.venv/envoy-path" 2>/dev/null || true)"
   [ -x "$envoy" ] || { echo "images/build.sh: the pinned Envoy is missing: run make envoy" >&2; exit 1; }
@@ -165,6 +213,7 @@ for w in "${wanted[@]}"; do
     herald) build_herald ;;
     herald-envoy) build_envoy ;;
     herald-echo) build_echo ;;
+    herald-lab-backend) build_lab_backend ;;
     pause) build_pause ;;
     *) echo "images/build.sh: unknown image $w" >&2; exit 2 ;;
   esac

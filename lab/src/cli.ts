@@ -1,32 +1,37 @@
 /**
- * `herald lab <scenario|all> [--mode M|all] [--replicas N] [--registry sqlite|kubernetes] [--short] [--json] [--out DIR]`: runs
- * rollout-lab scenarios on this machine (real control plane, lab kubelet, Herald replicas, client Envoys, load) and
+ * `herald lab <scenario|all> [--mode M|all] [--replicas N] [--registry sqlite|kubernetes] [--node lab|real] [--short] [--json] [--out DIR]`:
+ * runs rollout-lab scenarios on this machine (real control plane, lab kubelet or a real node, Herald replicas, client Envoys, load) and
  * prints a result table; with --json the last line of stdout is one JSON object (an array when several runs were
  * asked for).
  */
 import { parseArgs } from 'node:util';
 import { listScenarios, loadScenario } from './runner/scenario';
-import { LAB_MODES, LAB_REGISTRIES, LAB_TOPOLOGY, type LabMode, type LabRegistry } from './runner/environment';
-import { runScenario, type LabResult } from './runner/run';
+import { LAB_MODES, LAB_NODES, LAB_REGISTRIES, LAB_TOPOLOGY, type LabMode, type LabNode, type LabRegistry } from './runner/environment';
+import { realNodeRefusal, runScenario, type LabResult } from './runner/run';
 import { restartBench } from './runner/restart-bench';
 
-export const LAB_USAGE = `usage: herald lab <scenario|all> [--mode ${LAB_MODES.join('|')}|all] [--replicas N] [--max-stream-age S] [--registry ${LAB_REGISTRIES.join('|')}] [--short] [--json] [--out DIR]
+export const LAB_USAGE = `usage: herald lab <scenario|all> [--mode ${LAB_MODES.join('|')}|all] [--replicas N] [--max-stream-age S] [--registry ${LAB_REGISTRIES.join('|')}] [--node ${LAB_NODES.join('|')}] [--short] [--json] [--out DIR]
   --replicas N          Herald processes, every client Envoy bootstrapped with all (default ${LAB_TOPOLOGY.replicas}, as deployed; 1 shows what one instance costs)
   --max-stream-age S    Herald's xds.maxStreamAgeSeconds (default ${LAB_TOPOLOGY.maxStreamAgeSeconds} in the lab, so a run shows streams rebalancing; 0: never)
   --registry R          the VM registry's storage: sqlite (default; Herald's registry source polls it over HTTP) or
                         kubernetes (RegistryHost resources in the lab's apiserver, watched by Herald's registry source)
+  --node N              lab (default): the lab kubelet runs each pod as a backend process; real: a real node
+                        (containerd, kubelet, kube-proxy in a network namespace; root, \`make node kube\`) runs the
+                        lab backend image (built by images/build.sh); scenarios with VMs, registry faults or an
+                        apiserver outage are lab-only (docs/lab/real-node.md)
 scenarios: ${'{scenarios}'}
        herald lab restart-bench [--pods N] [--services S] [--restarts R] [--json]
   how long a restarted Herald takes to serve (/readyz 200) with N ready pods (default 10000) in the real apiserver
 `;
 
 function table(results: readonly LabResult[]): string {
-  const head = ['scenario', 'mode', 'registry', 'replicas', 'requests', 'non_2xx', 'conv p50', 'conv p99', 'conv max', 'undead', 'vm lost', 'panics', 'reconnect p50', 'reconnect max', 'restart ms', 'secs'];
+  const head = ['scenario', 'mode', 'registry', 'node', 'replicas', 'requests', 'non_2xx', 'conv p50', 'conv p99', 'conv max', 'undead', 'vm lost', 'panics', 'reconnect p50', 'reconnect max', 'restart ms', 'secs'];
   const rows = results.map((r) =>
     [
       r.scenario,
       r.mode,
       r.registry,
+      r.node,
       r.replicas,
       r.requests,
       r.non_2xx,
@@ -43,7 +48,7 @@ function table(results: readonly LabResult[]): string {
     ].map(String),
   );
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const fmt = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n');
 }
 
@@ -56,6 +61,7 @@ export async function lab(argv: string[]): Promise<void> {
       replicas: { type: 'string', default: String(LAB_TOPOLOGY.replicas) },
       'max-stream-age': { type: 'string', default: String(LAB_TOPOLOGY.maxStreamAgeSeconds) },
       registry: { type: 'string', default: 'sqlite' },
+      node: { type: 'string', default: 'lab' },
       short: { type: 'boolean' },
       json: { type: 'boolean' },
       out: { type: 'string', default: 'lab-results' },
@@ -95,12 +101,21 @@ export async function lab(argv: string[]): Promise<void> {
   const topology = { replicas, maxStreamAgeSeconds };
   const registry = values.registry as LabRegistry;
   if (!LAB_REGISTRIES.includes(registry)) throw new Error(`--registry must be one of ${LAB_REGISTRIES.join(', ')} (got ${JSON.stringify(values.registry)})`);
+  const node = values.node as LabNode;
+  if (!LAB_NODES.includes(node)) throw new Error(`--node must be one of ${LAB_NODES.join(', ')} (got ${JSON.stringify(values.node)})`);
+  const scenarios = names.map((name) => loadScenario(name, values.short === true));
+  if (node === 'real') {
+    // Refuse before anything starts; with `all`, run what the real node can.
+    const refusals = scenarios.map(realNodeRefusal);
+    if (names.length === 1 && refusals[0]) throw new Error(refusals[0]);
+    for (const r of refusals) if (r) log(`skipped: ${r}`);
+    scenarios.splice(0, scenarios.length, ...scenarios.filter((_, i) => !refusals[i]));
+  }
   const results: LabResult[] = [];
-  for (const name of names) {
-    const scenario = loadScenario(name, values.short === true);
+  for (const scenario of scenarios) {
     for (const mode of modes) {
-      log(`${scenario.name} (${mode}, ${replicas} Herald replica${replicas === 1 ? '' : 's'}${registry === 'sqlite' ? '' : `, registry ${registry}`}${values.short ? ', short' : ''}): ${scenario.description}`);
-      const r = await runScenario(scenario, mode, { outDir: values.out!, log, topology, registry });
+      log(`${scenario.name} (${mode}, ${replicas} Herald replica${replicas === 1 ? '' : 's'}${registry === 'sqlite' ? '' : `, registry ${registry}`}${node === 'lab' ? '' : ', real node'}${values.short ? ', short' : ''}): ${scenario.description}`);
+      const r = await runScenario(scenario, mode, { outDir: values.out!, log, topology, registry, node });
       results.push(r);
       log(`${r.scenario} (${r.mode}): ${r.requests} requests, ${r.non_2xx} non-2xx ${JSON.stringify(r.by_status)}, chart ${r.chart}`);
     }

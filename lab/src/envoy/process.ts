@@ -49,6 +49,12 @@ export interface StartEnvoyOptions {
   readonly componentLogLevel?: string;
   /** More command-line flags, e.g. ['--drain-time-s', '2', '--drain-strategy', 'immediate']. */
   readonly extraArgs?: readonly string[];
+  /**
+   * A network namespace (`ip netns` name) to run Envoy in (`nsenter --net`, which execs Envoy itself, so pid and
+   * signals are Envoy's). Its admin API is then reached at host 127.0.0.1:adminPort only if the caller forwards
+   * that port into the namespace (lab/src/node/forward.ts).
+   */
+  readonly netns?: string;
 }
 
 export async function startEnvoy(o: StartEnvoyOptions): Promise<EnvoyProcess> {
@@ -58,10 +64,12 @@ export async function startEnvoy(o: StartEnvoyOptions): Promise<EnvoyProcess> {
   const args = ['-c', file, '--disable-hot-restart', '--concurrency', '1', '-l', o.logLevel ?? 'warning'];
   if (o.componentLogLevel) args.push('--component-log-level', o.componentLogLevel);
   if (o.extraArgs) args.push(...o.extraArgs);
+  // Each wrapper execs the next in place: the pid is Envoy's.
+  let argv = [envoyBinary(), ...args];
+  if (o.netns) argv = ['nsenter', `--net=/run/netns/${o.netns}`, '--', ...argv];
   const sp = setpriv();
-  const child: ChildProcess = sp
-    ? spawn(sp, ['--pdeathsig', 'SIGKILL', '--', envoyBinary(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(envoyBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (sp) argv = [sp, '--pdeathsig', 'SIGKILL', '--', ...argv];
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) if (line) tail.push(line);

@@ -136,6 +136,11 @@ export interface RealNodeOptions {
   nodeName?: string;
   /** Timeout of each start step (default 60 s). */
   startTimeoutMs?: number;
+  /**
+   * Ports of host loopback to make reachable inside the namespace at 127.0.0.1:<port> (the agent's exports,
+   * as for the apiserver): e.g. a service on host loopback that processes entered into the namespace call.
+   */
+  exports?: number[];
   log?: (msg: string) => void;
 }
 
@@ -286,11 +291,17 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
     writeKubeconfig(p.nodeKubeconfig, { name: 'herald-node', server: `https://127.0.0.1:${apiserverPort}`, caPem: cp.caPem, token: cp.token });
 
     // Host side of the apiserver export, then the agent inside.
-    const out = net.createServer((conn) => splice(conn, net.connect(apiserverPort, '127.0.0.1')));
-    servers.push(out);
-    await new Promise<void>((resolve, reject) => out.once('error', reject).listen(p.apiserverOut, resolve));
+    const exportsOut = [
+      { host: '0.0.0.0', port: apiserverPort, socket: p.apiserverOut },
+      ...(opts.exports ?? []).map((port) => ({ host: '127.0.0.1', port, socket: path.join(runDir, `export-${port}.sock`) })),
+    ];
+    for (const e of exportsOut) {
+      const out = net.createServer((conn) => splice(conn, net.connect(e.port, '127.0.0.1')));
+      servers.push(out);
+      await new Promise<void>((resolve, reject) => out.once('error', reject).listen(e.socket, resolve));
+    }
     const agentCfg: AgentConfig = {
-      exports: [{ host: '0.0.0.0', port: apiserverPort, socket: p.apiserverOut }],
+      exports: exportsOut,
       inSocket: p.agentIn,
       dns: { host: CLUSTER_DNS_IP, port: 53, recordsFile: p.dnsRecords },
     };

@@ -11,13 +11,24 @@
  * heartbeats (a registry server answering 500s or garbage is one whose heartbeats do not land). Either way
  * stopRegistry()/startRegistry() take the registry server process itself down and up.
  *
+ * The node (`node`): `lab` (default) is the lab kubelet, which runs each pod as a backend process on host
+ * loopback. `real` is a real node (lab/src/node: containerd, kubelet, kube-proxy in a network namespace) running
+ * the lab backend image; then the Herald replicas and the client Envoys are host processes entered into the
+ * node's namespace (`nsenter --net`), where pod IPs are routable and a killed replica's port refuses connections
+ * as it would on loopback. Herald reaches the apiserver and the registry on host loopback through the node agent's
+ * exports; the lab reaches Herald's and Envoy's admin and egress ports through host-loopback forwards into the
+ * namespace (lab/src/node/forward.ts). Nothing is dialed from the host to an address inside the namespace.
+ *
  * Ownership: the LabEnvironment owns every process it starts; stop() ends them all and is idempotent.
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../kube';
+import { forwardIntoNode, realNodeControlPlaneOptions, startRealNode, type Forward, type RealNode } from '../node';
+import { repoRoot } from '../kube/paths';
 import { LabKubelet } from '../kubelet';
 import { ManagedProcess } from '../kube/process';
 import { freePorts } from '../kube/ports';
@@ -26,6 +37,9 @@ import { startFaultyRegistry, type FaultyRegistry } from '../registry-faults';
 import { startClientEnvoy, type ClientEnvoy } from './envoys';
 import { HeraldReplicas, type Replica } from './heralds';
 import { HERALD_CLI } from '../product';
+import { promisify } from 'node:util';
+
+const runFile = promisify(execFile);
 
 export type LabMode = 'pods-draining' | 'endpointslices-terminating' | 'endpointslices-ready';
 export const LAB_MODES: readonly LabMode[] = ['pods-draining', 'endpointslices-terminating', 'endpointslices-ready'];
@@ -45,6 +59,9 @@ export interface LabTopology {
 }
 
 export const LAB_TOPOLOGY: LabTopology = { replicas: 2, maxStreamAgeSeconds: 20 };
+
+export type LabNode = 'lab' | 'real';
+export const LAB_NODES: readonly LabNode[] = ['lab', 'real'];
 
 export type LabRegistry = 'sqlite' | 'kubernetes';
 export const LAB_REGISTRIES: readonly LabRegistry[] = ['sqlite', 'kubernetes'];
@@ -74,9 +91,34 @@ export interface Vm {
   registered: boolean;
 }
 
+const REAL_NODE_IMAGES = ['pause', 'herald-lab-backend'] as const;
+
+/** The image archives a real-node run imports (images/build.sh writes them). */
+export function realNodeImages(dir = path.join(repoRoot(), '.cache', 'images')): string[] {
+  return REAL_NODE_IMAGES.map((n) => path.join(dir, `${n}.oci.tar`));
+}
+
+/**
+ * Builds (or finds up to date: about a second) the images a real-node run imports, from this tree's compiled lab
+ * backend; returns images/build.sh's report, one line per image.
+ */
+export async function buildRealNodeImages(): Promise<string[]> {
+  try {
+    const { stdout } = await runFile('bash', [path.join(repoRoot(), 'images', 'build.sh'), ...REAL_NODE_IMAGES], { timeout: 600_000, maxBuffer: 8 << 20 });
+    return stdout.trim().split('\n');
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`images/build.sh ${REAL_NODE_IMAGES.join(' ')}: ${(e.stderr ?? '').trim() || e.message}`);
+  }
+}
+
 export class LabEnvironment {
   cp!: ControlPlane;
-  kubelet!: LabKubelet;
+  /** With node `lab`. */
+  kubelet: LabKubelet | undefined;
+  /** With node `real`. */
+  realNode: RealNode | undefined;
+  private readonly forwards: Forward[] = [];
   registry!: ManagedProcess;
   faulty!: FaultyRegistry;
   heralds!: HeraldReplicas;
@@ -90,38 +132,60 @@ export class LabEnvironment {
   private stopped: Promise<void> | undefined;
 
   readonly registryBackend: LabRegistry;
+  readonly node: LabNode;
 
   constructor(
     readonly service: string,
     readonly mode: LabMode,
     private readonly log: (msg: string) => void,
     readonly topology: LabTopology = LAB_TOPOLOGY,
-    opts: { registry?: LabRegistry } = {},
+    opts: { registry?: LabRegistry; node?: LabNode } = {},
   ) {
     this.registryBackend = opts.registry ?? 'sqlite';
+    this.node = opts.node ?? 'lab';
   }
 
   async start(envoys: number): Promise<void> {
-    const [registry, ...heraldPorts] = await freePorts(1 + 2 * this.topology.replicas);
-    this.registryPort = registry!;
-    this.cp = await startControlPlane();
+    this.registryPort = (await freePorts(1))[0]!;
+    this.cp = await startControlPlane(this.node === 'real' ? realNodeControlPlaneOptions() : {});
     this.log(`control plane ready in ${this.cp.startupMs} ms`);
-    this.kubelet = await LabKubelet.start({ client: this.cp.client, logDir: path.join(this.dir, 'pods') });
+    if (this.node === 'lab') this.kubelet = await LabKubelet.start({ client: this.cp.client, logDir: path.join(this.dir, 'pods') });
     fs.writeFileSync(path.join(this.dir, 'registry.token'), TOKEN);
     if (this.registryBackend === 'kubernetes') await this.applyRegistryCrd();
     await this.startRegistry();
     this.faulty = await startFaultyRegistry(`http://127.0.0.1:${this.registryPort}`);
+    // Chosen while the registry and its failure switch hold theirs: on the real node Herald's xDS ports are bound
+    // only inside the namespace, where the switch's port is exported too, so they must differ from it.
+    const ports = await freePorts(2 * this.topology.replicas + 2 * envoys);
+    const heraldPorts = ports.slice(0, 2 * this.topology.replicas);
+    const envoyPorts = ports.slice(2 * this.topology.replicas);
+    if (this.node === 'real') {
+      for (const line of await buildRealNodeImages()) this.log(`image ${line}`);
+      // Herald, inside the namespace, reads the registry (through the failure switch) on host loopback.
+      const node = (this.realNode = await startRealNode(this.cp, { images: realNodeImages(), exports: [Number(new URL(this.faulty.url).port)], log: this.log }));
+      this.log(`real node ${node.nodeName} Ready in ${node.startupMs} ms (images imported in ${node.importMs} ms, namespace ${node.netns})`);
+      const admin = heraldPorts.filter((_, i) => i % 2 === 1);
+      for (const port of [...admin, ...envoyPorts]) this.forwards.push(await forwardIntoNode(node, port));
+    }
     this.writePolicies();
     this.heralds = new HeraldReplicas(
       this.dir,
       Array.from({ length: this.topology.replicas }, (_, i) => [heraldPorts[2 * i]!, heraldPorts[2 * i + 1]!] as const),
       (xds, admin) => this.heraldConfig(xds, admin),
+      this.realNode?.netns,
     );
     for (const r of this.heralds.replicas) this.log(`Herald ${r.name} ready in ${await this.heralds.start(r)} ms`);
-    const ports = await freePorts(envoys * 2);
     for (let i = 0; i < envoys; i++) {
       this.envoys.push(
-        await startClientEnvoy({ index: i, zone: LAB_ZONES[i % LAB_ZONES.length]!, xds: this.heralds.xdsList(), adminPort: ports[2 * i]!, egressPort: ports[2 * i + 1]!, service: this.service }),
+        await startClientEnvoy({
+          index: i,
+          zone: LAB_ZONES[i % LAB_ZONES.length]!,
+          xds: this.heralds.xdsList(),
+          adminPort: envoyPorts[2 * i]!,
+          egressPort: envoyPorts[2 * i + 1]!,
+          service: this.service,
+          ...(this.realNode ? { netns: this.realNode.netns } : {}),
+        }),
       );
     }
     await waitFor('client Envoys ready (connected to Herald and configured)', async () => (await Promise.all(this.envoys.map((e) => e.envoy.isReady()))).every(Boolean), { timeoutMs: 20_000 });
@@ -255,6 +319,8 @@ export class LabEnvironment {
       for (const e of this.envoys) await e.envoy.stop().catch(() => undefined);
       await this.heralds?.stop().catch(() => undefined);
       for (const v of this.vms) await v.proc.kill().catch(() => undefined);
+      for (const f of this.forwards) await f.close().catch(() => undefined);
+      await this.realNode?.stop().catch((err: Error) => this.log(`stopping the real node: ${err.message}`));
       await this.faulty?.close().catch(() => undefined);
       await this.registry?.kill().catch(() => undefined);
       await this.kubelet?.stop().catch(() => undefined);

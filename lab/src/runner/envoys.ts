@@ -21,7 +21,8 @@ export interface ClientEnvoy extends EnvoyView {
 }
 
 /** `xds`: every Herald replica, as `herald bootstrap --xds` takes them (host:port,host:port). */
-export async function startClientEnvoy(o: { index: number; zone: string; xds: string; adminPort: number; egressPort: number; service: string }): Promise<ClientEnvoy> {
+/** `netns`: run it inside that network namespace (the real node's); its admin and egress ports must then be forwarded. */
+export async function startClientEnvoy(o: { index: number; zone: string; xds: string; adminPort: number; egressPort: number; service: string; netns?: string }): Promise<ClientEnvoy> {
   const { stdout } = await run(process.execPath, [
     HERALD_CLI,
     'bootstrap',
@@ -33,7 +34,7 @@ export async function startClientEnvoy(o: { index: number; zone: string; xds: st
     '--egress', `127.0.0.1:${o.egressPort}`,
     '--ready-port', '0',
   ]);
-  const envoy = await startEnvoy({ bootstrap: JSON.parse(stdout), adminPort: o.adminPort });
+  const envoy = await startEnvoy({ bootstrap: JSON.parse(stdout), adminPort: o.adminPort, ...(o.netns ? { netns: o.netns } : {}) });
   const cluster = envoyName(serviceId('default', o.service));
   return {
     index: o.index,

@@ -49,6 +49,8 @@ export class HeraldReplicas {
     private readonly dir: string,
     ports: ReadonlyArray<readonly [number, number]>,
     config: (xdsPort: number, adminPort: number) => Record<string, unknown>,
+    /** A network namespace to run the replicas in (the real node's); their admin ports must then be forwarded to host loopback. */
+    private readonly netns?: string,
   ) {
     this.replicas = ports.map(([xdsPort, adminPort], i) => {
       const name = String.fromCharCode(97 + i);
@@ -74,8 +76,9 @@ export class HeraldReplicas {
     const t0 = Date.now();
     const proc = (r.proc = ManagedProcess.spawn({
       name: `herald-${r.name}`,
-      command: process.execPath,
-      args: [HERALD_CLI, 'serve', '--config', r.config],
+      ...(this.netns
+        ? { command: 'nsenter', args: [`--net=/run/netns/${this.netns}`, '--', process.execPath, HERALD_CLI, 'serve', '--config', r.config] }
+        : { command: process.execPath, args: [HERALD_CLI, 'serve', '--config', r.config] }),
       logFile: path.join(this.dir, `herald-${r.name}.log`),
       env: { ...process.env, HERALD_LOG_LEVEL: 'info' },
     }));

@@ -6,10 +6,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { waitFor } from '../kube/wait';
+import { realNodeProblem } from '../node';
 import { appManifest } from './app';
 import { renderChart } from './chart';
 import { ConvergenceTracker, satisfied } from './convergence';
-import { LAB_TOPOLOGY, LabEnvironment, type LabMode, type LabRegistry, type LabTopology } from './environment';
+import { LAB_TOPOLOGY, LabEnvironment, type LabMode, type LabNode, type LabRegistry, type LabTopology } from './environment';
 import { FailoverMonitor, type StreamsSample } from './failover';
 import { LoadGenerator } from './load';
 import type { Scenario, Step } from './scenario';
@@ -19,6 +20,8 @@ export interface LabResult {
   readonly mode: LabMode;
   /** Herald replicas the run had. */
   readonly replicas: number;
+  /** Where the pods ran: the lab kubelet (backend processes) or a real node (containerd, kubelet, the backend image). */
+  readonly node: LabNode;
   /** The registry's storage: sqlite (read over HTTP) or kubernetes (RegistryHosts, watched). */
   readonly registry: LabRegistry;
   readonly requests: number;
@@ -51,13 +54,36 @@ function percentile(values: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
+/** Steps only the lab kubelet's environment can run (VM hosts on host loopback, the registry's faults, the apiserver stopped). */
+const LAB_NODE_ONLY_STEPS = ['registryFault', 'stopRegistry', 'startRegistry', 'stopApiserver', 'startApiserver', 'migrateVms'] as const;
+
+/**
+ * Why `scenario` cannot run on the real node, or undefined when it can. The real node runs the Deployment, Herald
+ * and the client Envoys; VM hosts (lab backends on host loopback, which Envoys in the node's namespace cannot
+ * reach), the registry's faults and an apiserver outage are left to the lab kubelet's runs.
+ */
+export function realNodeRefusal(scenario: Scenario): string | undefined {
+  const problems: string[] = [];
+  if (scenario.vms > 0) problems.push(`vms: ${scenario.vms} (VM hosts run on host loopback, outside the node's namespace)`);
+  const steps = new Set(scenario.steps.flatMap((s) => Object.keys(s)).filter((k) => (LAB_NODE_ONLY_STEPS as readonly string[]).includes(k)));
+  if (steps.size > 0) problems.push(`step${steps.size === 1 ? '' : 's'} ${[...steps].join(', ')} (lab kubelet only)`);
+  return problems.length ? `scenario ${scenario.name} cannot run with --node real: ${problems.join('; ')}` : undefined;
+}
+
 export async function runScenario(
   scenario: Scenario,
   mode: LabMode,
-  o: { outDir: string; log: (m: string) => void; topology?: LabTopology; registry?: LabRegistry },
+  o: { outDir: string; log: (m: string) => void; topology?: LabTopology; registry?: LabRegistry; node?: LabNode },
 ): Promise<LabResult> {
   const topology = o.topology ?? LAB_TOPOLOGY;
-  const env = new LabEnvironment(SERVICE, mode, o.log, topology, { registry: o.registry ?? 'sqlite' });
+  const node = o.node ?? 'lab';
+  if (node === 'real') {
+    const refusal = realNodeRefusal(scenario);
+    if (refusal) throw new Error(refusal);
+    const problem = realNodeProblem();
+    if (problem) throw new Error(`--node real: this machine cannot run a real node: ${problem}`);
+  }
+  const env = new LabEnvironment(SERVICE, mode, o.log, topology, { registry: o.registry ?? 'sqlite', node });
   const events: Array<{ s: number; label: string }> = [];
   let tracker: ConvergenceTracker | undefined;
   let load: LoadGenerator | undefined;
@@ -67,7 +93,7 @@ export async function runScenario(
   try {
     await env.start(scenario.clients.envoys);
     let replicas = scenario.app.replicas;
-    const apply = (n: number) => env.cp.kubectl(['apply', '-f', '-'], appManifest(SERVICE, scenario.app, n));
+    const apply = (n: number) => env.cp.kubectl(['apply', '-f', '-'], appManifest(SERVICE, scenario.app, n, node));
     const applied = await apply(replicas);
     if (applied.code !== 0) throw new Error(`kubectl apply: ${applied.stderr}`);
     if (scenario.vms > 0) await env.startVms(scenario.vms);
@@ -111,11 +137,25 @@ export async function runScenario(
     const reconnects = monitor.reconnects.map((r) => r.ms);
     const unconverged = tracker.outstanding();
     for (const u of unconverged) o.log(`not converged after ${u.ageMs} ms: ${u.what} (${u.kind} ${u.key})`);
+    if (unconverged.length > 0) {
+      for (const e of env.envoys) {
+        const answer = await e.hosts().then((h) => `${h.size} hosts`, (err: Error) => `admin: ${err.message}${(err.cause as Error | undefined)?.message ? ` (${(err.cause as Error).message})` : ''}`);
+        const state = await Promise.race([e.envoy.exited.then((code) => `exited with ${code}`), sleep(0).then(() => 'running')]);
+        o.log(`client Envoy ${e.index} (${state}, ${answer}); its last lines:\n${e.envoy.logTail(15)}`);
+      }
+    }
     const conv = [...tracker.converged.map((c) => c.ms), ...unconverged.map((u) => u.ageMs)];
 
     const alive = new Set([...tracker.podIps(), ...env.vms.filter((v) => v.registered || !v.proc.exit).map((v) => v.ip)].map((ip) => `${ip}:8080`));
     const undead = new Set<string>();
-    for (const view of await Promise.all(env.envoys.map((e) => e.hosts()))) for (const k of view.keys()) if (!alive.has(k)) undead.add(k);
+    const finalViews = await Promise.all(
+      env.envoys.map((e) =>
+        e.hosts().catch((err: Error) => {
+          throw new Error(`client Envoy ${e.index}'s admin API did not answer at the end: ${err.message}; its last lines:\n${e.envoy.logTail(15)}`);
+        }),
+      ),
+    );
+    for (const view of finalViews) for (const k of view.keys()) if (!alive.has(k)) undead.add(k);
     const panics = (await Promise.all(env.envoys.map((e) => e.panics()))).reduce((a, b, i) => a + b - panicsBefore[i]!, 0);
     if (process.env.HERALD_LAB_DEBUG) {
       for (const e of env.envoys) o.log(`envoy ${e.index} stats:\n${(await e.envoy.admin(`/stats?filter=^cluster\\.${SERVICE}\\.(lb_healthy_panic|health_check|membership|update_|upstream_rq_total)|cluster_manager\\.cluster_(added|modified|updated)`)).body}`);
@@ -130,16 +170,16 @@ export async function runScenario(
     const failed = new Array<number>(seconds).fill(0);
     for (const r of load.records) if (r.t < seconds * 1000) (/^2\d\d$/.test(r.status) ? ok : failed)[Math.floor(r.t / 1000)]!++;
     fs.mkdirSync(o.outDir, { recursive: true });
-    // The default topology and registry keep the plain name; another replica count or registry is named in the file.
+    // The default topology, registry and node keep the plain name; another replica count, registry or node is named in the file.
     const chart = path.join(
       o.outDir,
-      `${scenario.name}-${mode}${topology.replicas === LAB_TOPOLOGY.replicas ? '' : `-${topology.replicas}-replica${topology.replicas === 1 ? '' : 's'}`}${env.registryBackend === 'sqlite' ? '' : `-registry-${env.registryBackend}`}.svg`,
+      `${scenario.name}-${mode}${topology.replicas === LAB_TOPOLOGY.replicas ? '' : `-${topology.replicas}-replica${topology.replicas === 1 ? '' : 's'}`}${env.registryBackend === 'sqlite' ? '' : `-registry-${env.registryBackend}`}${node === 'lab' ? '' : '-real-node'}.svg`,
     );
     const offset = (load.startedAt - started) / 1000;
     fs.writeFileSync(
       chart,
       renderChart({
-        title: `${scenario.name} (${mode}, ${topology.replicas} Herald replica${topology.replicas === 1 ? '' : 's'}${env.registryBackend === 'sqlite' ? '' : `, registry ${env.registryBackend}`}): ${load.records.length} requests, ${non2xx} failed`,
+        title: `${scenario.name} (${mode}, ${topology.replicas} Herald replica${topology.replicas === 1 ? '' : 's'}${env.registryBackend === 'sqlite' ? '' : `, registry ${env.registryBackend}`}${node === 'lab' ? '' : ', real node'}): ${load.records.length} requests, ${non2xx} failed`,
         okPerSecond: ok,
         failedPerSecond: failed,
         readyPods: tracker.readyPods.map((p) => ({ s: Math.max(0, p.t / 1000 - offset), n: p.n })),
@@ -161,6 +201,7 @@ export async function runScenario(
       duration_s: Math.round((Date.now() - started) / 100) / 10,
       chart,
       replicas: topology.replicas,
+      node,
       reconnect_ms: { p50: percentile(reconnects, 50), p99: percentile(reconnects, 99), max: reconnects.length ? Math.max(...reconnects) : 0, samples: reconnects, unreconnected: monitor.outstanding().length },
       restart_ms: env.heralds.starts.filter((s) => s.restart).map((s) => s.ms),
       streams_per_replica: monitor.timeline,
