@@ -13,8 +13,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { repoRoot } from '../src/kube/paths';
-import { realNodeProblem, NODE_IP } from '../src/node';
+import { realNodeSkipReason, NODE_IP } from '../src/node';
 import { HERALD_CLI } from '../src/product';
 import { appManifest, LAB_BACKEND_IMAGE } from '../src/runner/app';
 import { realNodeRefusal } from '../src/runner/run';
@@ -22,17 +21,6 @@ import { listScenarios, loadScenario } from '../src/runner/scenario';
 
 const run = promisify(execFile);
 
-function skipReason(): string | false {
-  if (process.platform === 'linux' && process.getuid?.() === 0) {
-    try {
-      execFileSync('bash', [path.join(repoRoot(), 'scripts', 'setup-node.sh')], { stdio: 'ignore', timeout: 300_000 });
-    } catch {
-      /* realNodeProblem() says what is missing */
-    }
-  }
-  const problem = realNodeProblem();
-  return problem ? `no real node on this machine: ${problem}` : false;
-}
 
 test('lab --node real: refuses, before starting anything, exactly the scenarios that need the lab kubelet', () => {
   const refused = Object.fromEntries(listScenarios().map((n) => [n, realNodeRefusal(loadScenario(n, true))]));
@@ -66,7 +54,7 @@ test('lab --node real: the Deployment runs the backend image, non-root, read-onl
   assert.deepEqual(lab.env, [{ name: 'LAB_DRAIN_MS', value: String(spec.drainMs) }, { name: 'LAB_GRPC_PORT', value: '0' }]);
 });
 
-test('lab rollout --short --node real: real containers, zero failed requests, no undead hosts, every event converged, nothing left behind', { skip: skipReason(), timeout: 280_000 }, async (t) => {
+test('lab rollout --short --node real: real containers, zero failed requests, no undead hosts, every event converged, nothing left behind', { skip: realNodeSkipReason(), timeout: 280_000 }, async (t) => {
   const began = Date.now();
   const { stdout, stderr } = await run(process.execPath, [HERALD_CLI, 'lab', 'rollout', '--short', '--node', 'real', '--json', '--out', path.join('lab-results', 'short')], {
     maxBuffer: 16 << 20,

@@ -12,24 +12,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startControlPlane } from '../../lab/src/kube';
-import { imageArchives, readSysctls, realNodeControlPlaneOptions, realNodeProblem, runsRoot, startRealNode } from '../../lab/src/node';
+import { imageArchives, readSysctls, realNodeControlPlaneOptions, realNodeSkipReason, runsRoot, startRealNode } from '../../lab/src/node';
 import { repoRoot } from '../support/repo';
 import { waitFor } from '../support/wait';
 
 const ROOT = repoRoot();
 
-function skipReason(): string | false {
-  if (process.platform === 'linux' && process.getuid?.() === 0) {
-    try {
-      execFileSync('bash', [path.join(ROOT, 'scripts', 'setup-node.sh')], { stdio: 'ignore', timeout: 300_000 });
-    } catch {
-      /* realNodeProblem() says what is missing */
-    }
-  }
-  const problem = realNodeProblem();
-  return problem ? `no real node on this machine: ${problem}` : false;
-}
-const skip = skipReason();
+const skip = realNodeSkipReason();
 
 function out(cmd: string, args: string[]): string {
   try {

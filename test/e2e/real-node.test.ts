@@ -23,7 +23,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../lab/src/kube';
-import { imageArchives, realNodeControlPlaneOptions, realNodeProblem, startRealNode, type LogLine, type RealNode } from '../../lab/src/node';
+import { imageArchives, realNodeControlPlaneOptions, realNodeSkipReason, startRealNode, type LogLine, type RealNode } from '../../lab/src/node';
 import { makeTestPki, type TestPki } from '../support/certs';
 import { repoRoot } from '../support/repo';
 import { waitFor } from '../support/wait';
@@ -36,18 +36,7 @@ const XDS_SERVER_NAME = 'herald-xds.herald-system.svc.cluster.local';
 /** Where web.yaml mounts the client Secret; the caller uses the same layout. */
 const XDS_TLS_DIR = '/etc/herald-xds-tls';
 
-function skipReason(): string | false {
-  if (process.platform === 'linux' && process.getuid?.() === 0) {
-    try {
-      execFileSync('bash', [path.join(ROOT, 'scripts', 'setup-node.sh')], { stdio: 'ignore', timeout: 300_000 });
-    } catch {
-      /* realNodeProblem() says what is missing */
-    }
-  }
-  const problem = realNodeProblem();
-  return problem ? `no real node on this machine: ${problem}` : false;
-}
-const skip = skipReason();
+const skip = realNodeSkipReason();
 
 /**
  * The caller's load: 50 requests/s to http://web through the sidecar's egress, stats on :8081. The

@@ -24,7 +24,7 @@
  * Ownership: the RealNode owns its processes, sockets and folder; its methods may be called
  * concurrently except stop(), which is idempotent and safe after a failed start.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -72,6 +72,22 @@ export function realNodeProblem(): string | undefined {
   const missingBins = NODE_BINARIES.filter((b) => !fs.existsSync(path.join(kubeBinDir(), b)));
   if (missingBins.length > 0) return `missing ${missingBins.join(', ')} in ${kubeBinDir()}: run \`make kube\``;
   return undefined;
+}
+
+/**
+ * For a test's `skip`: runs the node's set-up (scripts/setup-node.sh, idempotent) when it can (root on Linux),
+ * then says why there is no real node here, or false when there is one.
+ */
+export function realNodeSkipReason(): string | false {
+  if (process.platform === 'linux' && process.getuid?.() === 0) {
+    try {
+      execFileSync('bash', [path.join(repoRoot(), 'scripts', 'setup-node.sh')], { stdio: 'ignore', timeout: 300_000 });
+    } catch {
+      /* realNodeProblem() says what is missing */
+    }
+  }
+  const problem = realNodeProblem();
+  return problem ? `no real node on this machine: ${problem}` : false;
 }
 
 /** Control plane options a real node needs: its Service range, the Service IP in the certificate, service accounts. */
