@@ -104,14 +104,17 @@ async function startHerald(cp: ControlPlane, dir: string, delayMs: number): Prom
     if (proc.exitCode !== null) throw new Error(`herald serve exited (${proc.exitCode})`);
     const ok = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.ok, () => false);
     if (ok) break;
-    if (Date.now() > deadline) throw new Error('herald serve not ready within 60 s');
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error('herald serve not ready within 60 s');
+    }
     await sleep(100);
   }
   return {
     proc,
     xdsPort,
     stop: async () => {
-      if (proc.exitCode !== null) return;
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise<void>((r) => proc.once('exit', () => r()));
       proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 5000);

@@ -10,8 +10,9 @@
  * Label names are declared with each metric; a call with an undeclared label throws (a programming error, caught
  * by the tests), so every call site states its labels up front.
  *
- * Ownership: each Herald instance creates one `Metrics` (startHerald) and hands it to its stages; there is no
- * process-wide registry. Each metric has one writer module, the one that declares it: that module exports a
+ * Ownership: each Herald instance creates one `Metrics` (startHerald) and hands it to its stages; the only
+ * process-wide registry holds the process metrics (CPU, memory, GC, event loop: facts of the process, collected
+ * once), which an instance shows after its own. Each metric has one writer module, the one that declares it: that module exports a
  * `xxxMetrics(m: Metrics)` factory returning its handles, which its stages call with the Metrics they are given.
  * The registry only reads the metrics when scraped. Declaring a name twice in one Metrics returns the first
  * declaration, so a factory called by several objects of one instance (every Guard, every Informer) shares the
@@ -82,28 +83,50 @@ function exact(have: Record<string, string | number>, want: Labels): boolean {
 }
 
 /** One registry and the metrics declared in it. */
+let processMetrics: client.Registry | undefined;
+
+/**
+ * Process and Node.js metrics describe the process, not a Herald instance, and prom-client's collector starts an
+ * event-loop monitor and a GC observer that cannot be stopped: one collector per process, read by every instance
+ * that shows them (two Heralds in one process show the same process figures, as they should).
+ */
+function processRegistry(): client.Registry {
+  if (!processMetrics) {
+    processMetrics = new client.Registry();
+    client.collectDefaultMetrics({ register: processMetrics, eventLoopMonitoringPrecision: 10 });
+  }
+  return processMetrics;
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
   private readonly declared = new Map<string, Counter | Gauge | Histogram>();
-  private processMetrics = false;
+  /** The process-wide registry of process metrics, once collectProcessMetrics ran. */
+  private process: client.Registry | undefined;
 
   get contentType(): string {
     return this.registry.contentType;
   }
 
-  /** The registry in the Prometheus text format. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /** The registry in the Prometheus text format, then the process metrics when collected. */
+  async render(): Promise<string> {
+    const own = await this.registry.metrics();
+    return this.process ? own + (await this.process.metrics()) : own;
+  }
+
+  /** Whether a metric of this name is served (Herald's own or a process metric). */
+  serves(name: string): boolean {
+    return this.declared.has(name) || this.registry.getSingleMetric(name) !== undefined || this.process?.getSingleMetric(name) !== undefined;
   }
 
   /**
    * Process and Node.js metrics (CPU, memory, GC, handles, event-loop lag from perf_hooks monitorEventLoopDelay)
-   * into this registry, and `herald_build_info`. Once; Herald's start calls it, the CLI and unit tests do not.
+   * (rendered after this registry's), and `herald_build_info` into it. Once; Herald's start calls it, the CLI and
+   * unit tests do not.
    */
   collectProcessMetrics(version: string): void {
-    if (this.processMetrics) return;
-    this.processMetrics = true;
-    client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+    if (this.process) return;
+    this.process = processRegistry();
     this.gauge('herald_build_info', 'Herald build: version and Node.js version (always 1)', ['version', 'node']).set(1, { version, node: process.version });
   }
 

@@ -22,7 +22,7 @@ export interface LoggerOptions {
   readonly sink?: LogSink;
 }
 
-/** At most this many rate-limit keys; expired windows are dropped before the map grows past it. */
+/** At most this many rate-limit keys: past it expired windows go, then the oldest (their next line is logged). */
 const MAX_WINDOWS = 10_000;
 
 export function isLevel(s: unknown): s is Level {
@@ -64,8 +64,18 @@ export class Logger {
       return;
     }
     const suppressed = w?.suppressed ?? 0;
-    // Keys may name streams or pods that come and go: drop expired windows before the map grows large.
-    if (this.windows.size >= MAX_WINDOWS) for (const [k, v] of this.windows) if (v.until <= now) this.windows.delete(k);
+    // Keys may name streams or pods that come and go: at the bound drop expired windows, and if every window is
+    // live (a flood of distinct keys) the oldest tenth too, so a scan happens at most once per MAX_WINDOWS/10 keys.
+    if (this.windows.size >= MAX_WINDOWS) {
+      for (const [k, v] of this.windows) if (v.until <= now) this.windows.delete(k);
+      if (this.windows.size >= MAX_WINDOWS) {
+        let drop = MAX_WINDOWS / 10;
+        for (const k of this.windows.keys()) {
+          if (drop-- <= 0) break;
+          this.windows.delete(k);
+        }
+      }
+    }
     this.windows.set(key, { until: now + windowMs, suppressed: 0 });
     this.write(level, msg, suppressed > 0 ? { ...fields, suppressed } : fields);
   }

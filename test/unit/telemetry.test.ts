@@ -41,6 +41,16 @@ test('logger: limited logs once per window and key, then says how many were supp
   assert.deepEqual(a.lines.map((l) => [l.i, l.suppressed]), [[0, undefined], [9, 4]]);
 });
 
+test('logger: a flood of distinct live keys is bounded: the oldest windows go (their next line logs), recent ones stay', () => {
+  const a = collect('info');
+  for (let i = 0; i < 25_000; i++) a.log.limited(`key-${i}`, 'warn', 'flood', { i }, 60_000);
+  assert.equal(a.lines.length, 25_000, 'every new key logs once');
+  a.log.limited('key-0', 'warn', 'flood', { i: 0 }, 60_000);
+  assert.equal(a.lines.length, 25_001, 'the oldest window was dropped at the bound, so its key logs again');
+  a.log.limited('key-24999', 'warn', 'flood', { i: 24_999 }, 60_000);
+  assert.equal(a.lines.length, 25_001, 'a recent window still suppresses');
+});
+
 function refused(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path: '/proxies', agent: false, setHost: false, headers: { host: 'evil.example' } }, (res) => {

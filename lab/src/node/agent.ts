@@ -32,16 +32,24 @@ function log(msg: string): void {
   process.stdout.write(`${new Date().toISOString()} agent: ${msg}\n`);
 }
 
-/** Pipes a and b both ways; either side ending or failing ends both. */
+/**
+ * Pipes a and b both ways. A side that fails resets the other (a reset inside is a reset outside); a side that
+ * closes cleanly ends the other after what was piped into it is written (never cutting a response's tail).
+ */
 export function splice(a: net.Socket, b: net.Socket): void {
-  const end = () => {
-    a.destroy();
-    b.destroy();
+  const link = (from: net.Socket, to: net.Socket) => {
+    let failed = false;
+    from.on('error', () => {
+      failed = true;
+      if (!to.destroyed) to.resetAndDestroy();
+    });
+    from.on('close', () => {
+      if (!failed && !to.destroyed) to.end();
+    });
+    from.pipe(to);
   };
-  a.on('error', end).on('close', end);
-  b.on('error', end).on('close', end);
-  a.pipe(b);
-  b.pipe(a);
+  link(a, b);
+  link(b, a);
 }
 
 /** Parses `<ipv4>:<port>`; undefined when it is anything else. */

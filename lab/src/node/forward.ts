@@ -27,6 +27,8 @@ export async function forwardIntoNode(node: Pick<RealNode, 'connect'>, port: num
     splice(conn, node.connect('127.0.0.1', port));
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
+  // Once listening, an accept error (EMFILE) must not crash the lab: the connection is lost, the forward stays.
+  server.removeAllListeners('error').on('error', () => undefined);
   let closed: Promise<void> | undefined;
   return {
     port,

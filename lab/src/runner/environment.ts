@@ -154,18 +154,21 @@ export class LabEnvironment {
     if (this.registryBackend === 'kubernetes') await this.applyRegistryCrd();
     await this.startRegistry();
     this.faulty = await startFaultyRegistry(`http://127.0.0.1:${this.registryPort}`);
-    // Chosen while the registry and its failure switch hold theirs: on the real node Herald's xDS ports are bound
-    // only inside the namespace, where the switch's port is exported too, so they must differ from it.
-    const ports = await freePorts(2 * this.topology.replicas + 2 * envoys);
-    const heraldPorts = ports.slice(0, 2 * this.topology.replicas);
-    const envoyPorts = ports.slice(2 * this.topology.replicas);
     if (this.node === 'real') {
       for (const line of await buildRealNodeImages()) this.log(`image ${line}`);
       // Herald, inside the namespace, reads the registry (through the failure switch) on host loopback.
       const node = (this.realNode = await startRealNode(this.cp, { images: realNodeImages(), exports: [Number(new URL(this.faulty.url).port)], log: this.log }));
       this.log(`real node ${node.nodeName} Ready in ${node.startupMs} ms (images imported in ${node.importMs} ms, namespace ${node.netns})`);
+    }
+    // Chosen while the apiserver, the registry and its failure switch hold theirs on host loopback (on the real node
+    // Herald's ports are bound only inside the namespace, where the apiserver's and the switch's are exported, so
+    // they must differ from those), and on the real node bound by the forwards at once, before anything else can.
+    const ports = await freePorts(2 * this.topology.replicas + 2 * envoys);
+    const heraldPorts = ports.slice(0, 2 * this.topology.replicas);
+    const envoyPorts = ports.slice(2 * this.topology.replicas);
+    if (this.realNode) {
       const admin = heraldPorts.filter((_, i) => i % 2 === 1);
-      for (const port of [...admin, ...envoyPorts]) this.forwards.push(await forwardIntoNode(node, port));
+      for (const port of [...admin, ...envoyPorts]) this.forwards.push(await forwardIntoNode(this.realNode, port));
     }
     this.writePolicies();
     this.heralds = new HeraldReplicas(
