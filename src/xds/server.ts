@@ -110,8 +110,8 @@ class AdsStream {
   view: string | undefined;
   state: StreamState | undefined;
   private closed = false;
-  /** When the response awaiting its ACK was written, per kind (a kind has at most one awaiting). */
-  private readonly sentAt = new Map<string, number>();
+  /** When the response awaiting its ACK was written, per kind (a kind has at most one awaiting); 0: none. */
+  private readonly sentAt: Record<ResourceKind, number> = { listener: 0, route: 0, cluster: 0, endpoint: 0 };
   /** The view's shared versions and encodings (shared-responses.ts), set with the view. */
   private slots: ViewSlots | undefined;
   /** Bytes handed to call.write whose write callback has not fired yet. */
@@ -211,7 +211,7 @@ class AdsStream {
       }
       this.conv?.sent(RESOURCE_TYPES[kind].short, out.version);
       const bytes = this.codec.encode(out, this.slots?.[kind]);
-      this.sentAt.set(kind, Date.now());
+      this.sentAt[kind] = Date.now();
       if (!this.write(bytes)) return;
       const labels = this.label('response', RESOURCE_TYPES[kind].short);
       mResponses.inc(labels);
@@ -312,13 +312,13 @@ class AdsStream {
     return false;
   }
 
-  private observeAck(kind: string, version: string, nack?: string): void {
+  private observeAck(kind: ResourceKind, version: string, nack?: string): void {
     const at = Date.now();
     // The state machine reports an ACK or NACK only for the response awaiting one: the one sent last of its kind.
-    const sent = this.sentAt.get(kind);
-    const type = RESOURCE_TYPES[kind as ResourceKind]?.short ?? kind;
-    if (sent !== undefined) mAckLatency.observe((at - sent) / 1000, ackLabels(type));
-    this.sentAt.delete(kind);
+    const sent = this.sentAt[kind];
+    const type = RESOURCE_TYPES[kind].short;
+    if (sent !== 0) mAckLatency.observe((at - sent) / 1000, ackLabels(type));
+    this.sentAt[kind] = 0;
     this.conv?.answered(type, version, at, nack);
     this.server.notifyAck({ nodeId: this.node?.id ?? '', kind, version, at, ...(nack !== undefined ? { nack } : {}) });
   }
@@ -407,7 +407,10 @@ export class XdsServer {
     this.shared = new SharedResponses(() => cache.nextVersion());
     // grpc-js's own cap is a hard memory bound at twice the limit; requests between the two get Herald's status,
     // log line and metric (a request above it gets grpc-js's RESOURCE_EXHAUSTED, uncounted).
+    // Channelz off: Herald never serves it, and it keeps per-socket and per-call trackers (ordered maps, call
+    // counters) for every stream: memory per idle stream and CPU in a reconnect storm.
     this.grpcServer = new grpc.Server({
+      'grpc.enable_channelz': 0,
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.max_receive_message_length': Math.min(2 ** 31 - 1, this.limits.maxRequestBytes * 2),
