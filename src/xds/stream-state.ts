@@ -209,17 +209,22 @@ export class StreamState {
     let candidates: ReadonlySet<string> | undefined;
     if (full) {
       t.dirtyNames = undefined;
-      // The two loops below add disjoint names (candidates, then held names that are not candidates): no Set needed.
-      candidates = this.candidates(t, all);
-      for (const name of candidates) {
+      // The candidates are the subscribed names, plus every resource of the view for a wildcard. The loops add
+      // disjoint names (the view's resources, subscribed names the view lacks, then held names that are neither):
+      // no Set is built, and a wildcard stream's resources are read straight from the view's map.
+      if (t.wildcard) {
+        for (const [name, res] of all) if (t.held.get(name) !== res.version) upserts.push(res);
+      }
+      for (const name of t.names) {
         const res = all.get(name);
         if (res) {
-          if (t.held.get(name) !== res.version) upserts.push(res);
+          if (!t.wildcard && t.held.get(name) !== res.version) upserts.push(res);
         } else if (t.held.get(name) !== ABSENT && (t.held.has(name) || this.traits.explicitRemovals)) {
           removed.push(name);
         }
       }
-      for (const name of t.held.keys()) if (!candidates.has(name)) removed.push(name);
+      for (const name of t.held.keys()) if (!t.names.has(name) && !(t.wildcard && all.has(name))) removed.push(name);
+      candidates = t.wildcard ? undefined : t.names;
     } else {
       // Only the names that changed: the same rules as above, restricted to them.
       const dirtyNames = t.dirtyNames ?? EMPTY_NAMES;
