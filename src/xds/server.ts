@@ -408,7 +408,8 @@ export class XdsServer {
     // grpc-js's own cap is a hard memory bound at twice the limit; requests between the two get Herald's status,
     // log line and metric (a request above it gets grpc-js's RESOURCE_EXHAUSTED, uncounted).
     // Channelz off: Herald never serves it, and it keeps per-socket and per-call trackers (ordered maps, call
-    // counters) for every stream: memory per idle stream and CPU in a reconnect storm.
+    // counters) for every stream: memory per idle stream and CPU in a reconnect storm. (close() then ends the
+    // connections itself: see `sockets`.)
     this.grpcServer = new grpc.Server({
       'grpc.enable_channelz': 0,
       'grpc.keepalive_time_ms': 30_000,
@@ -466,7 +467,12 @@ export class XdsServer {
       credentials = t.credentials;
     }
     const injector = this.grpcServer.createConnectionInjector(credentials);
-    const tcp = net.createServer((socket) => injector.injectConnection(socket));
+    const sockets = this.sockets;
+    const tcp = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      injector.injectConnection(socket);
+    });
     this.listeners.push({ tcp, injector });
     return new Promise((resolve, reject) => {
       tcp.once('error', reject);
@@ -479,6 +485,12 @@ export class XdsServer {
   }
 
   private readonly listeners: Array<{ tcp: net.Server; injector: grpc.ConnectionInjector }> = [];
+  /**
+   * Every accepted connection until it closes, so that close() can end them: with channelz off, grpc-js's
+   * forceShutdown() no longer finds the HTTP/2 sessions (it lists them through channelz), and a proxy would stay
+   * connected to a stopped server instead of reconnecting.
+   */
+  private readonly sockets = new Set<net.Socket>();
 
   /** Stops accepting, ends every stream, and closes the port. Safe to call twice. */
   async close(): Promise<void> {
@@ -494,6 +506,8 @@ export class XdsServer {
     // Streams are already closed above; nothing in flight is worth waiting for.
     this.grpcServer.forceShutdown();
     for (const l of this.listeners) l.injector.destroy();
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
   }
 
   proxies(): ProxyInfo[] {
