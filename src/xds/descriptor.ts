@@ -42,8 +42,12 @@ export const SERVED_TYPES = [
   'google.protobuf.Any',
 ] as const;
 
-/** The package versions a descriptor was built from; any difference makes it stale. */
+/** Bumped whenever buildDescriptor changes what it writes: a descriptor of another format is stale. */
+export const DESCRIPTOR_FORMAT = 1;
+
+/** What a descriptor was built from (format, package versions, served types); any difference makes it stale. */
 export interface DescriptorStamp {
+  readonly format: number;
   readonly grpcJsXds: string;
   readonly protobufjs: string;
   readonly types: readonly string[];
@@ -61,11 +65,11 @@ function versionOf(pkg: string): string {
 
 /** The stamp of the installed packages. */
 export function currentStamp(): DescriptorStamp {
-  return { grpcJsXds: versionOf('@grpc/grpc-js-xds'), protobufjs: versionOf('protobufjs'), types: [...SERVED_TYPES] };
+  return { format: DESCRIPTOR_FORMAT, grpcJsXds: versionOf('@grpc/grpc-js-xds'), protobufjs: versionOf('protobufjs'), types: [...SERVED_TYPES] };
 }
 
 export function sameStamp(a: DescriptorStamp, b: DescriptorStamp): boolean {
-  return a.grpcJsXds === b.grpcJsXds && a.protobufjs === b.protobufjs && a.types.length === b.types.length && a.types.every((t, i) => t === b.types[i]);
+  return a.format === b.format && a.grpcJsXds === b.grpcJsXds && a.protobufjs === b.protobufjs && a.types.length === b.types.length && a.types.every((t, i) => t === b.types[i]);
 }
 
 /** The types and enums reachable from `SERVED_TYPES` through fields, by full name (leading dot). */
