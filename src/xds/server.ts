@@ -130,7 +130,8 @@ function ackLabels(kind: string): Readonly<Record<string, string>> {
 
 class AdsStream {
   readonly id = ++streamSeq;
-  readonly connectedAt = new Date();
+  /** Epoch ms (a number, not a Date: one object less per stream). */
+  readonly connectedAt = Date.now();
   node: NodeInfo | undefined;
   view: string | undefined;
   state: StreamState | undefined;
@@ -358,7 +359,7 @@ class AdsStream {
       protocol: this.traits.name,
       view: this.view ?? '',
       peer: this.peer,
-      connectedAt: this.connectedAt.toISOString(),
+      connectedAt: new Date(this.connectedAt).toISOString(),
       ...(this.identity !== undefined ? { identity: this.identity } : {}),
       bufferedBytes: this.bufferedBytes,
       types: Object.fromEntries(Object.entries(this.state?.snapshot() ?? {}).map(([k, v]) => [RESOURCE_TYPES[k as keyof typeof RESOURCE_TYPES].typeUrl, v])),
