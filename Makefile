@@ -31,10 +31,12 @@ build: $(NODE_STAMP)
 	npx tsc -p src/tsconfig.json
 	npx tsc -p tsconfig.json
 	@bash scripts/prune-dist.sh
+	@bash scripts/build-descriptor.sh
 
 # The product alone, into dist/src: what ships (package.json "files").
 product: $(NODE_STAMP)
 	npx tsc -p src/tsconfig.json
+	@bash scripts/build-descriptor.sh
 
 kube:
 	@bash tools/kube/build.sh

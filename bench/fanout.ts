@@ -48,7 +48,7 @@ import {
 } from './common';
 import { LoadClient, startRawServer, startServer, type BenchServer } from './harness';
 import { XdsCache } from '../src/xds/cache';
-import { encodeDiscoveryResponse } from '../src/xds/wire';
+import { encodeDiscoveryResponse, type ResponseFrame } from '../src/xds/wire';
 
 // ------------------------------------------------------------------------------------- the switchable codec
 
@@ -117,19 +117,25 @@ function switchable(real: Codec): Codec {
     protocol: real.protocol,
     decode: (bytes) => real.decode(bytes),
     countNames: (bytes) => real.countNames(bytes),
-    encode: (out, shared) => {
+    // The server writes frames (laid out by its gRPC serializer): in per-stream mode, the baseline's bytes whole.
+    frame: (out, shared) => {
       const started = performance.now();
-      const bytes = encoding.mode === 'per-stream' ? baseline(out) : real.encode(out, shared);
+      let frame: ResponseFrame;
+      let bytes: Buffer | undefined;
+      if (encoding.mode === 'per-stream') {
+        bytes = baseline(out);
+        frame = { parts: { head: bytes, tail: Buffer.alloc(0) }, nonce: '', length: bytes.length };
+      } else frame = real.frame(out, shared);
       encoding.encodeMs += performance.now() - started;
       encoding.responses++;
-      encoding.bytes += bytes.length;
+      encoding.bytes += frame.length;
       if (encoding.verify) {
         encoding.verify = false;
-        const other = encoding.mode === 'per-stream' ? real.encode(out) : baseline(out);
-        encoding.identical.push(other.equals(bytes));
+        encoding.identical.push(real.encode(out).equals(bytes ?? baseline(out)));
       }
-      return bytes;
+      return frame;
     },
+    encode: (out, shared) => (encoding.mode === 'per-stream' ? baseline(out) : real.encode(out, shared)),
   };
 }
 

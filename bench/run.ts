@@ -3,10 +3,11 @@
  * next), then prints one summary table and one JSON line (`BENCH_JSON {...}`). Benchmarks print figures and
  * ratios against baselines measured in the same run; nothing here fails on a slow machine.
  *
- *   node dist/bench/run.js [--quick] [--only pipeline,fanout,memory,hostile,views,peers,pod-event,storm,soak] [--n 100,500,1000]
+ *   node dist/bench/run.js [--quick] [--only pipeline,fanout,memory,idle,hostile,views,peers,pod-event,storm,soak] [--n 100,500,1000]
  *                          [--changes 6] [--protocols sotw,delta] [--idle 1000]
  *                          [--peers-p 200,1000,2000,5000] [--peers-e 20,1000] [--rounds 5]
- *                          [--storm-p 5000] [--storm-clusters 200] [--soak-seconds 60] [--soak-minutes 30]
+ *                          [--storm-p 5000] [--storm-clusters 200] [--storm-servers herald,gcp] [--storm-rounds 1]
+ *                          [--soak-seconds 60] [--soak-minutes 30]
  *
  * pod-event starts etcd and kube-apiserver from .cache/kube (make kube; skipped without them). peers, pod-event, storm and soak build the Go load client and the go-control-plane peer (tools/loadclient,
  * tools/peer-gcp) into .cache/ on first use; a cached build is reused.
@@ -20,6 +21,7 @@ const BENCHES: Record<string, string> = {
   pipeline: 'pipeline.js',
   fanout: 'fanout.js',
   memory: 'memory.js',
+  idle: 'idle.js',
   hostile: 'hostile.js',
   views: 'views.js',
   peers: 'peers.js',

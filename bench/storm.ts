@@ -6,6 +6,10 @@
  * and CPU, and the client's CPU. Herald and go-control-plane (LinearCache) in turn, same Go client.
  *
  *   node dist/bench/storm.js [--quick] [--storm-p 5000] [--storm-clusters 200] [--protocols sotw,delta]
+ *     [--storm-servers herald,gcp] [--storm-rounds 1]
+ *
+ * `--storm-rounds N` runs each server N times, interleaved (herald, gcp, herald, gcp, …), and prints every round:
+ * on a shared machine one round's time varies by ±50%, so compare medians of interleaved rounds.
  */
 import { fixed, ms, note, parseArgs, printTable, ratio, reportResult, sleep, type BenchArgs, type BenchResult } from './common';
 import { GoClient, goTool, startServerProcess, type Protocol, type ServerKind } from './servers';
@@ -69,6 +73,12 @@ async function stormOne(kind: ServerKind, protocol: Protocol, p: number, cluster
   }
 }
 
+/** The round with the median time (the upper one of an even count); undefined for none. */
+function medianRow(rows: readonly StormRow[]): StormRow | undefined {
+  const sorted = [...rows].sort((a, b) => a.ms - b.ms);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 export async function runStorm(args: BenchArgs, argv: readonly string[]): Promise<BenchResult> {
   const client = goTool('loadclient');
   const peer = goTool('peer-gcp');
@@ -80,13 +90,18 @@ export async function runStorm(args: BenchArgs, argv: readonly string[]): Promis
   const p = numArg(argv, '--storm-p', args.quick ? 2000 : 5000);
   const clusters = numArg(argv, '--storm-clusters', 200);
   const protocols = args.quick && !argv.includes('--protocols') ? (['sotw'] as Protocol[]) : args.protocols;
+  const serversArg = argv[argv.indexOf('--storm-servers') + 1];
+  const kinds = (argv.includes('--storm-servers') && serversArg ? serversArg.split(',') : ['herald', 'gcp']).filter((k): k is 'herald' | 'gcp' => k === 'herald' || k === 'gcp');
+  const rounds = numArg(argv, '--storm-rounds', 1);
   process.stdout.write(`\nStorm: ${p} proxies connecting at once, each CDS (wildcard) + EDS for ${clusters} clusters × ${ENDPOINTS} endpoints; Herald vs go-control-plane\n`);
   const rows: StormRow[] = [];
   for (const protocol of protocols) {
-    for (const kind of ['herald', 'gcp'] as const) {
-      const r = await stormOne(kind, protocol, p, clusters, { client, peer });
-      rows.push(r);
-      process.stdout.write(`   ${protocol} ${kind}: ${r.error ? `FAILED: ${r.error}` : `${ms(r.ms, 0)} ms, peak RSS ${fixed(r.peakRssMb, 0)} MB`}\n`);
+    for (let round = 0; round < rounds; round++) {
+      for (const kind of kinds) {
+        const r = await stormOne(kind, protocol, p, clusters, { client, peer });
+        rows.push(r);
+        process.stdout.write(`   ${protocol} ${kind}: ${r.error ? `FAILED: ${r.error}` : `${ms(r.ms, 0)} ms, peak RSS ${fixed(r.peakRssMb, 0)} MB, server CPU ${fixed(r.serverCpuS, 2)} s`}\n`);
+      }
     }
   }
   printTable(
@@ -96,10 +111,11 @@ export async function runStorm(args: BenchArgs, argv: readonly string[]): Promis
   );
   const summary: Array<[string, string, string, string]> = [];
   for (const protocol of protocols) {
-    const h = rows.find((r) => r.protocol === protocol && r.server === 'herald');
-    const g = rows.find((r) => r.protocol === protocol && r.server === 'gcp');
+    const h = medianRow(rows.filter((r) => r.protocol === protocol && r.server === 'herald'));
+    const g = medianRow(rows.filter((r) => r.protocol === protocol && r.server === 'gcp'));
     if (!h || !g) continue;
     summary.push([`storm ${protocol} ${p}×${clusters}: time to all ACKed (target ≤ 0.8× gcp)`, `${ms(h.ms, 0)} ms`, `gcp ${ms(g.ms, 0)} ms`, ratio(h.ms, g.ms)]);
+    summary.push([`storm ${protocol} ${p}×${clusters}: server CPU`, `${fixed(h.serverCpuS, 2)} s`, `gcp ${fixed(g.serverCpuS, 2)} s`, ratio(h.serverCpuS, g.serverCpuS)]);
     summary.push([`storm ${protocol} ${p}×${clusters}: peak RSS (target ≤ 1 GB)`, `${fixed(h.peakRssMb, 0)} MB`, `gcp ${fixed(g.peakRssMb, 0)} MB`, ratio(h.peakRssMb, g.peakRssMb)]);
   }
   note('A fresh server process per row, so VmHWM is the storm\'s peak. Both servers and the client share the 2 cores.');

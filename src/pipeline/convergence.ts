@@ -215,10 +215,11 @@ export class Convergence {
 
 /** One stream's part: what changes wait for it, what it was sent, per type. Owned by the stream. */
 export class StreamConvergence {
-  private readonly waiting = new Map<string, ChangeRecord[]>();
-  private readonly inFlight = new Map<string, { version: string; changes: ChangeRecord[] }>();
+  // The three maps are made on first use: an idle stream (most of them) holds none.
+  private waiting: Map<string, ChangeRecord[]> | undefined;
+  private inFlight: Map<string, { version: string; changes: ChangeRecord[] }> | undefined;
   /** Types outstanding per change for this stream (to count proxies, and proxies that ACKed everything). */
-  private readonly perChange = new Map<ChangeRecord, number>();
+  private perChange: Map<ChangeRecord, number> | undefined;
 
   constructor(private readonly c: Convergence) {}
 
@@ -226,8 +227,9 @@ export class StreamConvergence {
   changed(type: string): void {
     const rec = this.c.active;
     if (!rec) return;
-    let list = this.waiting.get(type);
-    if (!list) this.waiting.set(type, (list = []));
+    const waiting = (this.waiting ??= new Map());
+    let list = waiting.get(type);
+    if (!list) waiting.set(type, (list = []));
     if (list[list.length - 1] === rec) return;
     list.push(rec);
     rec.outstanding++;
@@ -239,40 +241,43 @@ export class StreamConvergence {
 
   /** A response of `type` went out as `version`: it carries every change waiting for that type. */
   sent(type: string, version: string): void {
-    const list = this.waiting.get(type);
+    const list = this.waiting?.get(type);
     if (!list) return;
-    this.waiting.delete(type);
-    const prev = this.inFlight.get(type);
+    this.waiting!.delete(type);
+    const inFlight = (this.inFlight ??= new Map());
+    const perChange = (this.perChange ??= new Map());
+    const prev = inFlight.get(type);
     if (prev) for (const rec of prev.changes) this.release(rec);
     for (const rec of list) {
-      const n = this.perChange.get(rec);
+      const n = perChange.get(rec);
       if (n === undefined) rec.proxies++;
-      this.perChange.set(rec, (n ?? 0) + 1);
+      perChange.set(rec, (n ?? 0) + 1);
     }
-    this.inFlight.set(type, { version, changes: list });
+    inFlight.set(type, { version, changes: list });
   }
 
   /** Nothing of `type` needed sending after all: the waiting changes did not concern this client. */
   unneeded(type: string): void {
-    const list = this.waiting.get(type);
+    const list = this.waiting?.get(type);
     if (!list) return;
-    this.waiting.delete(type);
+    this.waiting!.delete(type);
     for (const rec of list) this.c.settle(rec);
   }
 
   /** The client answered the response `version` of `type` at `at` (epoch ms): ACK, or NACK with `nack`. */
   answered(type: string, version: string, at: number, nack?: string): void {
-    const f = this.inFlight.get(type);
+    const f = this.inFlight?.get(type);
     if (!f || f.version !== version) return;
-    this.inFlight.delete(type);
+    this.inFlight!.delete(type);
+    const perChange = (this.perChange ??= new Map());
     for (const rec of f.changes) {
       if (nack === undefined) this.c.observeAck(rec, type, at);
       else this.c.m.changeNacks.inc({ kind: rec.kind, type });
-      const left = (this.perChange.get(rec) ?? 1) - 1;
+      const left = (perChange.get(rec) ?? 1) - 1;
       if (left <= 0) {
-        this.perChange.delete(rec);
+        perChange.delete(rec);
         if (nack === undefined) rec.acked++;
-      } else this.perChange.set(rec, left);
+      } else perChange.set(rec, left);
       if (nack !== undefined && left <= 0) rec.nacked++;
       this.c.settle(rec);
     }
@@ -280,15 +285,15 @@ export class StreamConvergence {
 
   /** The stream ended: everything it held is settled unanswered. */
   close(): void {
-    for (const list of this.waiting.values()) for (const rec of list) this.c.settle(rec);
-    for (const f of this.inFlight.values()) for (const rec of f.changes) this.release(rec);
-    this.waiting.clear();
-    this.inFlight.clear();
-    this.perChange.clear();
+    for (const list of this.waiting?.values() ?? []) for (const rec of list) this.c.settle(rec);
+    for (const f of this.inFlight?.values() ?? []) for (const rec of f.changes) this.release(rec);
+    this.waiting = undefined;
+    this.inFlight = undefined;
+    this.perChange = undefined;
   }
 
   private release(rec: ChangeRecord): void {
-    this.perChange.delete(rec);
+    this.perChange?.delete(rec);
     this.c.settle(rec);
   }
 }

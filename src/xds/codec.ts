@@ -7,7 +7,7 @@ import type * as protobuf from 'protobufjs';
 import { messageType } from './protos';
 import { RESOURCE_TYPES } from './resource-types';
 import type { Outgoing, XdsRequest } from './stream-state';
-import { DELTA_NAME_FIELDS, SOTW_NAME_FIELDS, countFields, deltaDiscoveryResponseParts, discoveryResponseParts, walkFields, withNonce, type ResponseParts } from './wire';
+import { DELTA_NAME_FIELDS, SOTW_NAME_FIELDS, countFields, deltaDiscoveryResponseParts, discoveryResponseParts, responseFrame, walkFields, withNonce, type ResponseFrame, type ResponseParts } from './wire';
 import type { SharedSlot } from './shared-responses';
 
 /** The parts of envoy.config.core.v3.Node Herald uses. */
@@ -30,6 +30,8 @@ export interface Codec {
    * the nonce is taken from it, or built once and left there for the other streams due the same version.
    */
   encode(out: Outgoing, shared?: SharedSlot): Buffer;
+  /** The same response as `encode`, not laid out yet (wire.ts writeFrame): what the server hands to gRPC. */
+  frame(out: Outgoing, shared?: SharedSlot): ResponseFrame;
   /** How many resource names the encoded request carries, counted without decoding it; -1 if malformed. */
   countNames(bytes: Buffer): number;
 }
@@ -205,10 +207,8 @@ export function sotwCodec(): Codec {
     countNames: (bytes) => countFields(bytes, SOTW_NAME_FIELDS),
     // DiscoveryRequest { version_info = 1; node = 2; resource_names = 3; type_url = 4; response_nonce = 5; error_detail = 6 }
     decode: (bytes) => decodeRequest(bytes, 'DiscoveryRequest', { node: 2, names: 3, typeUrl: 4, nonce: 5, error: 6 }, types),
-    encode: (out, shared) =>
-      encodeShared(out, shared, () =>
-        discoveryResponseParts({ versionInfo: out.version, resources: out.resources.map((r) => r.any), typeUrl: RESOURCE_TYPES[out.kind].typeUrl }),
-      ),
+    encode: (out, shared) => withNonce(sotwParts(out, shared), out.nonce),
+    frame: (out, shared) => responseFrame(sotwParts(out, shared), out.nonce),
   };
 }
 
@@ -221,24 +221,35 @@ export function deltaCodec(): Codec {
     //   initial_resource_versions = 5; response_nonce = 6; error_detail = 7 }
     decode: (bytes) =>
       decodeRequest(bytes, 'DeltaDiscoveryRequest', { node: 1, typeUrl: 2, subscribe: 3, unsubscribe: 4, initial: 5, nonce: 6, error: 7 }, types),
-    encode: (out, shared) =>
-      encodeShared(out, shared, () =>
-        deltaDiscoveryResponseParts({
-          systemVersionInfo: out.version,
-          resources: out.resources.map((r) => r.delta),
-          removed: out.removed,
-          typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
-        }),
-      ),
+    encode: (out, shared) => withNonce(deltaParts(out, shared), out.nonce),
+    frame: (out, shared) => responseFrame(deltaParts(out, shared), out.nonce),
   };
 }
 
-function encodeShared(out: Outgoing, shared: SharedSlot | undefined, build: () => ResponseParts): Buffer {
+function sotwParts(out: Outgoing, shared: SharedSlot | undefined): ResponseParts {
+  return sharedParts(out, shared, () =>
+    discoveryResponseParts({ versionInfo: out.version, resources: out.resources.map((r) => r.any), typeUrl: RESOURCE_TYPES[out.kind].typeUrl }),
+  );
+}
+
+function deltaParts(out: Outgoing, shared: SharedSlot | undefined): ResponseParts {
+  return sharedParts(out, shared, () =>
+    deltaDiscoveryResponseParts({
+      systemVersionInfo: out.version,
+      resources: out.resources.map((r) => r.delta),
+      removed: out.removed,
+      typeUrl: RESOURCE_TYPES[out.kind].typeUrl,
+    }),
+  );
+}
+
+/** The response without its nonce: the slot's when it holds `out.version` (built once and left there), else fresh. */
+function sharedParts(out: Outgoing, shared: SharedSlot | undefined, build: () => ResponseParts): ResponseParts {
   const mine = shared !== undefined && shared.version === out.version;
   let parts = mine ? shared.parts : undefined;
   if (!parts) {
     parts = build();
     if (mine) shared.parts = parts;
   }
-  return withNonce(parts, out.nonce);
+  return parts;
 }

@@ -1,12 +1,16 @@
 /**
- * Loads Envoy's v3 API from the .proto files shipped inside the pinned npm package @grpc/grpc-js-xds.
- * Nothing generated is committed: the schema is read at start-up (about a few hundred ms) and shared.
+ * Envoy's v3 API from the .proto files shipped inside the pinned npm package @grpc/grpc-js-xds. Nothing generated
+ * is committed. The build writes the part Herald uses as a JSON descriptor next to this file (descriptor.ts);
+ * `envoyRoot()` loads that when it matches the installed packages, and parses the .proto files otherwise (a
+ * tree compiled by `tsc` alone, or packages upgraded since the build): the same schema either way, only slower
+ * and with more memory resident.
  *
  * Contract: `envoyRoot()` returns one process-wide protobufjs Root; callers must not mutate it.
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import * as protobuf from 'protobufjs';
+import { DESCRIPTOR_FILE, currentStamp, sameStamp, type Descriptor } from './descriptor';
 
 /** The Envoy proto files Herald serves or reads; their imports are resolved from the include dirs. */
 const ENTRY_FILES = [
@@ -19,7 +23,6 @@ const ENTRY_FILES = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/health_check/v3/health_check.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
-  'envoy/config/bootstrap/v3/bootstrap.proto',
 ] as const;
 
 function includeDirs(): string[] {
@@ -30,9 +33,44 @@ function includeDirs(): string[] {
 }
 
 let root: protobuf.Root | undefined;
+let source: 'descriptor' | 'protos' | undefined;
 
 export function envoyRoot(): protobuf.Root {
   if (root) return root;
+  const descriptor = readDescriptor(path.join(__dirname, DESCRIPTOR_FILE));
+  if (descriptor) {
+    root = protobuf.Root.fromJSON(descriptor.root);
+    source = 'descriptor';
+  } else {
+    root = parseProtos();
+    source = 'protos';
+  }
+  return root;
+}
+
+/** Where `envoyRoot()` took the schema from (undefined before its first call). */
+export function schemaSource(): 'descriptor' | 'protos' | undefined {
+  return source;
+}
+
+/** The descriptor in `file` if it exists, parses and was built from the installed packages; else undefined. */
+export function readDescriptor(file: string): Descriptor | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const d = JSON.parse(text) as Descriptor;
+    return d && d.stamp && d.root && sameStamp(d.stamp, currentStamp()) ? d : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A fresh Root parsed from the .proto files (every type of ENTRY_FILES and their imports), resolved. */
+export function parseProtos(): protobuf.Root {
   const dirs = includeDirs();
   const r = new protobuf.Root();
   r.resolvePath = (_origin: string, target: string): string | null => {
@@ -46,7 +84,6 @@ export function envoyRoot(): protobuf.Root {
   };
   r.loadSync(ENTRY_FILES as unknown as string[], { keepCase: false });
   r.resolveAll();
-  root = r;
   return r;
 }
 

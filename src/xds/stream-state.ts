@@ -75,13 +75,17 @@ class TypeState {
   requested = false;
   /** The next response must compare the whole subscription (first request, subscription change, unnamed change). */
   full = false;
-  /** Names that may differ from what the client holds since the last response (only meaningful when not `full`). */
-  dirtyNames = new Set<string>();
+  /**
+   * Names that may differ from what the client holds since the last response (only meaningful when not `full`);
+   * undefined while there are none (an idle stream holds no empty Set).
+   */
+  dirtyNames: Set<string> | undefined;
   /** SotW: the names of the last request (or their bytes), to recognise an ACK that repeats them without a set. */
   lastNames: readonly string[] | undefined;
   lastNamesBytes: Buffer | undefined;
   wildcard = false;
-  readonly names = new Set<string>();
+  /** The subscribed names (without the wildcard); replaced whole by a SotW request that changes them. */
+  names = new Set<string>();
   readonly held = new Map<string, string>();
   pending: { nonce: string; version: string; sentAt: number } | undefined;
   /** The nonce of the latest response of this type, ACKed or not: requests carrying an older one are stale. */
@@ -95,7 +99,31 @@ class TypeState {
   subscribed(name: string): boolean {
     return this.wildcard || this.names.has(name);
   }
+
+  markName(name: string): void {
+    (this.dirtyNames ??= new Set()).add(name);
+  }
 }
+
+/**
+ * Nonce prefixes: 12 random bytes (base64url) per stream, drawn from the CSPRNG 256 streams' worth at a time
+ * (one randomBytes call per stream costs more than the rest of a stream's set-up).
+ */
+const PREFIX_BYTES = 12;
+let prefixPool: Buffer = Buffer.alloc(0);
+let prefixAt = 0;
+function randomNoncePrefix(): string {
+  if (prefixAt + PREFIX_BYTES > prefixPool.length) {
+    prefixPool = randomBytes(PREFIX_BYTES * 256);
+    prefixAt = 0;
+  }
+  const prefix = prefixPool.toString('base64url', prefixAt, prefixAt + PREFIX_BYTES);
+  prefixAt += PREFIX_BYTES;
+  return `${prefix}-`;
+}
+
+/** Bit of a kind in StreamState's dirty mask. */
+const KIND_BIT: Readonly<Record<ResourceKind, number>> = Object.fromEntries(KIND_ORDER.map((k, i) => [k, 1 << i])) as Record<ResourceKind, number>;
 
 export interface TypeSnapshot {
   readonly subscribed: readonly string[];
@@ -113,8 +141,8 @@ export interface TypeSnapshot {
 
 export class StreamState {
   private readonly types = new Map<ResourceKind, TypeState>();
-  /** Kinds that may have something to send: touched by a request, a cache change, or a sent dependency. */
-  private readonly dirty = new Set<ResourceKind>();
+  /** Kinds that may have something to send (KIND_BIT): touched by a request, a cache change, or a sent dependency. */
+  private dirty = 0;
   private nonceSeq = 0;
 
   /**
@@ -129,7 +157,7 @@ export class StreamState {
     private readonly resources: (kind: ResourceKind) => ReadonlyMap<string, CachedResource>,
     private readonly nextVersion: (kind: ResourceKind, resources: readonly CachedResource[], removed: readonly string[], previous: string) => string,
     private readonly now: () => number = Date.now,
-    private readonly noncePrefix: string = randomBytes(12).toString('base64url') + '-',
+    private readonly noncePrefix: string = randomNoncePrefix(),
   ) {}
 
   /** Applies one request. Never throws on bad input: the outcome says what was ignored and why. */
@@ -147,7 +175,7 @@ export class StreamState {
     // the kind as it was (changes that arrived while the response was pending marked it dirty already).
     if (this.applySubscription(t, req)) {
       t.full = true;
-      this.dirty.add(kind);
+      this.dirty |= KIND_BIT[kind];
     }
     if (stale || req.nonce === '' || req.nonce !== t.pending?.nonce) return { kind };
     const answered = t.pending;
@@ -171,8 +199,8 @@ export class StreamState {
    */
   nextResponse(kind: ResourceKind, ready: boolean): Outgoing | undefined {
     const t = this.types.get(kind);
-    if (!ready || !t || !t.requested || t.pending || !this.dirty.has(kind)) return undefined;
-    this.dirty.delete(kind);
+    if (!ready || !t || !t.requested || t.pending || (this.dirty & KIND_BIT[kind]) === 0) return undefined;
+    this.dirty &= ~KIND_BIT[kind];
     const all = this.resources(kind);
     const upserts: CachedResource[] = [];
     const removed: string[] = [];
@@ -180,22 +208,33 @@ export class StreamState {
     t.full = false;
     let candidates: ReadonlySet<string> | undefined;
     if (full) {
-      t.dirtyNames.clear();
-      // The two loops below add disjoint names (candidates, then held names that are not candidates): no Set needed.
-      candidates = this.candidates(t, all);
-      for (const name of candidates) {
+      t.dirtyNames = undefined;
+      // The candidates are the subscribed names, plus every resource of the view for a wildcard. The loops add
+      // disjoint names (the view's resources, subscribed names the view lacks, then held names that are neither):
+      // no Set is built, and a wildcard stream's resources are read straight from the view's map.
+      // The view's resources are read in name order (sortedValues: sorted once per cache map, shared by every
+      // stream), so the response's sort below finds them sorted; so are a subscription's when it names a good part
+      // of the view (a sidecar's EDS for every cluster), where one pass over the view beats sorting the names.
+      const viaView = t.wildcard || (t.names.size > 8 && t.names.size * Math.log2(t.names.size) > all.size);
+      if (viaView) {
+        for (const res of sortedValues(all)) {
+          if ((t.wildcard || t.names.has(res.name)) && t.held.get(res.name) !== res.version) upserts.push(res);
+        }
+      }
+      for (const name of t.names) {
         const res = all.get(name);
         if (res) {
-          if (t.held.get(name) !== res.version) upserts.push(res);
+          if (!viaView && t.held.get(name) !== res.version) upserts.push(res);
         } else if (t.held.get(name) !== ABSENT && (t.held.has(name) || this.traits.explicitRemovals)) {
           removed.push(name);
         }
       }
-      for (const name of t.held.keys()) if (!candidates.has(name)) removed.push(name);
+      for (const name of t.held.keys()) if (!t.names.has(name) && !(t.wildcard && all.has(name))) removed.push(name);
+      candidates = t.wildcard ? undefined : t.names;
     } else {
       // Only the names that changed: the same rules as above, restricted to them.
-      const dirtyNames = t.dirtyNames;
-      if (dirtyNames.size > 0) t.dirtyNames = new Set();
+      const dirtyNames = t.dirtyNames ?? EMPTY_NAMES;
+      t.dirtyNames = undefined;
       for (const name of dirtyNames) {
         const res = all.get(name);
         if (t.names.has(name) || (t.wildcard && res !== undefined)) {
@@ -259,9 +298,9 @@ export class StreamState {
     const t = this.types.get(kind);
     if (t) {
       if (!names || names.length === 0) t.full = true;
-      else if (!t.full) for (const n of names) t.dirtyNames.add(n);
+      else if (!t.full) for (const n of names) t.markName(n);
     }
-    this.dirty.add(kind);
+    this.dirty |= KIND_BIT[kind];
   }
 
   /**
@@ -278,11 +317,11 @@ export class StreamState {
     let any = false;
     for (const n of names) {
       if (t.names.has(n) || t.held.has(n)) {
-        if (!t.full) t.dirtyNames.add(n);
+        if (!t.full) t.markName(n);
         any = true;
       }
     }
-    if (any) this.dirty.add(kind);
+    if (any) this.dirty |= KIND_BIT[kind];
     return any;
   }
 
@@ -395,8 +434,7 @@ export class StreamState {
       }
       for (const n of t.names) if (!next.has(n)) dropped.push(n);
       if (next.size !== t.names.size - dropped.length) added = true;
-      t.names.clear();
-      for (const n of next) t.names.add(n);
+      t.names = next;
       t.wildcard = wildcard;
     } else {
       const sub = req.subscribe ?? [];
@@ -428,13 +466,15 @@ export class StreamState {
         const dt = this.types.get(d.kind);
         if (dt) {
           dt.held.delete(d.name);
-          if (!dt.full) dt.dirtyNames.add(d.name);
+          if (!dt.full) dt.markName(d.name);
         }
-        this.dirty.add(d.kind);
+        this.dirty |= KIND_BIT[d.kind];
       }
     }
   }
 }
+
+const EMPTY_NAMES: ReadonlySet<string> = new Set();
 
 function byName(a: CachedResource, b: CachedResource): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;

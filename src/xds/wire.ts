@@ -115,18 +115,40 @@ function encodeHead(version: string, resources: readonly Buffer[], typeUrl: stri
   return out;
 }
 
-/** The whole response: `parts` framed around the nonce (field 5 in both DiscoveryResponse and DeltaDiscoveryResponse). */
-export function withNonce(parts: ResponseParts, nonce: string): Buffer {
+/**
+ * A whole response not yet laid out: the shared `parts` and one stream's `nonce` (field 5 in both DiscoveryResponse
+ * and DeltaDiscoveryResponse), with its encoded `length`. `writeFrame` lays it out into a buffer the caller owns,
+ * so a transport that copies the bytes anyway can take them from a reused buffer instead of one per stream.
+ */
+export interface ResponseFrame {
+  readonly parts: ResponseParts;
+  readonly nonce: string;
+  readonly length: number;
+}
+
+export function responseFrame(parts: ResponseParts, nonce: string): ResponseFrame {
   const nLen = Buffer.byteLength(nonce);
-  const size = parts.head.length + (nLen > 0 ? prefixSize(5, nLen) + nLen : 0) + parts.tail.length;
-  const out = Buffer.allocUnsafe(size);
+  return { parts, nonce, length: parts.head.length + (nLen > 0 ? prefixSize(5, nLen) + nLen : 0) + parts.tail.length };
+}
+
+/** Writes `frame` at the start of `out` (at least `frame.length` bytes); returns the length written. */
+export function writeFrame(frame: ResponseFrame, out: Buffer): number {
+  const { parts, nonce } = frame;
   let pos = parts.head.copy(out, 0);
-  if (nLen > 0) {
+  if (nonce.length > 0) {
     out[pos++] = (5 << 3) | WIRE_LEN;
-    pos = writeVarint(out, pos, nLen);
+    pos = writeVarint(out, pos, Buffer.byteLength(nonce));
     pos += out.write(nonce, pos, 'utf8');
   }
-  parts.tail.copy(out, pos);
+  pos += parts.tail.copy(out, pos);
+  return pos;
+}
+
+/** The whole response as its own Buffer: `parts` framed around the nonce. */
+export function withNonce(parts: ResponseParts, nonce: string): Buffer {
+  const frame = responseFrame(parts, nonce);
+  const out = Buffer.allocUnsafe(frame.length);
+  writeFrame(frame, out);
   return out;
 }
 

@@ -194,3 +194,21 @@ test('nothing is served until the sources have synced; a broken services file ke
   const metrics = await (await fetch(`http://127.0.0.1:${h.adminPort}/metrics`)).text();
   assert.match(metrics, /herald_source_errors_total\{source="file"\} [1-9]/);
 });
+
+test('stopping Herald ends every connected stream, so proxies reconnect elsewhere instead of waiting', async (t) => {
+  const h = await startTestHerald(TWO);
+  const sotw = new AdsClient(h.xdsPort, 'sotw');
+  const delta = new AdsClient(h.xdsPort, 'delta');
+  t.after(() => {
+    sotw.close();
+    delta.close();
+  });
+  sotw.send({ node: node('n-stop-sotw'), typeUrl: typeUrl('cluster') });
+  delta.send({ node: node('n-stop-delta'), typeUrl: typeUrl('cluster') });
+  await sotw.next('cluster');
+  await delta.next('cluster');
+  await h.stop();
+  const [a, b] = await Promise.all([sotw.ended(3000), delta.ended(3000)]);
+  assert.notEqual(a.code, grpc.status.OK);
+  assert.notEqual(b.code, grpc.status.OK);
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { messageType } from '../../src/xds/protos';
-import { encodeAny, encodeDeltaDiscoveryResponse, encodeDeltaResource, encodeDiscoveryResponse } from '../../src/xds/wire';
+import { discoveryResponseParts, encodeAny, encodeDeltaDiscoveryResponse, encodeDeltaResource, encodeDiscoveryResponse, responseFrame, withNonce, writeFrame } from '../../src/xds/wire';
 
 const CLA = messageType('envoy.config.endpoint.v3.ClusterLoadAssignment');
 const CLA_URL = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
@@ -50,4 +50,18 @@ test('empty fields are omitted as proto3 requires', () => {
   const msg = messageType('envoy.service.discovery.v3.DiscoveryResponse').decode(bytes) as any;
   assert.equal(msg.versionInfo, '');
   assert.equal(msg.resources.length, 0);
+});
+
+test('a response frame laid out into a reused buffer is the same bytes as withNonce', () => {
+  const parts = discoveryResponseParts({ versionInfo: 'p-7', resources: [encodeAny(CLA_URL, claBytes('a', 200))], typeUrl: CLA_URL });
+  const scratch = Buffer.alloc(1 << 16, 0xee);
+  for (const nonce of ['', 'n', 'x'.repeat(300)]) {
+    const frame = responseFrame(parts, nonce);
+    const whole = withNonce(parts, nonce);
+    assert.equal(frame.length, whole.length, `length with nonce of ${nonce.length}`);
+    assert.equal(writeFrame(frame, scratch), whole.length);
+    assert.deepEqual(scratch.subarray(0, whole.length), whole);
+    const msg = messageType('envoy.service.discovery.v3.DiscoveryResponse').decode(whole) as any;
+    assert.equal(msg.nonce, nonce);
+  }
 });
