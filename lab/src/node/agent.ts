@@ -41,7 +41,12 @@ export function splice(a: net.Socket, b: net.Socket): void {
     let failed = false;
     from.on('error', () => {
       failed = true;
-      if (!to.destroyed) to.resetAndDestroy();
+      if (to.destroyed) return;
+      try {
+        to.resetAndDestroy(); // TCP: an RST, as the failed side saw
+      } catch {
+        to.destroy(); // a unix socket has no reset (ERR_INVALID_HANDLE_TYPE)
+      }
     });
     from.on('close', () => {
       if (!failed && !to.destroyed) to.end();
