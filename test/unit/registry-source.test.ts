@@ -41,11 +41,14 @@ const answer = (hosts: Array<{ ip: string; at?: number }>) =>
   });
 
 function sink() {
-  const updates: Array<{ snapshot: SourceSnapshot; synced: boolean }> = [];
+  const updates: Array<{ snapshot: SourceSnapshot; synced: boolean; at: number }> = [];
+  const of = (u: (typeof updates)[number] | undefined) => [...(u?.snapshot.get('legacy')?.endpoints ?? [])].map((e) => e.address);
   return {
     updates,
-    addresses: () => [...(updates.at(-1)?.snapshot.get('legacy')?.endpoints ?? [])].map((e) => e.address),
-    update: (_s: string, snapshot: SourceSnapshot, synced: boolean) => void updates.push({ snapshot, synced }),
+    addresses: () => of(updates.at(-1)),
+    /** When the first update without `ip` arrived (after one that had it). */
+    leftAt: (ip: string) => updates.find((u, i) => i > 0 && of(updates[i - 1]).includes(ip) && !of(u).includes(ip))?.at,
+    update: (_s: string, snapshot: SourceSnapshot, synced: boolean) => void updates.push({ snapshot, synced, at: Date.now() }),
   };
 }
 
@@ -92,12 +95,14 @@ test('registry source: kept hosts leave at their own TTL while the registry keep
   await source.start(s);
   await waitFor('first hosts', () => s.addresses().length === 2);
   reg.next({ status: 500, body: 'internal server error' });
-  await waitFor('the older host to leave by its TTL', () => s.addresses().join() === '10.0.0.2', 20_000);
-  const left = Date.now() - (now - 1000);
-  // Never before its TTL; after it within a few backed-off polls (0.1–0.2 s, doubling), each of which may wait for
-  // its read's 5 s timeout twice (the at-once retry of a 5xx) on a loaded machine: seen once at 10 s in the suite.
-  assert.ok(left >= 2000 && left < 20_000, `left ${left} ms after its check-in (TTL 2 s)`);
-  await waitFor('the other one too', () => s.updates.at(-1)!.snapshot.size === 0, 8000);
+  // Each leaves at the first poll after its own check-in + TTL (polls back off, 0.1–0.2 s doubling, so one poll may
+  // come after both TTLs and drop both at once: the older never after the newer, neither before its TTL).
+  await waitFor('both hosts to leave by their TTLs', () => s.addresses().length === 0, 30_000);
+  const first = s.leftAt('10.0.0.1')! - (now - 1000);
+  const second = s.leftAt('10.0.0.2')! - now;
+  assert.ok(first >= 2000 && first < 30_000, `the older host left ${first} ms after its check-in (TTL 2 s)`);
+  assert.ok(second >= 2000 && second < 30_000, `the newer host left ${second} ms after its check-in (TTL 2 s)`);
+  assert.ok(s.leftAt('10.0.0.1')! <= s.leftAt('10.0.0.2')!, 'the older host left first (or with the newer)');
   assert.match(await render(), /herald_registry_kept_hosts_expired_total\{source="vms-b"\} 2/);
 });
 
