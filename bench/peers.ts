@@ -36,7 +36,7 @@ export interface PeerRow {
   readonly error?: string;
 }
 
-const KINDS: readonly ServerKind[] = ['herald', 'gcp', 'floor'];
+const KINDS: readonly ServerKind[] = (process.env.PEER_KINDS?.split(',') as ServerKind[] | undefined) ?? ['herald', 'gcp', 'floor'];
 
 function listArg(argv: readonly string[], flag: string, def: string): number[] {
   const i = argv.indexOf(flag);

@@ -28,7 +28,7 @@ import { meshOf, service, type Mesh } from './common';
 import { startServer } from './harness';
 
 export const REPO = path.resolve(__dirname, '..', '..');
-export type ServerKind = 'herald' | 'gcp' | 'floor';
+export type ServerKind = 'herald' | 'gcp' | 'floor' | 'h2floor';
 export type Protocol = 'sotw' | 'delta';
 
 export interface ServerStats {
@@ -174,7 +174,7 @@ class NodeServer implements ServerHandle {
   private readonly inbox: Inbox;
   private port_ = 0;
   constructor(
-    readonly kind: 'herald' | 'floor',
+    readonly kind: 'herald' | 'floor' | 'h2floor',
     private readonly child: ChildProcess,
   ) {
     this.inbox = new Inbox(kind);
@@ -467,6 +467,94 @@ async function serveFloor(clusters: number, endpoints: number): Promise<void> {
   });
 }
 
+/** The HTTP/2 floor: the same as the floor on node:http2 directly, gRPC framing by hand. */
+async function serveH2Floor(clusters: number, endpoints: number): Promise<void> {
+  const http2 = await import('node:http2');
+  const EDS = RESOURCE_TYPES.endpoint.typeUrl;
+  const anys = Array.from({ length: clusters }, (_, i) => claAny(i, endpoints));
+  const versions = anys.map(() => 'v0');
+  type Call = import('node:http2').ServerHttp2Stream;
+  const subs = { sotw: anys.map(() => new Set<Call>()), delta: anys.map(() => new Set<Call>()) };
+  const frame = (b: Buffer) => {
+    const out = Buffer.allocUnsafe(5 + b.length);
+    out[0] = 0;
+    out.writeUInt32BE(b.length, 1);
+    b.copy(out, 5);
+    return out;
+  };
+  const server = http2.createServer({ settings: { maxConcurrentStreams: 100 } });
+  server.on('stream', (call, headers) => {
+    const delta = String(headers[':path']).endsWith('DeltaAggregatedResources');
+    call.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    call.on('wantTrailers', () => call.sendTrailers({ 'grpc-status': '0' }));
+    const mine: number[] = [];
+    const seen = new Set<string>();
+    let pending: Buffer = Buffer.alloc(0);
+    call.on('data', (chunk: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= 5) {
+        const len = pending.readUInt32BE(1);
+        if (pending.length < 5 + len) break;
+        const b = pending.subarray(5, 5 + len);
+        pending = pending.subarray(5 + len);
+        const r = protobuf.Reader.create(b);
+        let typeUrl = '';
+        const names: string[] = [];
+        while (r.pos < r.len) {
+          const tag = r.uint32();
+          const f = tag >>> 3;
+          if ((f === 4 && !delta) || (f === 2 && delta && (tag & 7) === 2)) typeUrl = r.string();
+          else if (f === 3) names.push(r.string());
+          else r.skipType(tag & 7);
+        }
+        if (seen.has(typeUrl)) continue;
+        seen.add(typeUrl);
+        const idx = typeUrl === EDS ? names.map((n) => clusterIndex(n, clusters)) : [];
+        for (const i of idx) {
+          mine.push(i);
+          (delta ? subs.delta : subs.sotw)[i]!.add(call);
+        }
+        if (delta) {
+          const resources = idx.map((i) => encodeDeltaResource(`svc-${i}`, versions[i]!, anys[i]!));
+          call.write(frame(encodeDeltaDiscoveryResponse({ systemVersionInfo: '', resources, typeUrl, removed: [], nonce: 'init' })));
+        } else call.write(frame(encodeDiscoveryResponse({ versionInfo: 'v0', resources: idx.map((i) => anys[i]!), typeUrl, nonce: 'init' })));
+      }
+    });
+    const done = () => {
+      for (const i of mine) (delta ? subs.delta : subs.sotw)[i]!.delete(call);
+    };
+    call.on('end', () => {
+      done();
+      call.end();
+    });
+    call.on('close', done);
+    call.on('error', done);
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as import('node:net').AddressInfo).port)));
+  process.send!({ type: 'listening', port });
+  let seq = 0;
+  process.on('message', (m: ChildCmd) => {
+    try {
+      if (m.cmd === 'update') {
+        const i = clusterIndex(m.cluster, clusters);
+        const any = claAny(i, m.endpoints);
+        const t0 = process.hrtime.bigint();
+        const version = `v${++seq}`;
+        anys[i] = any;
+        versions[i] = version;
+        const sotw = frame(encodeDiscoveryResponse({ versionInfo: version, resources: [any], typeUrl: EDS, nonce: version }));
+        const delta = frame(encodeDeltaDiscoveryResponse({ systemVersionInfo: '', resources: [encodeDeltaResource(m.cluster, version, any)], typeUrl: EDS, removed: [], nonce: version }));
+        for (const call of subs.sotw[i]!) call.write(sotw);
+        for (const call of subs.delta[i]!) call.write(delta);
+        process.send!({ type: 'updated', id: m.id, t0: String(t0) });
+      } else if (m.cmd === 'stats') process.send!({ type: 'stats', ...ownStats() });
+      else if (m.cmd === 'quit') process.exit(0);
+    } catch (err) {
+      process.send!({ type: 'error', message: (err as Error).message });
+    }
+  });
+}
+
 if (require.main === module) {
   const argv = process.argv.slice(2);
   const arg = (flag: string) => argv[argv.indexOf(flag) + 1];
@@ -474,7 +562,7 @@ if (require.main === module) {
   const clusters = Number(arg('--clusters') ?? 1);
   const endpoints = Number(arg('--endpoints') ?? 20);
   process.on('disconnect', () => process.exit(0));
-  (kind === 'herald' ? serveHerald(clusters, endpoints) : kind === 'floor' ? serveFloor(clusters, endpoints) : Promise.reject(new Error(`--serve herald|floor, not ${kind}`))).catch((err) => {
+  (kind === 'herald' ? serveHerald(clusters, endpoints) : kind === 'floor' ? serveFloor(clusters, endpoints) : kind === 'h2floor' ? serveH2Floor(clusters, endpoints) : Promise.reject(new Error(`--serve herald|floor, not ${kind}`))).catch((err) => {
     process.stderr.write(`${(err as Error).stack}\n`);
     process.exit(1);
   });

@@ -12,10 +12,7 @@
  * at a rate and up to a total. With TLS and a client CA (tls.ts), the certificate's identity must match the node
  * it claims (identity.ts), else PERMISSION_DENIED.
  */
-import * as http2 from 'node:http2';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as grpc from '@grpc/grpc-js';
 import type { Metrics } from '../admin/metrics';
 import type { Logger } from '../log/log';
 import type { Telemetry } from '../telemetry';
@@ -25,35 +22,12 @@ import { KIND_ORDER, RESOURCE_TYPES, type ResourceKind } from './resource-types'
 import { DELTA, SOTW, StreamState, type ProtocolTraits, type TypeSnapshot } from './stream-state';
 import type { ViewResolver } from './view-resolver';
 import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS, TokenBucket, type AdmissionLimits, type StreamLimits } from './limits';
-import { tlsCredentials, type FileCertificates, type XdsTlsOptions } from './tls';
+import { FileCertificates, type TlsContext, type XdsTlsOptions } from './tls';
 import { certIdentity, identityProblem, nodeClaim } from './identity';
 import type { Convergence, StreamConvergence } from '../pipeline/convergence';
 import { SharedResponses, type ViewSlots } from './shared-responses';
-import { writeFrame, type ResponseFrame } from './wire';
-
-/**
- * The gRPC response serializer: lays a response frame out in one buffer reused for every response, and returns a
- * view of it. Safe because grpc-js copies what the serializer returns into its own message frame at once
- * (server-interceptors serializeMessage: serialize, then copy; @grpc/grpc-js 1.14, pinned), before anything else runs; a frame waiting in a
- * stream's write queue is laid out only when grpc-js takes it. So a response costs one copy (grpc-js's) instead of
- * two and no allocation of ours: with 2,000 proxies each sent 80 KB, that is 160 MB not allocated. A frame larger
- * than SCRATCH_MAX gets a buffer of its own, so the scratch never pins a huge response.
- */
-/** An ADS call as Herald's handlers see it: requests are raw bytes, responses are frames (serializeFrame). */
-type AdsCall = grpc.ServerDuplexStream<Buffer, ResponseFrame>;
-
-const SCRATCH_MAX = 1 << 20;
-let scratch = Buffer.alloc(0);
-function serializeFrame(frame: ResponseFrame): Buffer {
-  if (frame.length > SCRATCH_MAX) {
-    const own = Buffer.allocUnsafe(frame.length);
-    writeFrame(frame, own);
-    return own;
-  }
-  if (scratch.length < frame.length) scratch = Buffer.allocUnsafeSlow(Math.max(frame.length, Math.min(SCRATCH_MAX, scratch.length * 2)));
-  const n = writeFrame(frame, scratch);
-  return scratch.subarray(0, n);
-}
+import { frameChunks, type ResponseFrame } from './wire';
+import { GrpcServer, Status, statusName, type GrpcCall, type StatusCode } from './grpc-server';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -160,37 +134,40 @@ class AdsStream {
 
   constructor(
     private readonly server: XdsServer,
-    private readonly call: AdsCall,
+    private readonly call: GrpcCall,
     readonly codec: Codec,
     private readonly traits: ProtocolTraits,
   ) {}
 
   get peer(): string {
-    return this.call.getPeer();
+    return this.call.peer;
+  }
+
+  /** A request declared longer than the limit: refused before any of it is kept (grpc-server.ts). */
+  onOversize(length: number): void {
+    const max = this.server.limits.maxRequestBytes;
+    this.fail(Status.RESOURCE_EXHAUSTED, `request of ${length} bytes exceeds the limit of ${max} (xds.limits.maxRequestBytes)`, 'too-large');
   }
 
   onData(bytes: Buffer): void {
     if (this.closed) return;
     const limits = this.server.limits;
-    if (bytes.length > limits.maxRequestBytes) {
-      return this.fail(grpc.status.RESOURCE_EXHAUSTED, `request of ${bytes.length} bytes exceeds the limit of ${limits.maxRequestBytes} (xds.limits.maxRequestBytes)`, 'too-large');
-    }
     const names = this.codec.countNames(bytes);
     if (names > limits.maxNamesPerRequest) {
-      return this.fail(grpc.status.RESOURCE_EXHAUSTED, `request names ${names} resources, more than the limit of ${limits.maxNamesPerRequest} (xds.limits.maxNamesPerRequest)`, 'too-many-names');
+      return this.fail(Status.RESOURCE_EXHAUSTED, `request names ${names} resources, more than the limit of ${limits.maxNamesPerRequest} (xds.limits.maxNamesPerRequest)`, 'too-many-names');
     }
     const decoded = this.codec.decode(bytes);
-    if ('error' in decoded) return this.fail(grpc.status.INVALID_ARGUMENT, decoded.error, 'malformed');
+    if ('error' in decoded) return this.fail(Status.INVALID_ARGUMENT, decoded.error, 'malformed');
     const { request } = decoded;
     if (!this.state) {
       const node = decoded.node;
       if (!node || node.id === '') {
-        return this.fail(grpc.status.INVALID_ARGUMENT, 'the first request of a stream must carry node.id', 'no-node');
+        return this.fail(Status.INVALID_ARGUMENT, 'the first request of a stream must carry node.id', 'no-node');
       }
       if (this.server.verifyIdentity && !this.checkIdentity(node)) return;
       this.node = node;
       const resolved = this.server.views.resolve(node);
-      if ('refused' in resolved) return this.fail(grpc.status.RESOURCE_EXHAUSTED, resolved.refused, 'no-view');
+      if ('refused' in resolved) return this.fail(Status.RESOURCE_EXHAUSTED, resolved.refused, 'no-view');
       const cache = this.server.cache;
       const view = (this.view = resolved.view);
       const slots = (this.slots = this.server.shared.slots(this.traits.name, view));
@@ -199,7 +176,7 @@ class AdsStream {
       this.server.log.write('info', 'xds stream opened', { stream: this.id, node: node.id, protocol: this.traits.name, view, peer: this.peer });
     }
     if (!request.typeUrl) {
-      return this.fail(grpc.status.INVALID_ARGUMENT, 'request without type_url', 'no-type-url');
+      return this.fail(Status.INVALID_ARGUMENT, 'request without type_url', 'no-type-url');
     }
     const outcome = this.state.handleRequest(request);
     const type = 'kind' in outcome && outcome.kind ? RESOURCE_TYPES[outcome.kind].short : 'unknown';
@@ -261,8 +238,8 @@ class AdsStream {
     this.pendingWrites++;
     this.bufferedBytes += len;
     this.server.addBuffered(len);
-    const ok = this.call.write(frame, () => {
-      // grpc-js never calls back for a write that failed or a call that was cancelled: close() settles those.
+    const ok = this.call.write(frameChunks(frame), len, () => {
+      // No callback comes for a write dropped with its stream: close() settles those.
       if (this.closed) return;
       this.pendingWrites--;
       this.bufferedBytes -= len;
@@ -310,12 +287,12 @@ class AdsStream {
   }
 
   /** Ends the stream with a status; other streams are unaffected. */
-  fail(code: grpc.status, details: string, reason: string, metric = this.server.m.badRequests): void {
+  fail(code: StatusCode, details: string, reason: string, metric = this.server.m.badRequests): void {
     metric.inc({ reason });
-    this.server.log.limited(`bad:${reason}`, 'warn', 'xds stream rejected', { stream: this.id, node: this.node?.id, peer: this.peer, code: grpc.status[code], details });
+    this.server.log.limited(`bad:${reason}`, 'warn', 'xds stream rejected', { stream: this.id, node: this.node?.id, peer: this.peer, code: statusName(code), details });
     if (this.closed) return;
     this.close();
-    this.call.emit('error', { code, details, metadata: new grpc.Metadata() });
+    this.call.end(code, details);
   }
 
   /**
@@ -327,21 +304,18 @@ class AdsStream {
     this.server.m.streamsClosed.inc({ reason });
     this.server.log.write('warn', 'xds stream closed: client not reading', { stream: this.id, node: this.node?.id, peer: this.peer, reason, details, bufferedBytes: this.bufferedBytes });
     this.close();
-    this.call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details, metadata: new grpc.Metadata() });
-    resetHttp2Stream(this.call);
-    // Drops the chunks the call itself still queues (their callbacks will never come).
-    this.call.destroy();
+    this.call.reset();
   }
 
   /** With mTLS: the client certificate must back the node's claim; false (stream failed) when it does not. */
   private checkIdentity(node: NodeInfo): boolean {
-    const cert = this.call.getAuthContext().sslPeerCertificate;
+    const cert = this.call.peerCertificate;
     const id = certIdentity(cert);
     this.identity = [...id.uris, ...id.dns.map((d) => `DNS:${d}`)].join(', ');
     const problem = cert ? identityProblem(id, nodeClaim(node), this.server.trustDomain) : 'no verified client certificate';
     if (!problem) return true;
     this.node = node;
-    this.fail(grpc.status.PERMISSION_DENIED, `node ${JSON.stringify(node.id)}: ${problem}`, 'identity', this.server.m.identity);
+    this.fail(Status.PERMISSION_DENIED, `node ${JSON.stringify(node.id)}: ${problem}`, 'identity', this.server.m.identity);
     return false;
   }
 
@@ -384,26 +358,9 @@ function listenBacklog(): number {
   }
 }
 
-/**
- * Resets the HTTP/2 stream under a grpc-js server call (RST_STREAM CANCEL), dropping whatever is queued on it.
- * grpc-js has no public way to do this; the chain call → ServerInterceptingCall → BaseServerInterceptingCall →
- * Http2Stream is that of the pinned 1.14. If the shape differs, nothing happens (the status was already sent
- * and the buffer goes when the connection does).
- */
-function resetHttp2Stream(call: AdsCall): void {
-  let o: any = call;
-  for (let i = 0; i < 6 && o; i++) {
-    const s = o.stream;
-    if (s && typeof s.close === 'function' && typeof s.rstCode !== 'undefined') {
-      if (!s.destroyed) s.close(http2.constants.NGHTTP2_CANCEL);
-      return;
-    }
-    o = o.call ?? o.nextCall;
-  }
-}
-
 export class XdsServer {
-  private readonly grpcServer: grpc.Server;
+  /** One per listen(); built there, with the TLS certificates read then. */
+  private readonly grpcServers: GrpcServer[] = [];
   private readonly streams = new Set<AdsStream>();
   private readonly byView = new Map<string, Set<AdsStream>>();
   private readonly ackListeners = new Set<AckListener>();
@@ -447,34 +404,6 @@ export class XdsServer {
     this.tls = options.tls;
     this.convergence = options.convergence;
     this.shared = new SharedResponses(() => cache.nextVersion());
-    // grpc-js's own cap is a hard memory bound at twice the limit; requests between the two get Herald's status,
-    // log line and metric (a request above it gets grpc-js's RESOURCE_EXHAUSTED, uncounted).
-    // Channelz off: Herald never serves it, and it keeps per-socket and per-call trackers (ordered maps, call
-    // counters) for every stream: memory per idle stream and CPU in a reconnect storm. (close() then ends the
-    // connections itself: see `sockets`.)
-    this.grpcServer = new grpc.Server({
-      'grpc.enable_channelz': 0,
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-      'grpc.max_receive_message_length': Math.min(2 ** 31 - 1, this.limits.maxRequestBytes * 2),
-    });
-    const identity = (b: Buffer) => b;
-    const method = (name: string) => ({
-      path: `${ADS}/${name}`,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: serializeFrame,
-      responseDeserialize: identity,
-    });
-    const service = { StreamAggregatedResources: method('StreamAggregatedResources'), DeltaAggregatedResources: method('DeltaAggregatedResources') };
-    const sotw = sotwCodec();
-    const delta = deltaCodec();
-    this.grpcServer.addService(service as unknown as grpc.ServiceDefinition, {
-      StreamAggregatedResources: (call: AdsCall) => this.accept(call, sotw, SOTW),
-      DeltaAggregatedResources: (call: AdsCall) => this.accept(call, delta, DELTA),
-    });
     this.unsubscribe = cache.subscribe((changes) => this.onCacheChange(changes));
     const ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
     this.ackTimer = setInterval(() => this.checkOverdue(ackTimeoutMs), Math.max(1000, ackTimeoutMs / 2));
@@ -502,37 +431,26 @@ export class XdsServer {
    * (each overflow a client retry after a SYN timeout). Accepted connections are handed to grpc-js.
    */
   listen(address: string, port: number): Promise<number> {
-    let credentials = grpc.ServerCredentials.createInsecure();
+    let tls: { context: TlsContext; requireClientCertificate: boolean } | undefined;
     if (this.tls) {
-      const t = tlsCredentials(this.tls, this.telemetry);
-      this.certificates = t.provider;
-      credentials = t.credentials;
+      const certificates = (this.certificates ??= new FileCertificates(this.tls, this.telemetry));
+      tls = { context: certificates.context(), requireClientCertificate: !!this.tls.clientCaFile };
     }
-    const injector = this.grpcServer.createConnectionInjector(credentials);
-    const sockets = this.sockets;
-    const tcp = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      injector.injectConnection(socket);
+    const server = new GrpcServer({
+      maxMessageBytes: this.limits.maxRequestBytes,
+      keepaliveTimeMs: 30_000,
+      keepaliveTimeoutMs: 10_000,
+      ...(tls ? { tls } : {}),
+      onError: (what, err) => this.log.limited(what, 'warn', what, { error: err.message }),
     });
-    this.listeners.push({ tcp, injector });
-    return new Promise((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen({ host: address, port, backlog: listenBacklog() }, () => {
-        tcp.off('error', reject);
-        tcp.on('error', (err) => this.log.write('error', 'xds listener error', { error: err.message }));
-        resolve((tcp.address() as net.AddressInfo).port);
-      });
-    });
+    if (tls) this.certificates!.onChange((context) => server.setSecureContext(context));
+    const sotw = sotwCodec();
+    const delta = deltaCodec();
+    server.handle(`${ADS}/StreamAggregatedResources`, (call) => this.accept(call, sotw, SOTW));
+    server.handle(`${ADS}/DeltaAggregatedResources`, (call) => this.accept(call, delta, DELTA));
+    this.grpcServers.push(server);
+    return server.listen(address, port, listenBacklog());
   }
-
-  private readonly listeners: Array<{ tcp: net.Server; injector: grpc.ConnectionInjector }> = [];
-  /**
-   * Every accepted connection until it closes, so that close() can end them: with channelz off, grpc-js's
-   * forceShutdown() no longer finds the HTTP/2 sessions (it lists them through channelz), and a proxy would stay
-   * connected to a stopped server instead of reconnecting.
-   */
-  private readonly sockets = new Set<net.Socket>();
 
   /** Stops accepting, ends every stream, and closes the port. Safe to call twice. */
   async close(): Promise<void> {
@@ -544,12 +462,8 @@ export class XdsServer {
     this.certificates?.close();
     for (const t of this.ageTimers) clearTimeout(t);
     for (const s of [...this.streams]) s.close();
-    for (const l of this.listeners) l.tcp.close();
     // Streams are already closed above; nothing in flight is worth waiting for.
-    this.grpcServer.forceShutdown();
-    for (const l of this.listeners) l.injector.destroy();
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
+    for (const server of this.grpcServers) server.close();
   }
 
   proxies(): ProxyInfo[] {
@@ -647,7 +561,7 @@ export class XdsServer {
   }
 
   /** Admission: past the rate or the total, a new stream ends at once with UNAVAILABLE (Envoy backs off and retries). */
-  private admit(call: AdsCall): boolean {
+  private admit(call: GrpcCall): boolean {
     const max = this.admission.maxStreams;
     const reason = max > 0 && this.open >= max ? 'max-streams' : !this.bucket.take() ? 'rate' : undefined;
     if (!reason) return true;
@@ -656,8 +570,8 @@ export class XdsServer {
       reason === 'rate'
         ? `too many new streams: admitting ${this.admission.newStreamsPerSecond}/s (admission.newStreamsPerSecond); retry with backoff`
         : `too many streams: ${this.open} open, the limit is ${max} (admission.maxStreams)`;
-    this.log.limited(`refused:${reason}`, 'warn', 'xds stream refused', { reason, peer: call.getPeer(), details });
-    call.emit('error', { code: grpc.status.UNAVAILABLE, details, metadata: new grpc.Metadata() });
+    this.log.limited(`refused:${reason}`, 'warn', 'xds stream refused', { reason, peer: call.peer, details });
+    call.end(Status.UNAVAILABLE, details);
     return false;
   }
 
@@ -666,63 +580,56 @@ export class XdsServer {
     for (const l of this.ackListeners) l(e);
   }
 
-  private accept(call: AdsCall, codec: Codec, traits: ProtocolTraits): void {
+  private accept(call: GrpcCall, codec: Codec, traits: ProtocolTraits): void {
     if (this.closed || !this.admit(call)) return;
     this.open++;
-    let counted = true;
-    const done = () => {
-      if (counted) this.open--;
-      counted = false;
-    };
-    call.on('close', done);
-    call.on('cancelled', done);
-    call.on('finish', done);
     const stream = new AdsStream(this, call, codec, traits);
-    call.on('data', (b: Buffer) => {
+    const age = this.limitAge(stream, call);
+    call.on('message', (b: Buffer) => {
       try {
         stream.onData(b);
       } catch (err) {
         this.log.write('error', 'xds stream failed', { stream: stream.id, error: (err as Error).stack });
-        stream.fail(grpc.status.INTERNAL, 'internal error', 'internal');
+        stream.fail(Status.INTERNAL, 'internal error', 'internal');
       }
     });
+    call.on('oversize', (length: number) => stream.onOversize(length));
     call.on('end', () => {
       stream.close();
-      call.end();
+      call.end(Status.OK);
     });
-    call.on('cancelled', () => stream.close());
-    call.on('error', () => stream.close());
-    call.on('close', () => stream.close());
-    this.limitAge(stream, call);
+    call.once('close', () => {
+      this.open--;
+      if (age) {
+        clearTimeout(age);
+        this.ageTimers.delete(age);
+      }
+      stream.close();
+    });
   }
 
   /**
    * Ends the call with status OK once it reaches maxStreamAgeMs (jittered per stream, so streams that started
    * together, as after a replica's restart, do not all leave together). Envoy and gRPC clients reconnect at once
    * after a stream that delivered responses; the new stream is routed by the client's load balancer, which is how
-   * streams spread again over replicas. Nothing when the option is 0 or absent.
+   * streams spread again over replicas. Nothing when the option is 0 or absent; else the timer (the caller clears
+   * it when the call closes first).
    */
-  private limitAge(stream: AdsStream, call: AdsCall): void {
+  private limitAge(stream: AdsStream, call: GrpcCall): NodeJS.Timeout | undefined {
     const maxAgeMs = this.options.maxStreamAgeMs ?? 0;
-    if (maxAgeMs <= 0) return;
+    if (maxAgeMs <= 0) return undefined;
     const ms = Math.round(maxAgeMs * (1 - MAX_AGE_JITTER + 2 * MAX_AGE_JITTER * Math.random()));
     const timer = setTimeout(() => {
       this.ageTimers.delete(timer);
-      if (this.closed || call.cancelled || call.destroyed) return;
+      if (this.closed || call.done) return;
       this.m.aged.inc();
       this.log.write('info', 'xds stream reached its maximum age', { stream: stream.id, node: stream.node?.id, ageMs: ms });
       stream.close();
-      call.end();
+      call.end(Status.OK);
     }, ms);
     timer.unref();
     this.ageTimers.add(timer);
-    const clear = () => {
-      clearTimeout(timer);
-      this.ageTimers.delete(timer);
-    };
-    call.once('close', clear);
-    call.once('cancelled', clear);
-    call.once('error', clear);
+    return timer;
   }
 
   /**

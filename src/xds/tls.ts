@@ -2,8 +2,8 @@
  * xDS over TLS: the server certificate and key (and, for mTLS, the CA bundle client certificates must chain to)
  * read from files and re-read when they change, as cert-manager rotates a mounted Secret.
  *
- * Contract: `tlsCredentials(options)` returns grpc-js server credentials fed by a `FileCertificates` provider.
- * The provider re-reads the files every `reloadIntervalMs` (and at once when a watched file changes); a new set is
+ * Contract: a `FileCertificates` holds the current set (`context()`, what tls.createSecureContext takes) and tells
+ * `onChange` listeners of each new one (the xDS server installs it for new connections). It re-reads the files every `reloadIntervalMs` (and at once when a watched file changes); a new set is
  * used only if it parses as a matching key and certificate (`tls.createSecureContext` accepts it), else the last
  * good set stays in use and the failure is logged and counted (`herald_xds_tls_reloads_total{outcome="failed"}`).
  * With a CA bundle, a client must present a certificate chaining to it (the TLS handshake fails otherwise: no
@@ -12,7 +12,6 @@
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import { createHash } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
 import type { Metrics } from '../admin/metrics';
 import type { Logger } from '../log/log';
 import type { Telemetry } from '../telemetry';
@@ -46,14 +45,17 @@ interface Loaded {
   readonly digest: string;
 }
 
-/**
- * A grpc-js CertificateProvider over three files. Listeners are told asynchronously (grpc-js subscribes before it
- * installs its own watcher) and only about sets that load.
- */
-export class FileCertificates implements grpc.experimental.CertificateProvider {
-  private current: Loaded | undefined;
-  private readonly identityListeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
-  private readonly caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
+/** What tls.createSecureContext takes for one loaded set. */
+export interface TlsContext {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca?: Buffer;
+}
+
+/** The certificate files, re-read as they change; listeners are told only about sets that load. */
+export class FileCertificates {
+  private current: Loaded;
+  private readonly listeners = new Set<(context: TlsContext) => void>();
   private timer: NodeJS.Timeout | undefined;
   private readonly watchers: fs.FSWatcher[] = [];
   private debounce: NodeJS.Timeout | undefined;
@@ -88,7 +90,7 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
   }
 
   get digest(): string {
-    return this.current?.digest ?? '';
+    return this.current.digest;
   }
 
   /** A watched directory changed: re-read once things settle (a Secret update is several file events). */
@@ -101,7 +103,7 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
     this.debounce.unref();
   }
 
-  /** Re-reads the files; a loadable, different set replaces the current one and is pushed to grpc-js. */
+  /** Re-reads the files; a loadable, different set replaces the current one and is handed to the listeners. */
   reload(): void {
     if (this.closed) return;
     const next = this.read();
@@ -110,7 +112,7 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
       this.log.write('error', 'xds tls reload failed; the previous certificate stays in use', { error: next.error });
       return;
     }
-    if (next.digest === this.current?.digest) return;
+    if (next.digest === this.current.digest) return;
     this.current = next;
     this.m.reloads.inc({ outcome: 'loaded' });
     this.log.write('info', 'xds tls certificate reloaded', { cert: this.o.certFile, digest: next.digest.slice(0, 16) });
@@ -125,25 +127,21 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
     for (const w of this.watchers) w.close();
   }
 
-  addIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
-    this.identityListeners.add(l);
-    queueMicrotask(() => this.current && this.identityListeners.has(l) && l({ certificate: this.current.cert, privateKey: this.current.key }));
+  /** The current set. */
+  context(): TlsContext {
+    const { cert, key, ca } = this.current;
+    return ca ? { cert, key, ca } : { cert, key };
   }
-  removeIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
-    this.identityListeners.delete(l);
-  }
-  addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
-    this.caListeners.add(l);
-    queueMicrotask(() => this.current?.ca && this.caListeners.has(l) && l({ caCertificate: this.current.ca }));
-  }
-  removeCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
-    this.caListeners.delete(l);
+
+  /** Calls `listener` with every new set that loads; returns the unsubscribe. */
+  onChange(listener: (context: TlsContext) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   private notify(): void {
-    const c = this.current!;
-    for (const l of this.identityListeners) l({ certificate: c.cert, privateKey: c.key });
-    if (c.ca) for (const l of this.caListeners) l({ caCertificate: c.ca });
+    const context = this.context();
+    for (const l of this.listeners) l(context);
   }
 
   private read(): Loaded | { error: string } {
@@ -173,13 +171,4 @@ export class FileCertificates implements grpc.experimental.CertificateProvider {
     const digest = createHash('sha256').update(cert).update(key).update(ca ?? '').digest('hex');
     return { cert, key, ca, digest };
   }
-}
-
-/** Server credentials for the xDS port; `close()` stops watching the files. */
-export function tlsCredentials(o: XdsTlsOptions, telemetry: Telemetry): { credentials: grpc.ServerCredentials; provider: FileCertificates } {
-  const provider = new FileCertificates(o, telemetry);
-  // grpc-js 1.14's createCertificateProviderServerCredentials hands its first argument to the identity slot and its
-  // second to the CA slot (whatever the parameter names say); one provider serves both, so only the null matters.
-  const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, o.clientCaFile ? provider : null, !!o.clientCaFile);
-  return { credentials, provider };
 }

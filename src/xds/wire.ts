@@ -144,6 +144,23 @@ export function writeFrame(frame: ResponseFrame, out: Buffer): number {
   return pos;
 }
 
+/**
+ * `frame` as the buffers a transport writes in order, without laying the whole of it out: the shared head as it
+ * is, then one small buffer of this stream's own, the nonce field followed by the (small) tail.
+ */
+export function frameChunks(frame: ResponseFrame): [Buffer, Buffer] {
+  const { parts, nonce } = frame;
+  const rest = Buffer.allocUnsafe(frame.length - parts.head.length);
+  let pos = 0;
+  if (nonce.length > 0) {
+    rest[pos++] = (5 << 3) | WIRE_LEN;
+    pos = writeVarint(rest, pos, Buffer.byteLength(nonce));
+    pos += rest.write(nonce, pos, 'utf8');
+  }
+  parts.tail.copy(rest, pos);
+  return [parts.head, rest];
+}
+
 /** The whole response as its own Buffer: `parts` framed around the nonce. */
 export function withNonce(parts: ResponseParts, nonce: string): Buffer {
   const frame = responseFrame(parts, nonce);

@@ -67,8 +67,8 @@ class NonReadingStream {
   status: number | undefined;
   private readonly session: http2.ClientHttp2Session;
   private readonly stream: http2.ClientHttp2Stream;
-  constructor(port: number, protocol: 'sotw' | 'delta') {
-    this.session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 65535 } });
+  constructor(port: number, protocol: 'sotw' | 'delta', initialWindowSize = 65535) {
+    this.session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize } });
     this.session.on('error', () => {});
     this.stream = this.session.request({
       ':method': 'POST',
@@ -130,19 +130,38 @@ test('a stream that does not read is closed after maxBlockedMs, its buffer relea
 
 test('a stream whose queued responses pass maxBufferedBytes is closed at once', async (t) => {
   const h = await startTestHerald(mesh(20, 400), { xds: { limits: { maxBufferedBytes: 65536, maxBlockedMs: 60_000 } } });
+  // A flow-control window of 0: nothing written to the stream can leave. The small CDS response is taken into the
+  // stream's buffer (under the transport's high-water mark), and the large EDS response queues behind it.
+  const stuck = new NonReadingStream(h.xdsPort, 'sotw', 0);
+  t.after(async () => {
+    stuck.close();
+    await h.stop();
+  });
+  stuck.send(encode('sotw', { node: node('stuck'), typeUrl: typeUrl('cluster') }));
+  await waitFor('the CDS response buffered', () => h.xds.bufferedBytes() > 0, 5000);
+  assert.equal((await h.adminGet('/proxies')).proxies.length, 1, 'one response is let through');
+  stuck.send(encode('sotw', { typeUrl: typeUrl('endpoint'), resourceNames: mesh(20, 1).map((s) => `${s.name}.default`) }));
+  assert.equal(await waitFor('stuck stream reset', () => stuck.status, 5000), http2.constants.NGHTTP2_CANCEL);
+  assert.equal(await metric(h.adminPort, /herald_xds_streams_closed_total\{reason="buffer"\} (\d+)/), 1);
+  assert.equal(h.xds.bufferedBytes(), 0);
+});
+
+test('behind a response the transport has not taken nothing more is queued: changes and requests wait', async (t) => {
+  const h = await startTestHerald(mesh(20, 400), { xds: { limits: { maxBlockedMs: 60_000 } } });
   const stuck = new NonReadingStream(h.xdsPort, 'sotw');
   t.after(async () => {
     stuck.close();
     await h.stop();
   });
-  // One response is let through however large; what queues behind it counts against the budget.
   stuck.send(encode('sotw', { node: node('stuck'), typeUrl: typeUrl('endpoint'), resourceNames: mesh(20, 1).map((s) => `${s.name}.default`) }));
   await waitFor('the big EDS response buffered', () => h.xds.bufferedBytes() > 65536, 5000);
-  assert.equal((await h.adminGet('/proxies')).proxies.length, 1, 'a single response over the budget does not close the stream');
+  const held = h.xds.bufferedBytes();
   stuck.send(encode('sotw', { typeUrl: typeUrl('cluster') }));
-  assert.equal(await waitFor('stuck stream reset', () => stuck.status, 5000), http2.constants.NGHTTP2_CANCEL);
-  assert.equal(await metric(h.adminPort, /herald_xds_streams_closed_total\{reason="buffer"\} (\d+)/), 1);
-  assert.equal(h.xds.bufferedBytes(), 0);
+  h.writeServices(mesh(20, 401));
+  await sleep(500);
+  assert.equal(h.xds.bufferedBytes(), held, 'neither the CDS response nor the changed EDS was queued');
+  assert.equal(await metric(h.adminPort, /herald_xds_streams_blocked (\d+)/), 1);
+  assert.equal((await h.adminGet('/proxies')).proxies.length, 1);
 });
 
 /** The longest event-loop stall (Herald runs in this process) while a Delta stream sends `names` initial versions. */
