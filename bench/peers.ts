@@ -1,5 +1,5 @@
 /**
- * Peers side by side: Herald, go-control-plane (LinearCache, tools/peer-gcp) and a bare grpc-js floor, each in
+ * Peers side by side: Herald, go-control-plane (LinearCache, tools/peer-gcp) and a bare node:http2 floor, each in
  * its own process, driven the same way by the same Go load client (tools/loadclient): P proxies, each on its
  * own HTTP/2 connection, subscribed to CDS (wildcard) and to EDS for the one cluster svc-0 of E endpoints.
  * Each round changes svc-0's endpoint count (E-1, E, E-1, ...: the count is the marker the client matches
@@ -12,6 +12,7 @@
  * Servers alternate within each size, so drift on a shared machine hits all three alike.
  *
  *   node dist/bench/peers.js [--quick] [--peers-p 200,1000] [--peers-e 20,1000] [--rounds 5] [--protocols sotw,delta]
+ *     [--peers-servers herald,gcp,floor]   (also grpc-floor: the same floor on grpc-js)
  */
 import { fixed, ms, note, parseArgs, printTable, ratio, reportResult, sleep, stats, type BenchArgs, type BenchResult } from './common';
 import { GoClient, goTool, startServerProcess, type Protocol, type ServerKind } from './servers';
@@ -36,7 +37,15 @@ export interface PeerRow {
   readonly error?: string;
 }
 
-const KINDS: readonly ServerKind[] = (process.env.PEER_KINDS?.split(',') as ServerKind[] | undefined) ?? ['herald', 'gcp', 'floor'];
+const KINDS: readonly ServerKind[] = ['herald', 'gcp', 'floor', 'grpc-floor'];
+
+function serversArg(argv: readonly string[]): ServerKind[] {
+  const i = argv.indexOf('--peers-servers');
+  const v = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--peers-servers='))?.slice('--peers-servers='.length);
+  const kinds = (v ?? 'herald,gcp,floor').split(',').filter((k): k is ServerKind => (KINDS as readonly string[]).includes(k));
+  if (kinds.length === 0) throw new Error(`--peers-servers: a list of ${KINDS.join(', ')}`);
+  return kinds;
+}
 
 function listArg(argv: readonly string[], flag: string, def: string): number[] {
   const i = argv.indexOf(flag);
@@ -153,14 +162,15 @@ export async function runPeers(args: BenchArgs, argv: readonly string[]): Promis
   const es = listArg(argv, '--peers-e', args.quick ? '20' : '20,1000');
   const rounds = listArg(argv, '--rounds', args.quick ? '3' : '5')[0] ?? 5;
   const protocols = args.quick && !argv.includes('--protocols') ? (['sotw'] as Protocol[]) : args.protocols;
-  process.stdout.write(`\nPeers: P ∈ {${ps.join(', ')}} × E ∈ {${es.join(', ')}}, ${protocols.join(' and ')}, ${rounds} rounds after 2 warm-ups; Herald vs go-control-plane v0.14.0 (LinearCache) vs bare grpc-js\n`);
+  const servers = serversArg(argv);
+  process.stdout.write(`\nPeers: P ∈ {${ps.join(', ')}} × E ∈ {${es.join(', ')}}, ${protocols.join(' and ')}, ${rounds} rounds after 2 warm-ups; ${servers.join(', ')} (gcp: go-control-plane v0.14.0 LinearCache; floor: bare node:http2)\n`);
   const rows: PeerRow[] = [];
   for (const protocol of protocols) {
     for (const e of es) {
       for (const p of ps) {
         const started = performance.now();
         const got: PeerRow[] = [];
-        for (const kind of KINDS) got.push(await runOne(kind, protocol, p, e, rounds, { client, peer }));
+        for (const kind of servers) got.push(await runOne(kind, protocol, p, e, rounds, { client, peer }));
         rows.push(...got);
         process.stdout.write(`   ${protocol} ${p} × ${e}: ${got.map((r) => `${r.server} ${r.error ? 'FAILED' : `${ms(r.p50)}/${ms(r.p99)} ms`}`).join(', ')} (${ms((performance.now() - started) / 1000)} s)\n`);
       }

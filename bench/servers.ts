@@ -5,17 +5,21 @@
  * - Herald: XdsCache + Publisher + XdsServer (bench/harness.ts startServer) in a forked Node process; an update
  *   is a new Mesh with service C rebuilt at K endpoints, handed to `publisher.update()`.
  * - go-control-plane: tools/peer-gcp (LinearCache); an update is the ClusterLoadAssignment handed to the cache.
- * - floor: a bare grpc-js ADS server in a forked Node process (SotW and Delta) that writes one pre-encoded
- *   response to every subscribed stream; the ClusterLoadAssignment bytes are Herald's own.
+ * - floor: a bare node:http2 ADS server in a forked Node process (SotW and Delta) that writes one pre-encoded
+ *   response to every subscribed stream; the ClusterLoadAssignment bytes are Herald's own. `grpc-floor`: the same
+ *   on grpc-js (not run by default; Herald served xDS through grpc-js until it had its own transport).
  *
  * Every server reports t0, the CLOCK_MONOTONIC ns just before the hand-over (Node: process.hrtime; Go:
  * clock_gettime), and its own CPU (getrusage) and RSS (/proc/self/status) on request, so the orchestrator
- * takes no part in what is measured. Run as `node dist/bench/servers.js --serve herald|floor --clusters N
+ * takes no part in what is measured. Run as `node dist/bench/servers.js --serve herald|floor|grpc-floor --clusters N
  * --endpoints E` it is the server child (IPC in: update | stats | quit; out: listening | updated | stats).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as http2 from 'node:http2';
+import * as inspector from 'node:inspector';
+import type { AddressInfo } from 'node:net';
 import * as readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
@@ -28,7 +32,7 @@ import { meshOf, service, type Mesh } from './common';
 import { startServer } from './harness';
 
 export const REPO = path.resolve(__dirname, '..', '..');
-export type ServerKind = 'herald' | 'gcp' | 'floor' | 'h2floor';
+export type ServerKind = 'herald' | 'gcp' | 'floor' | 'grpc-floor';
 export type Protocol = 'sotw' | 'delta';
 
 export interface ServerStats {
@@ -174,7 +178,7 @@ class NodeServer implements ServerHandle {
   private readonly inbox: Inbox;
   private port_ = 0;
   constructor(
-    readonly kind: 'herald' | 'floor' | 'h2floor',
+    readonly kind: 'herald' | 'floor' | 'grpc-floor',
     private readonly child: ChildProcess,
   ) {
     this.inbox = new Inbox(kind);
@@ -351,13 +355,42 @@ function clusterIndex(name: string, clusters: number): number {
 
 type ChildCmd = { cmd: 'update'; id: number; cluster: string; endpoints: number } | { cmd: 'stats' } | { cmd: 'quit' };
 
+/**
+ * HERALD_BENCH_PROFILE=<file>: a V8 CPU profile of the updates only (from the third, past the warm-ups, to quit),
+ * not of start-up and connecting.
+ */
+function updateProfiler(): { update(id: number): void; stop(): Promise<void> } {
+  const file = process.env.HERALD_BENCH_PROFILE;
+  if (!file) return { update: () => undefined, stop: async () => undefined };
+  const session = new inspector.Session();
+  session.connect();
+  let started = false;
+  return {
+    update: (id) => {
+      if (started || id < 3) return;
+      started = true;
+      session.post('Profiler.enable', () => session.post('Profiler.start'));
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        if (!started) return resolve();
+        session.post('Profiler.stop', (err, r) => {
+          if (!err) fs.writeFileSync(file, JSON.stringify(r.profile));
+          resolve();
+        });
+      }),
+  };
+}
+
 async function serveHerald(clusters: number, endpoints: number): Promise<void> {
   let mesh: Mesh = meshOf(Array.from({ length: clusters }, (_, i) => service(i, endpoints)));
   const server = await startServer(mesh);
+  const profiler = updateProfiler();
   process.send!({ type: 'listening', port: server.port });
   process.on('message', (m: ChildCmd) => {
     try {
       if (m.cmd === 'update') {
+        profiler.update(m.id);
         const s = service(clusterIndex(m.cluster, clusters), m.endpoints);
         const services = new Map(mesh.services);
         services.set(s.name, s);
@@ -367,7 +400,7 @@ async function serveHerald(clusters: number, endpoints: number): Promise<void> {
         mesh = next;
         process.send!({ type: 'updated', id: m.id, t0: String(t0) });
       } else if (m.cmd === 'stats') process.send!({ type: 'stats', ...ownStats() });
-      else if (m.cmd === 'quit') void server.close().finally(() => process.exit(0));
+      else if (m.cmd === 'quit') void profiler.stop().then(() => server.close()).finally(() => process.exit(0));
     } catch (err) {
       process.send!({ type: 'error', message: (err as Error).message });
     }
@@ -382,121 +415,40 @@ function claAny(svc: number, endpoints: number): Buffer {
 }
 
 /**
- * The floor: a bare grpc-js ADS server (SotW and Delta). A stream's first request of a type is answered with
- * the current state of what it names (empty for CDS); an update encodes one response and writes that same
- * Buffer to every stream subscribed to the cluster. ACKs are read (type and nonce) and otherwise ignored.
+ * The floors: the least a Node ADS server does, SotW and Delta. A stream's first request of a type is answered
+ * with the current state of what it names (empty for CDS); an update encodes one response and writes that same
+ * Buffer to every stream subscribed to the cluster. ACKs are read (type and nonce) and otherwise ignored. Two
+ * transports under the same logic (FloorState): `floor`, node:http2 with the gRPC framing by hand (Herald's own
+ * transport shape, src/xds/grpc-server.ts), and `grpc-floor`, a bare grpc-js server.
  */
-async function serveFloor(clusters: number, endpoints: number): Promise<void> {
-  const EDS = RESOURCE_TYPES.endpoint.typeUrl;
-  const anys = Array.from({ length: clusters }, (_, i) => claAny(i, endpoints));
-  const versions = anys.map(() => 'v0');
-  type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
-  const subs = { sotw: anys.map(() => new Set<Call>()), delta: anys.map(() => new Set<Call>()) };
-  const identity = (b: Buffer) => b;
-  const method = (p: string) => ({ path: p, requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity });
-  const server = new grpc.Server({ 'grpc.max_concurrent_streams': 1 << 20 });
-  const handler = (delta: boolean) => (call: Call) => {
-    const mine: number[] = [];
-    const seen = new Set<string>();
-    call.on('data', (b: Buffer) => {
-      // SotW DiscoveryRequest: resource_names = 3, type_url = 4, response_nonce = 5.
-      // DeltaDiscoveryRequest: type_url = 2, resource_names_subscribe = 3, response_nonce = 6.
-      const r = protobuf.Reader.create(b);
-      let typeUrl = '';
-      const names: string[] = [];
-      while (r.pos < r.len) {
-        const tag = r.uint32();
-        const f = tag >>> 3;
-        if ((f === 4 && !delta) || (f === 2 && delta && (tag & 7) === 2)) typeUrl = r.string();
-        else if (f === 3) names.push(r.string());
-        else r.skipType(tag & 7);
-      }
-      if (seen.has(typeUrl)) return; // an ACK
-      seen.add(typeUrl);
-      const idx = typeUrl === EDS ? names.map((n) => clusterIndex(n, clusters)) : [];
-      for (const i of idx) {
-        mine.push(i);
-        (delta ? subs.delta : subs.sotw)[i]!.add(call);
-      }
-      if (delta) {
-        const resources = idx.map((i) => encodeDeltaResource(`svc-${i}`, versions[i]!, anys[i]!));
-        call.write(encodeDeltaDiscoveryResponse({ systemVersionInfo: '', resources, typeUrl, removed: [], nonce: 'init' }));
-      } else call.write(encodeDiscoveryResponse({ versionInfo: 'v0', resources: idx.map((i) => anys[i]!), typeUrl, nonce: 'init' }));
-    });
-    const done = () => {
-      for (const i of mine) (delta ? subs.delta : subs.sotw)[i]!.delete(call);
-    };
-    call.on('end', () => {
-      done();
-      call.end();
-    });
-    call.on('cancelled', done);
-    call.on('error', done);
-  };
-  const ads = '/envoy.service.discovery.v3.AggregatedDiscoveryService/';
-  server.addService(
-    { StreamAggregatedResources: method(`${ads}StreamAggregatedResources`), DeltaAggregatedResources: method(`${ads}DeltaAggregatedResources`) } as unknown as grpc.ServiceDefinition,
-    { StreamAggregatedResources: handler(false), DeltaAggregatedResources: handler(true) },
-  );
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  process.send!({ type: 'listening', port });
-  let seq = 0;
-  process.on('message', (m: ChildCmd) => {
-    try {
-      if (m.cmd === 'update') {
-        const i = clusterIndex(m.cluster, clusters);
-        const any = claAny(i, m.endpoints);
-        const t0 = process.hrtime.bigint();
-        const version = `v${++seq}`;
-        anys[i] = any;
-        versions[i] = version;
-        // SotW: with one name per stream, the changed cluster alone is that stream's whole state.
-        const sotw = encodeDiscoveryResponse({ versionInfo: version, resources: [any], typeUrl: EDS, nonce: version });
-        const delta = encodeDeltaDiscoveryResponse({ systemVersionInfo: '', resources: [encodeDeltaResource(m.cluster, version, any)], typeUrl: EDS, removed: [], nonce: version });
-        for (const call of subs.sotw[i]!) call.write(sotw);
-        for (const call of subs.delta[i]!) call.write(delta);
-        process.send!({ type: 'updated', id: m.id, t0: String(t0) });
-      } else if (m.cmd === 'stats') process.send!({ type: 'stats', ...ownStats() });
-      else if (m.cmd === 'quit') {
-        server.forceShutdown();
-        process.exit(0);
-      }
-    } catch (err) {
-      process.send!({ type: 'error', message: (err as Error).message });
-    }
-  });
-}
+class FloorState<Call> {
+  private readonly EDS = RESOURCE_TYPES.endpoint.typeUrl;
+  private readonly anys: Buffer[];
+  private readonly versions: string[];
+  private readonly subs: { sotw: Array<Set<Call>>; delta: Array<Set<Call>> };
+  private seq = 0;
 
-/** The HTTP/2 floor: the same as the floor on node:http2 directly, gRPC framing by hand. */
-async function serveH2Floor(clusters: number, endpoints: number): Promise<void> {
-  const http2 = await import('node:http2');
-  const EDS = RESOURCE_TYPES.endpoint.typeUrl;
-  const anys = Array.from({ length: clusters }, (_, i) => claAny(i, endpoints));
-  const versions = anys.map(() => 'v0');
-  type Call = import('node:http2').ServerHttp2Stream;
-  const subs = { sotw: anys.map(() => new Set<Call>()), delta: anys.map(() => new Set<Call>()) };
-  const frame = (b: Buffer) => {
-    const out = Buffer.allocUnsafe(5 + b.length);
-    out[0] = 0;
-    out.writeUInt32BE(b.length, 1);
-    b.copy(out, 5);
-    return out;
-  };
-  const server = http2.createServer({ settings: { maxConcurrentStreams: 100 } });
-  server.on('stream', (call, headers) => {
-    const delta = String(headers[':path']).endsWith('DeltaAggregatedResources');
-    call.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    call.on('wantTrailers', () => call.sendTrailers({ 'grpc-status': '0' }));
+  constructor(
+    private readonly clusters: number,
+    endpoints: number,
+    /** A message as the transport writes it (the HTTP/2 floor's gRPC prefix; grpc-js frames its own). */
+    private readonly frame: (message: Buffer) => Buffer,
+    private readonly write: (call: Call, framed: Buffer) => void,
+  ) {
+    this.anys = Array.from({ length: clusters }, (_, i) => claAny(i, endpoints));
+    this.versions = this.anys.map(() => 'v0');
+    this.subs = { sotw: this.anys.map(() => new Set<Call>()), delta: this.anys.map(() => new Set<Call>()) };
+  }
+
+  /** One stream's state: what it subscribed to, and which types it asked for already. */
+  stream(call: Call, delta: boolean): { request: (b: Buffer) => void; done: () => void } {
     const mine: number[] = [];
     const seen = new Set<string>();
-    let pending: Buffer = Buffer.alloc(0);
-    call.on('data', (chunk: Buffer) => {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length >= 5) {
-        const len = pending.readUInt32BE(1);
-        if (pending.length < 5 + len) break;
-        const b = pending.subarray(5, 5 + len);
-        pending = pending.subarray(5 + len);
+    const subs = delta ? this.subs.delta : this.subs.sotw;
+    return {
+      request: (b) => {
+        // SotW DiscoveryRequest: resource_names = 3, type_url = 4, response_nonce = 5.
+        // DeltaDiscoveryRequest: type_url = 2, resource_names_subscribe = 3, response_nonce = 6.
         const r = protobuf.Reader.create(b);
         let typeUrl = '';
         const names: string[] = [];
@@ -507,52 +459,122 @@ async function serveH2Floor(clusters: number, endpoints: number): Promise<void> 
           else if (f === 3) names.push(r.string());
           else r.skipType(tag & 7);
         }
-        if (seen.has(typeUrl)) continue;
+        if (seen.has(typeUrl)) return; // an ACK
         seen.add(typeUrl);
-        const idx = typeUrl === EDS ? names.map((n) => clusterIndex(n, clusters)) : [];
+        const idx = typeUrl === this.EDS ? names.map((n) => clusterIndex(n, this.clusters)) : [];
         for (const i of idx) {
           mine.push(i);
-          (delta ? subs.delta : subs.sotw)[i]!.add(call);
+          subs[i]!.add(call);
         }
         if (delta) {
-          const resources = idx.map((i) => encodeDeltaResource(`svc-${i}`, versions[i]!, anys[i]!));
-          call.write(frame(encodeDeltaDiscoveryResponse({ systemVersionInfo: '', resources, typeUrl, removed: [], nonce: 'init' })));
-        } else call.write(frame(encodeDiscoveryResponse({ versionInfo: 'v0', resources: idx.map((i) => anys[i]!), typeUrl, nonce: 'init' })));
-      }
-    });
-    const done = () => {
-      for (const i of mine) (delta ? subs.delta : subs.sotw)[i]!.delete(call);
+          const resources = idx.map((i) => encodeDeltaResource(`svc-${i}`, this.versions[i]!, this.anys[i]!));
+          this.write(call, this.frame(encodeDeltaDiscoveryResponse({ systemVersionInfo: '', resources, typeUrl, removed: [], nonce: 'init' })));
+        } else this.write(call, this.frame(encodeDiscoveryResponse({ versionInfo: 'v0', resources: idx.map((i) => this.anys[i]!), typeUrl, nonce: 'init' })));
+      },
+      done: () => {
+        for (const i of mine) subs[i]!.delete(call);
+      },
     };
-    call.on('end', () => {
-      done();
-      call.end();
-    });
-    call.on('close', done);
-    call.on('error', done);
-  });
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as import('node:net').AddressInfo).port)));
-  process.send!({ type: 'listening', port });
-  let seq = 0;
+  }
+
+  /** The update command: one response per protocol, written to every subscriber; t0 just before encoding. */
+  update(cluster: string, endpoints: number): bigint {
+    const i = clusterIndex(cluster, this.clusters);
+    const any = claAny(i, endpoints);
+    const t0 = process.hrtime.bigint();
+    const version = `v${++this.seq}`;
+    this.anys[i] = any;
+    this.versions[i] = version;
+    // SotW: with one name per stream, the changed cluster alone is that stream's whole state.
+    const sotw = this.frame(encodeDiscoveryResponse({ versionInfo: version, resources: [any], typeUrl: this.EDS, nonce: version }));
+    const delta = this.frame(encodeDeltaDiscoveryResponse({ systemVersionInfo: '', resources: [encodeDeltaResource(cluster, version, any)], typeUrl: this.EDS, removed: [], nonce: version }));
+    for (const call of this.subs.sotw[i]!) this.write(call, sotw);
+    for (const call of this.subs.delta[i]!) this.write(call, delta);
+    return t0;
+  }
+}
+
+/** A floor's command loop (IPC): update, stats, quit. */
+function floorCommands(state: FloorState<any>, quit: () => void): void {
   process.on('message', (m: ChildCmd) => {
     try {
       if (m.cmd === 'update') {
-        const i = clusterIndex(m.cluster, clusters);
-        const any = claAny(i, m.endpoints);
-        const t0 = process.hrtime.bigint();
-        const version = `v${++seq}`;
-        anys[i] = any;
-        versions[i] = version;
-        const sotw = frame(encodeDiscoveryResponse({ versionInfo: version, resources: [any], typeUrl: EDS, nonce: version }));
-        const delta = frame(encodeDeltaDiscoveryResponse({ systemVersionInfo: '', resources: [encodeDeltaResource(m.cluster, version, any)], typeUrl: EDS, removed: [], nonce: version }));
-        for (const call of subs.sotw[i]!) call.write(sotw);
-        for (const call of subs.delta[i]!) call.write(delta);
+        const t0 = state.update(m.cluster, m.endpoints);
         process.send!({ type: 'updated', id: m.id, t0: String(t0) });
       } else if (m.cmd === 'stats') process.send!({ type: 'stats', ...ownStats() });
-      else if (m.cmd === 'quit') process.exit(0);
+      else if (m.cmd === 'quit') {
+        quit();
+        process.exit(0);
+      }
     } catch (err) {
       process.send!({ type: 'error', message: (err as Error).message });
     }
   });
+}
+
+/** The grpc-js floor. */
+async function serveGrpcFloor(clusters: number, endpoints: number): Promise<void> {
+  type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
+  const state = new FloorState<Call>(clusters, endpoints, (m) => m, (call, message) => call.write(message));
+  const identity = (b: Buffer) => b;
+  const method = (p: string) => ({ path: p, requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity });
+  const server = new grpc.Server({ 'grpc.max_concurrent_streams': 1 << 20 });
+  const handler = (delta: boolean) => (call: Call) => {
+    const s = state.stream(call, delta);
+    call.on('data', s.request);
+    call.on('end', () => {
+      s.done();
+      call.end();
+    });
+    call.on('cancelled', s.done);
+    call.on('error', s.done);
+  };
+  const ads = '/envoy.service.discovery.v3.AggregatedDiscoveryService/';
+  server.addService(
+    { StreamAggregatedResources: method(`${ads}StreamAggregatedResources`), DeltaAggregatedResources: method(`${ads}DeltaAggregatedResources`) } as unknown as grpc.ServiceDefinition,
+    { StreamAggregatedResources: handler(false), DeltaAggregatedResources: handler(true) },
+  );
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  process.send!({ type: 'listening', port });
+  floorCommands(state, () => server.forceShutdown());
+}
+
+/** The HTTP/2 floor: gRPC framing by hand (a 5-byte prefix per message), one framed Buffer written to every stream. */
+async function serveFloor(clusters: number, endpoints: number): Promise<void> {
+  const frame = (b: Buffer) => {
+    const out = Buffer.allocUnsafe(5 + b.length);
+    out[0] = 0;
+    out.writeUInt32BE(b.length, 1);
+    b.copy(out, 5);
+    return out;
+  };
+  const state = new FloorState<http2.ServerHttp2Stream>(clusters, endpoints, frame, (call, framed) => call.write(framed));
+  const server = http2.createServer();
+  server.on('stream', (call, headers) => {
+    const delta = String(headers[':path']).endsWith('DeltaAggregatedResources');
+    call.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    call.on('wantTrailers', () => call.sendTrailers({ 'grpc-status': '0' }));
+    const s = state.stream(call, delta);
+    // Requests are small and whole in one DATA frame here; a message split across chunks is joined.
+    let pending: Buffer = Buffer.alloc(0);
+    call.on('data', (chunk: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+        const len = pending.readUInt32BE(1);
+        s.request(pending.subarray(5, 5 + len));
+        pending = pending.subarray(5 + len);
+      }
+    });
+    call.on('end', () => {
+      s.done();
+      call.end();
+    });
+    call.on('close', s.done);
+    call.on('error', s.done);
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  process.send!({ type: 'listening', port });
+  floorCommands(state, () => server.close());
 }
 
 if (require.main === module) {
@@ -562,7 +584,7 @@ if (require.main === module) {
   const clusters = Number(arg('--clusters') ?? 1);
   const endpoints = Number(arg('--endpoints') ?? 20);
   process.on('disconnect', () => process.exit(0));
-  (kind === 'herald' ? serveHerald(clusters, endpoints) : kind === 'floor' ? serveFloor(clusters, endpoints) : kind === 'h2floor' ? serveH2Floor(clusters, endpoints) : Promise.reject(new Error(`--serve herald|floor, not ${kind}`))).catch((err) => {
+  (kind === 'herald' ? serveHerald(clusters, endpoints) : kind === 'floor' ? serveFloor(clusters, endpoints) : kind === 'grpc-floor' ? serveGrpcFloor(clusters, endpoints) : Promise.reject(new Error(`--serve herald|floor|grpc-floor, not ${kind}`))).catch((err) => {
     process.stderr.write(`${(err as Error).stack}\n`);
     process.exit(1);
   });

@@ -122,4 +122,19 @@ export async function lab(argv: string[]): Promise<void> {
   }
   process.stdout.write(table(results) + '\n');
   if (values.json) process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results) + '\n');
+  leaveWhenDone(log);
+}
+
+/**
+ * The run is over and its results are out: a handle a teardown missed (a socket, a child's pipe) must not keep
+ * the process up. An unref'd timer fires only if something else still holds the event loop; it names what does,
+ * and exits with the run's own exit code.
+ */
+function leaveWhenDone(log: (m: string) => void): void {
+  const timer = setTimeout(() => {
+    const handles = ((process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles?.() ?? []).map((h) => h.constructor?.name ?? typeof h);
+    log(`still open 10 s after the run ended: ${handles.join(', ') || 'nothing listed'}; exiting`);
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  }, 10_000);
+  timer.unref();
 }

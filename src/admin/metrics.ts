@@ -138,28 +138,57 @@ export class Metrics {
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     const known = this.declared.get(name);
     if (known) return known as Counter;
-    const c = new client.Counter({ name, help: help || name, labelNames, registers: [this.registry] });
+    // Bound series count in a plain number, added to prom-client's series when read (scrape, get): an
+    // increment on a hot path (every response, every ACK) is one addition instead of a label hash and map update.
+    const bound = new Map<string, { labels: Labels; n: number }>();
+    const flush = () => {
+      for (const b of bound.values()) {
+        if (b.n === 0) continue;
+        c.inc(b.labels, b.n);
+        b.n = 0;
+      }
+    };
+    const c = new client.Counter({ name, help: help || name, labelNames, registers: [this.registry], collect: flush });
     const values = () => (c as unknown as { hashMap: Record<string, { labels: Record<string, string>; value: number }> }).hashMap;
     const out: Counter = {
       inc: (labels, by = 1) => (labels ? c.inc(sorted(labels), by) : c.inc(by)),
-      get: (labels = {}) => Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0,
+      get: (labels = {}) => {
+        flush();
+        return Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0;
+      },
       labels: (labels) => {
-        const child = c.labels(sorted(labels));
-        return { inc: (by = 1) => child.inc(by) };
+        const ordered = sorted(labels);
+        const key = JSON.stringify(ordered);
+        let b = bound.get(key);
+        if (!b) {
+          // Validates the label names now, as an unbound inc would.
+          c.labels(ordered);
+          bound.set(key, (b = { labels: ordered, n: 0 }));
+        }
+        const series = b;
+        return { inc: (by = 1) => void (series.n += by) };
       },
     };
     this.declared.set(name, out);
     return out;
   }
 
-  gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
+  /**
+   * A gauge. With `read` (an unlabelled gauge whose value changes on a hot path, e.g. bytes buffered), the value
+   * is read from it whenever the gauge is (scrape, get) instead of being set.
+   */
+  gauge(name: string, help: string, labelNames: readonly string[] = [], read?: () => number): Gauge {
     const known = this.declared.get(name);
     if (known) return known as Gauge;
-    const g = new client.Gauge({ name, help: help || name, labelNames, registers: [this.registry] });
+    const collect = read ? () => g.set(read()) : undefined;
+    const g: client.Gauge = new client.Gauge({ name, help: help || name, labelNames, registers: [this.registry], ...(collect ? { collect } : {}) });
     const values = () => (g as unknown as { hashMap: Record<string, { labels: Record<string, string>; value: number }> }).hashMap;
     const out: Gauge = {
       set: (value, labels) => (labels ? g.set(sorted(labels), value) : g.set(value)),
-      get: (labels = {}) => Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0,
+      get: (labels = {}) => {
+        collect?.();
+        return Object.values(values()).find((v) => exact(v.labels, labels))?.value ?? 0;
+      },
       labels: (labels) => {
         const child = g.labels(sorted(labels));
         return { set: (v) => child.set(v) };

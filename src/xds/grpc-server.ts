@@ -54,10 +54,13 @@ export function statusName(code: number): string {
   return STATUS_NAMES[code] ?? String(code);
 }
 
+/** How long a stream whose status went out in trailers may stay open before it is reset. */
+const LINGER_MS = 1000;
+
 /** Writes at or under this many bytes are copied behind their prefix into one buffer; larger ones go as writev. */
 const COPY_MAX = 4096;
 
-const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, NGHTTP2_CANCEL } = http2.constants;
+const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 const RESPONSE_HEADERS = Object.freeze({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc', 'grpc-accept-encoding': 'identity' });
 
 /**
@@ -174,7 +177,14 @@ export class GrpcCall extends EventEmitter {
     this.headersSent = true;
     this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     this.stream.once('wantTrailers', () => {
-      if (!this.stream.destroyed) this.stream.sendTrailers(this.trailers ?? { 'grpc-status': '0' });
+      if (this.stream.destroyed) return;
+      this.stream.sendTrailers(this.trailers ?? { 'grpc-status': '0' });
+      // A reset now could overtake the trailers: give the client a moment to close its side first.
+      if (!this.stream.closed) {
+        const timer = setTimeout(() => this.closeAfterStatus(), LINGER_MS);
+        timer.unref();
+        this.stream.once('close', () => clearTimeout(timer));
+      }
     });
   }
 
@@ -218,10 +228,21 @@ export class GrpcCall extends EventEmitter {
     if (!this.headersSent) {
       this.headersSent = true;
       this.stream.respond({ ...RESPONSE_HEADERS, ...status }, { endStream: true });
+      this.closeAfterStatus();
       return;
     }
     this.trailers = status;
     this.stream.end();
+  }
+
+  /**
+   * The status is out; a client that has not half-closed would keep the stream (and what it holds) open, so it is
+   * closed with RST_STREAM NO_ERROR, as PROTOCOL-HTTP2.md allows: at once after a trailers-only response (Node
+   * sends the queued HEADERS before the reset), LINGER_MS after trailers that followed data.
+   */
+  private closeAfterStatus(): void {
+    this.stopReading();
+    if (!this.stream.closed && !this.stream.destroyed) this.stream.close(NGHTTP2_NO_ERROR);
   }
 
   /** Resets the stream (RST_STREAM CANCEL), dropping whatever is still queued for it. */

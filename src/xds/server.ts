@@ -31,8 +31,11 @@ import { GrpcServer, Status, statusName, type GrpcCall, type StatusCode } from '
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-/** This module's metrics, declared in `m` (the same handles for every caller on one Metrics). */
-export function xdsServerMetrics(m: Metrics) {
+/**
+ * This module's metrics, declared in `m` (the same handles for every caller on one Metrics); `buffered` reads
+ * the bytes buffered gauge's value (the server's, kept as a plain number on the write path).
+ */
+export function xdsServerMetrics(m: Metrics, buffered?: () => number) {
   return {
     streams: m.gauge('herald_xds_streams', 'Connected xDS streams by protocol', ['protocol']),
     proxies: m.gauge('herald_xds_proxies', 'Connected xDS streams by protocol and view (views are bounded by views.maxViews)', ['protocol', 'view']),
@@ -43,7 +46,7 @@ export function xdsServerMetrics(m: Metrics) {
     overdue: m.gauge('herald_xds_responses_awaiting_ack_overdue', 'Responses unacknowledged for longer than the ACK timeout'),
     badRequests: m.counter('herald_xds_bad_requests_total', 'Malformed or invalid xDS requests by reason', ['reason']),
     streamsClosed: m.counter('herald_xds_streams_closed_total', 'xDS streams Herald closed for not reading, by reason (blocked, buffer)', ['reason']),
-    bufferedBytes: m.gauge('herald_xds_buffered_bytes', 'Bytes written to xDS streams and not yet taken by the transport'),
+    bufferedBytes: m.gauge('herald_xds_buffered_bytes', 'Bytes written to xDS streams and not yet taken by the transport', [], buffered),
     blocked: m.gauge('herald_xds_streams_blocked', 'xDS streams whose transport is not taking writes (backpressure)'),
     refused: m.counter('herald_xds_streams_refused_total', 'New xDS streams refused with UNAVAILABLE by reason (rate, max-streams)', ['reason']),
     identity: m.counter('herald_xds_identity_denied_total', 'xDS streams refused with PERMISSION_DENIED: the client certificate does not match the node', ['reason']),
@@ -98,15 +101,33 @@ export type AckListener = (event: { nodeId: string; kind: string; version: strin
 
 let streamSeq = 0;
 
-const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
-/** Request and response label sets by protocol, outcome and type (a handful, built once). */
-const LABELS: Record<string, Record<string, Record<string, Readonly<Record<string, string>>>>> = {};
 const PROTOCOL_LABELS = { sotw: Object.freeze({ protocol: 'sotw' }), delta: Object.freeze({ protocol: 'delta' }) };
-const ACK_LABELS = new Map<string, Readonly<Record<string, string>>>();
-function ackLabels(kind: string): Readonly<Record<string, string>> {
-  let l = ACK_LABELS.get(kind);
-  if (!l) ACK_LABELS.set(kind, (l = Object.freeze({ type: kind })));
-  return l;
+
+type Bound = { inc(by?: number): void };
+/**
+ * The hot path's metric series, bound once per server (a handful: protocols × types × outcomes), so a response or
+ * an ACK increments plain numbers (admin/metrics.ts `labels`).
+ */
+class HotSeries {
+  private readonly requests: Record<string, Record<string, Record<string, Bound>>> = {};
+  private readonly responses: Record<string, Record<string, { count: Bound; bytes: Bound }>> = {};
+  private readonly ackLatency: Record<string, { observe(seconds: number): void }> = {};
+
+  constructor(private readonly m: ReturnType<typeof xdsServerMetrics>) {}
+
+  request(protocol: 'sotw' | 'delta', outcome: string, type: string): Bound {
+    const byType = ((this.requests[protocol] ??= {})[outcome] ??= {});
+    return (byType[type] ??= this.m.requests.labels({ protocol, type, outcome }));
+  }
+
+  response(protocol: 'sotw' | 'delta', type: string): { count: Bound; bytes: Bound } {
+    const byType = (this.responses[protocol] ??= {});
+    return (byType[type] ??= { count: this.m.responses.labels({ protocol, type }), bytes: this.m.responseBytes.labels({ protocol, type }) });
+  }
+
+  ack(type: string): { observe(seconds: number): void } {
+    return (this.ackLatency[type] ??= this.m.ackLatency.labels({ type }));
+  }
 }
 
 class AdsStream {
@@ -181,27 +202,19 @@ class AdsStream {
     const outcome = this.state.handleRequest(request);
     const type = 'kind' in outcome && outcome.kind ? RESOURCE_TYPES[outcome.kind].short : 'unknown';
     if ('ignored' in outcome) {
-      this.server.m.requests.inc(this.label('ignored', type));
+      this.server.hot.request(this.traits.name, 'ignored', type).inc();
       this.server.log.limited(`ignored:${this.id}:${type}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored.slice(0, 300) });
     } else if (outcome.nack) {
-      this.server.m.requests.inc(this.label('nack', type));
+      this.server.hot.request(this.traits.name, 'nack', type).inc();
       this.observeAck(outcome.kind, outcome.nack.version, outcome.nack.message);
       this.server.log.write('warn', 'xds NACK', { stream: this.id, node: this.node?.id, type, version: outcome.nack.version, error: outcome.nack.message });
     } else if (outcome.ack) {
-      this.server.m.requests.inc(this.label('ack', type));
+      this.server.hot.request(this.traits.name, 'ack', type).inc();
       this.observeAck(outcome.kind, outcome.ack);
     } else {
-      this.server.m.requests.inc(this.label('subscribe', type));
+      this.server.hot.request(this.traits.name, 'subscribe', type).inc();
     }
     this.pump();
-  }
-
-  /** The label set of a request outcome or response (`outcome` 'response') of a type, built once per process. */
-  private label(outcome: string, type: string): Readonly<Record<string, string>> {
-    const protocol = this.traits.name;
-    const byType = ((LABELS[protocol] ??= {})[outcome] ??= {});
-    const labels: Record<string, string> = outcome === 'response' ? { protocol, type } : { protocol, type, outcome };
-    return (byType[type] ??= Object.freeze(labels));
   }
 
   /**
@@ -223,9 +236,9 @@ class AdsStream {
       const frame = this.codec.frame(out, this.slots?.[kind]);
       this.sentAt[kind] = Date.now();
       if (!this.write(frame)) return;
-      const labels = this.label('response', RESOURCE_TYPES[kind].short);
-      this.server.m.responses.inc(labels);
-      this.server.m.responseBytes.inc(labels, frame.length);
+      const series = this.server.hot.response(this.traits.name, RESOURCE_TYPES[kind].short);
+      series.count.inc();
+      series.bytes.inc(frame.length);
       if (this.server.log.enabled('debug')) this.server.log.write('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
       if (this.blocked) return;
     }
@@ -324,7 +337,7 @@ class AdsStream {
     // The state machine reports an ACK or NACK only for the response awaiting one: the one sent last of its kind.
     const sent = this.sentAt[kind];
     const type = RESOURCE_TYPES[kind].short;
-    if (sent !== 0) this.server.m.ackLatency.observe((at - sent) / 1000, ackLabels(type));
+    if (sent !== 0) this.server.hot.ack(type).observe((at - sent) / 1000);
     this.sentAt[kind] = 0;
     this.conv?.answered(type, version, at, nack);
     this.server.notifyAck({ nodeId: this.node?.id ?? '', kind, version, at, ...(nack !== undefined ? { nack } : {}) });
@@ -386,6 +399,8 @@ export class XdsServer {
 
   /** @internal this instance's metrics, written by the server and its streams */
   readonly m: ReturnType<typeof xdsServerMetrics>;
+  /** @internal the streams' per-response and per-ACK series, bound */
+  readonly hot: HotSeries;
   /** @internal */
   readonly log: Logger;
   private readonly telemetry: Telemetry;
@@ -396,7 +411,8 @@ export class XdsServer {
     private readonly options: XdsServerOptions,
   ) {
     this.telemetry = options.telemetry;
-    this.m = xdsServerMetrics(options.telemetry.metrics);
+    this.m = xdsServerMetrics(options.telemetry.metrics, () => this.buffered);
+    this.hot = new HotSeries(this.m);
     this.log = options.telemetry.log;
     this.limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
     this.admission = { ...DEFAULT_ADMISSION, ...options.admission };
@@ -534,10 +550,9 @@ export class XdsServer {
     this.m.streams.set(this.perProtocol[protocol], PROTOCOL_LABELS[protocol]);
   }
 
-  /** @internal called by AdsStream: bytes buffered for streams, all together. */
+  /** @internal called by AdsStream: bytes buffered for streams, all together (the gauge reads it when scraped). */
   addBuffered(by: number): void {
     this.buffered += by;
-    this.m.bufferedBytes.set(this.buffered);
   }
 
   /** @internal called by AdsStream */
