@@ -26,7 +26,6 @@
 import * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { EventEmitter } from 'node:events';
 
 /** gRPC status codes (grpc/grpc doc/statuscodes.md). */
 export const Status = {
@@ -71,18 +70,43 @@ export function encodeGrpcMessage(details: string): string {
   return details.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c)).slice(0, 8192);
 }
 
+/** What a method's handler is told about its call (set as `call.handler` when the call is handed over). */
+export interface CallHandler {
+  /** One whole request message. */
+  message(body: Buffer): void;
+  /** A request declared `length` bytes, over the limit: nothing more is read; the handler ends the call. */
+  oversize(length: number): void;
+  /** The client half-closed. */
+  end(): void;
+  /** The stream is gone, for any reason (once). */
+  gone(): void;
+}
+
+/** The GrpcCall of an HTTP/2 stream: the stream's listeners are shared functions that find their call here. */
+const CALL = Symbol('grpc call');
+type CallStream = http2.ServerHttp2Stream & { [CALL]: GrpcCall };
+function onStreamData(this: CallStream, chunk: Buffer): void {
+  this[CALL].onData(chunk);
+}
+function onStreamEnd(this: CallStream): void {
+  this[CALL].handler?.end();
+}
+function onStreamClose(this: CallStream): void {
+  this[CALL].handler?.gone();
+}
+function ignore(): void {}
+
 /**
- * One call: the server side of one HTTP/2 stream. Events: `message` (Buffer, one whole request), `oversize`
- * (the declared length: nothing more is read; the handler ends the call), `end` (the client half-closed),
- * `drain` (writes are taken again after write() returned false), `close` (the stream is gone, for any reason;
- * once).
+ * One call: the server side of one HTTP/2 stream, reporting to its `handler`. No closure or emitter per call:
+ * thousands of idle proxy streams each hold one.
  */
-export class GrpcCall extends EventEmitter {
+export class GrpcCall {
+  handler: CallHandler | undefined;
   private headersSent = false;
   private statusSent = false;
   private trailers: http2.OutgoingHttpHeaders | undefined;
-  /** Received bytes not yet making a whole message. */
-  private chunks: Buffer[] = [];
+  /** Received bytes not yet making a whole message (made when a message spans chunks). */
+  private chunks: Buffer[] | undefined;
   private have = 0;
   /** Length of the message being read, or -1 while reading a prefix. */
   private bodyLength = -1;
@@ -93,13 +117,17 @@ export class GrpcCall extends EventEmitter {
     readonly peer: string,
     private readonly maxMessageBytes: number,
   ) {
-    super();
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.once('end', () => this.emit('end'));
-    stream.on('drain', () => this.emit('drain'));
-    stream.once('close', () => this.emit('close'));
+    (stream as CallStream)[CALL] = this;
+    stream.on('data', onStreamData);
+    stream.once('end', onStreamEnd);
+    stream.once('close', onStreamClose);
     // A stream error (a reset by the peer, a session torn down) always ends in 'close'.
-    stream.on('error', () => undefined);
+    stream.on('error', ignore);
+  }
+
+  /** Runs `cb` once writes are taken again after write() returned false. */
+  onceDrain(cb: () => void): void {
+    this.stream.once('drain', cb);
   }
 
   /** The verified client certificate (TLS with client certificates), else undefined. */
@@ -115,9 +143,10 @@ export class GrpcCall extends EventEmitter {
     return this.statusSent || this.stream.destroyed || this.stream.closed;
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal the stream's data */
+  onData(chunk: Buffer): void {
     if (!this.reading) return;
-    this.chunks.push(chunk);
+    (this.chunks ??= []).push(chunk);
     this.have += chunk.length;
     while (this.reading) {
       if (this.bodyLength < 0) {
@@ -131,7 +160,7 @@ export class GrpcCall extends EventEmitter {
         }
         if (length > this.maxMessageBytes) {
           this.stopReading();
-          this.emit('oversize', length);
+          this.handler?.oversize(length);
           return;
         }
         this.bodyLength = length;
@@ -139,28 +168,29 @@ export class GrpcCall extends EventEmitter {
       if (this.have < this.bodyLength) return;
       const body = this.take(this.bodyLength);
       this.bodyLength = -1;
-      this.emit('message', body);
+      this.handler?.message(body);
     }
   }
 
   /** The next `n` received bytes (a view of one chunk when it holds them all, else one copy). */
   private take(n: number): Buffer {
-    const first = this.chunks[0];
+    const chunks = this.chunks!;
+    const first = chunks[0];
     if (first && first.length >= n) {
       this.have -= n;
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
+      if (first.length === n) chunks.shift();
+      else chunks[0] = first.subarray(n);
       return first.subarray(0, n);
     }
     const out = Buffer.allocUnsafe(n);
     let pos = 0;
     while (pos < n) {
-      const c = this.chunks[0]!;
+      const c = chunks[0]!;
       const k = Math.min(c.length, n - pos);
       c.copy(out, pos, 0, k);
       pos += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      if (k === c.length) chunks.shift();
+      else chunks[0] = c.subarray(k);
     }
     this.have -= n;
     return out;
@@ -168,7 +198,7 @@ export class GrpcCall extends EventEmitter {
 
   private stopReading(): void {
     this.reading = false;
-    this.chunks = [];
+    this.chunks = undefined;
     this.have = 0;
   }
 
@@ -335,9 +365,9 @@ export class GrpcServer {
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', () => undefined);
     const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
     if (headers[HTTP2_HEADER_METHOD] !== 'POST' || typeof contentType !== 'string' || !/^application\/grpc([+;]|$)/.test(contentType)) {
+      stream.on('error', ignore);
       stream.respond({ [HTTP2_HEADER_STATUS]: 415, 'content-type': 'text/plain' }, { endStream: true });
       return;
     }

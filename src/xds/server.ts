@@ -27,7 +27,7 @@ import { certIdentity, identityProblem, nodeClaim } from './identity';
 import type { Convergence, StreamConvergence } from '../pipeline/convergence';
 import { SharedResponses, type ViewSlots } from './shared-responses';
 import { frameChunks, type ResponseFrame } from './wire';
-import { GrpcServer, Status, statusName, type GrpcCall, type StatusCode } from './grpc-server';
+import { GrpcServer, Status, statusName, type CallHandler, type GrpcCall, type StatusCode } from './grpc-server';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -130,7 +130,7 @@ class HotSeries {
   }
 }
 
-class AdsStream {
+class AdsStream implements CallHandler {
   readonly id = ++streamSeq;
   /** Epoch ms (a number, not a Date: one object less per stream). */
   readonly connectedAt = Date.now();
@@ -152,6 +152,8 @@ class AdsStream {
   identity: string | undefined;
   /** This stream's part of convergence tracking (from register to close). */
   conv: StreamConvergence | undefined;
+  /** The max-age timer (XdsServer.limitAge), if any. */
+  ageTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly server: XdsServer,
@@ -164,8 +166,28 @@ class AdsStream {
     return this.call.peer;
   }
 
+  // CallHandler: what the transport reports.
+  message(bytes: Buffer): void {
+    try {
+      this.onData(bytes);
+    } catch (err) {
+      this.server.log.write('error', 'xds stream failed', { stream: this.id, error: (err as Error).stack });
+      this.fail(Status.INTERNAL, 'internal error', 'internal');
+    }
+  }
+
+  end(): void {
+    this.close();
+    this.call.end(Status.OK);
+  }
+
+  gone(): void {
+    this.server.callEnded(this);
+    this.close();
+  }
+
   /** A request declared longer than the limit: refused before any of it is kept (grpc-server.ts). */
-  onOversize(length: number): void {
+  oversize(length: number): void {
     const max = this.server.limits.maxRequestBytes;
     this.fail(Status.RESOURCE_EXHAUSTED, `request of ${length} bytes exceeds the limit of ${max} (xds.limits.maxRequestBytes)`, 'too-large');
   }
@@ -269,7 +291,7 @@ class AdsStream {
     if (!ok && !this.blocked) {
       this.blocked = true;
       this.server.countBlocked(+1);
-      this.call.once('drain', () => {
+      this.call.onceDrain(() => {
         if (!this.blocked) return;
         this.blocked = false;
         this.server.countBlocked(-1);
@@ -599,28 +621,18 @@ export class XdsServer {
     if (this.closed || !this.admit(call)) return;
     this.open++;
     const stream = new AdsStream(this, call, codec, traits);
-    const age = this.limitAge(stream, call);
-    call.on('message', (b: Buffer) => {
-      try {
-        stream.onData(b);
-      } catch (err) {
-        this.log.write('error', 'xds stream failed', { stream: stream.id, error: (err as Error).stack });
-        stream.fail(Status.INTERNAL, 'internal error', 'internal');
-      }
-    });
-    call.on('oversize', (length: number) => stream.onOversize(length));
-    call.on('end', () => {
-      stream.close();
-      call.end(Status.OK);
-    });
-    call.once('close', () => {
-      this.open--;
-      if (age) {
-        clearTimeout(age);
-        this.ageTimers.delete(age);
-      }
-      stream.close();
-    });
+    stream.ageTimer = this.limitAge(stream, call);
+    call.handler = stream;
+  }
+
+  /** @internal called by AdsStream once its call is gone */
+  callEnded(stream: AdsStream): void {
+    this.open--;
+    if (stream.ageTimer) {
+      clearTimeout(stream.ageTimer);
+      this.ageTimers.delete(stream.ageTimer);
+      stream.ageTimer = undefined;
+    }
   }
 
   /**

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { GrpcServer, Status, encodeGrpcMessage, type GrpcCall } from '../../src/xds/grpc-server';
+import { GrpcServer, Status, encodeGrpcMessage, type CallHandler, type GrpcCall } from '../../src/xds/grpc-server';
 
 const PATH = '/test.Echo/Stream';
 
@@ -16,6 +16,11 @@ async function serve(handler: (call: GrpcCall) => void, maxMessageBytes = 1024):
   server.handle(PATH, handler);
   const port = await server.listen('127.0.0.1', 0, 16);
   return { server, port };
+}
+
+/** Sets the call's handler: the given callbacks, the rest doing nothing. */
+function on(call: GrpcCall, h: Partial<CallHandler>): void {
+  call.handler = { message: () => undefined, oversize: () => undefined, end: () => undefined, gone: () => undefined, ...h };
 }
 
 function framed(body: Buffer, flag = 0): Buffer {
@@ -49,12 +54,14 @@ function request(port: number, headers: http2.OutgoingHttpHeaders, send: (s: htt
 
 test('a message split byte by byte across DATA frames is delivered whole, and several in one frame one by one', async (t) => {
   const seen: string[] = [];
-  const { server, port } = await serve((call) => {
-    call.on('message', (m: Buffer) => {
-      seen.push(m.toString());
-      if (seen.length === 3) call.end(Status.OK);
-    });
-  });
+  const { server, port } = await serve((call) =>
+    on(call, {
+      message: (m) => {
+        seen.push(m.toString());
+        if (seen.length === 3) call.end(Status.OK);
+      },
+    }),
+  );
   t.after(() => server.close());
   const one = framed(Buffer.from('hello'));
   const two = Buffer.concat([framed(Buffer.from('')), framed(Buffer.from('world'))]);
@@ -72,13 +79,17 @@ test('a message split byte by byte across DATA frames is delivered whole, and se
 
 test('a declared length over the limit is reported before its body arrives; nothing more is read', async (t) => {
   const events: string[] = [];
-  const { server, port } = await serve((call) => {
-    call.on('message', () => events.push('message'));
-    call.on('oversize', (n: number) => {
-      events.push(`oversize ${n}`);
-      call.end(Status.RESOURCE_EXHAUSTED, 'too big');
-    });
-  }, 1024);
+  const { server, port } = await serve(
+    (call) =>
+      on(call, {
+        message: () => events.push('message'),
+        oversize: (n) => {
+          events.push(`oversize ${n}`);
+          call.end(Status.RESOURCE_EXHAUSTED, 'too big');
+        },
+      }),
+    1024,
+  );
   t.after(() => server.close());
   const prefix = Buffer.alloc(5);
   prefix.writeUInt32BE(10 << 20, 1);
@@ -93,7 +104,7 @@ test('compressed messages, unknown methods, unsupported encodings and non-gRPC r
   let calls = 0;
   const { server, port } = await serve((call) => {
     calls++;
-    call.on('message', () => assert.fail('no message may arrive'));
+    on(call, { message: () => assert.fail('no message may arrive') });
   });
   t.after(() => server.close());
   const compressed = await request(port, {}, (s) => s.end(framed(Buffer.from('x'), 1)));
@@ -112,15 +123,17 @@ test('a status after responses goes in trailers, details percent-encoded; a larg
   const big = Buffer.alloc(300_000, 7);
   big.write('head', 0);
   big.write('tail', big.length - 4);
-  const { server, port } = await serve((call) => {
-    call.on('message', () => {
-      // head, a small middle part of this stream's own, tail: as Herald writes a shared response around its nonce.
-      const a = big.subarray(0, 200_000);
-      const b = Buffer.from('-nonce-');
-      const c = big.subarray(200_000);
-      call.write([a, b, c], a.length + b.length + c.length, () => call.end(Status.INVALID_ARGUMENT, 'bad: 100% «wrong»\n'));
-    });
-  });
+  const { server, port } = await serve((call) =>
+    on(call, {
+      message: () => {
+        // head, a small middle part of this stream's own, tail: as Herald writes a shared response around its nonce.
+        const a = big.subarray(0, 200_000);
+        const b = Buffer.from('-nonce-');
+        const c = big.subarray(200_000);
+        call.write([a, b, c], a.length + b.length + c.length, () => call.end(Status.INVALID_ARGUMENT, 'bad: 100% «wrong»\n'));
+      },
+    }),
+  );
   t.after(() => server.close());
   const r = await request(port, {}, (s) => s.write(framed(Buffer.from('go'))));
   assert.equal(r.headers[':status'], 200);
@@ -137,13 +150,15 @@ test('a status after responses goes in trailers, details percent-encoded; a larg
 });
 
 test("grpc-js's client: messages both ways, the status and its details as sent", async (t) => {
-  const { server, port } = await serve((call) => {
-    call.on('message', (m: Buffer) => {
-      const reply = Buffer.from(`echo ${m.toString()}`);
-      call.write([reply], reply.length, () => undefined);
-    });
-    call.on('end', () => call.end(Status.FAILED_PRECONDITION, 'done: ünïcode'));
-  });
+  const { server, port } = await serve((call) =>
+    on(call, {
+      message: (m) => {
+        const reply = Buffer.from(`echo ${m.toString()}`);
+        call.write([reply], reply.length, () => undefined);
+      },
+      end: () => call.end(Status.FAILED_PRECONDITION, 'done: ünïcode'),
+    }),
+  );
   t.after(() => server.close());
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   t.after(() => client.close());
@@ -163,13 +178,15 @@ test("grpc-js's client: messages both ways, the status and its details as sent",
 });
 
 test('reset() sends RST_STREAM CANCEL and drops what was queued', async (t) => {
-  const { server, port } = await serve((call) => {
-    call.on('message', () => {
-      const junk = Buffer.alloc(1 << 20);
-      call.write([junk], junk.length, () => undefined);
-      call.reset();
-    });
-  });
+  const { server, port } = await serve((call) =>
+    on(call, {
+      message: () => {
+        const junk = Buffer.alloc(1 << 20);
+        call.write([junk], junk.length, () => undefined);
+        call.reset();
+      },
+    }),
+  );
   t.after(() => server.close());
   const rst = await new Promise<number>((resolve) => {
     const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 0 } });
