@@ -53,7 +53,7 @@ export function statusName(code: number): string {
   return STATUS_NAMES[code] ?? String(code);
 }
 
-/** How long a stream whose status went out in trailers may stay open before it is reset. */
+/** How long a stream whose status was queued may stay open before it is reset. */
 const LINGER_MS = 1000;
 
 /** Writes at or under this many bytes are copied behind their prefix into one buffer; larger ones go as writev. */
@@ -209,12 +209,6 @@ export class GrpcCall {
     this.stream.once('wantTrailers', () => {
       if (this.stream.destroyed) return;
       this.stream.sendTrailers(this.trailers ?? { 'grpc-status': '0' });
-      // A reset now could overtake the trailers: give the client a moment to close its side first.
-      if (!this.stream.closed) {
-        const timer = setTimeout(() => this.closeAfterStatus(), LINGER_MS);
-        timer.unref();
-        this.stream.once('close', () => clearTimeout(timer));
-      }
     });
   }
 
@@ -258,21 +252,27 @@ export class GrpcCall {
     if (!this.headersSent) {
       this.headersSent = true;
       this.stream.respond({ ...RESPONSE_HEADERS, ...status }, { endStream: true });
-      this.closeAfterStatus();
-      return;
+    } else {
+      this.trailers = status;
+      this.stream.end();
     }
-    this.trailers = status;
-    this.stream.end();
+    this.stopReading();
+    // A reset now could overtake the status (nghttp2 may send RST_STREAM before queued frames): the client gets
+    // LINGER_MS to read it and close its side. A client that does not read never gets it; the reset frees what is
+    // queued for it.
+    const timer = setTimeout(() => this.closeAfterStatus(), LINGER_MS);
+    timer.unref();
+    this.stream.once('close', () => clearTimeout(timer));
   }
 
   /**
-   * The status is out; a client that has not half-closed would keep the stream (and what it holds) open, so it is
-   * closed with RST_STREAM NO_ERROR, as PROTOCOL-HTTP2.md allows: at once after a trailers-only response (Node
-   * sends the queued HEADERS before the reset), LINGER_MS after trailers that followed data.
+   * The status was queued LINGER_MS ago; a client that has not half-closed would keep the stream (and what it
+   * holds) open, so it is closed with RST_STREAM NO_ERROR, as PROTOCOL-HTTP2.md allows, or CANCEL if what was
+   * queued before the status was never taken.
    */
   private closeAfterStatus(): void {
     this.stopReading();
-    if (!this.stream.closed && !this.stream.destroyed) this.stream.close(NGHTTP2_NO_ERROR);
+    if (!this.stream.closed && !this.stream.destroyed) this.stream.close(this.stream.writableFinished ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
   }
 
   /** Resets the stream (RST_STREAM CANCEL), dropping whatever is still queued for it. */

@@ -201,3 +201,31 @@ test('reset() sends RST_STREAM CANCEL and drops what was queued', async (t) => {
   });
   assert.equal(rst, http2.constants.NGHTTP2_CANCEL);
 });
+
+test('a status queued behind data the client never reads: the stream is reset (CANCEL) after the linger, freeing it', async (t) => {
+  let gone = false;
+  const { server, port } = await serve((call) =>
+    on(call, {
+      message: () => {
+        const junk = Buffer.alloc(1 << 20);
+        call.write([junk], junk.length, () => undefined);
+        call.end(Status.INVALID_ARGUMENT, 'never read');
+      },
+      gone: () => (gone = true),
+    }),
+  );
+  t.after(() => server.close());
+  const rst = await new Promise<number>((resolve) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 0 } });
+    session.on('error', () => undefined);
+    const s = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc' });
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      resolve(s.rstCode);
+      session.close();
+    });
+    s.write(framed(Buffer.from('x')));
+  });
+  assert.equal(rst, http2.constants.NGHTTP2_CANCEL);
+  assert.ok(gone, 'the handler heard the stream go');
+});
