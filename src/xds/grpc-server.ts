@@ -94,7 +94,11 @@ function onStreamEnd(this: CallStream): void {
 function onStreamClose(this: CallStream): void {
   this[CALL].handler?.gone();
 }
+function onStreamWantTrailers(this: CallStream): void {
+  this[CALL].sendTrailers();
+}
 function ignore(): void {}
+const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
 
 /**
  * One call: the server side of one HTTP/2 stream, reporting to its `handler`. No closure or emitter per call:
@@ -206,10 +210,12 @@ export class GrpcCall {
     if (this.headersSent) return;
     this.headersSent = true;
     this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    this.stream.once('wantTrailers', () => {
-      if (this.stream.destroyed) return;
-      this.stream.sendTrailers(this.trailers ?? { 'grpc-status': '0' });
-    });
+    this.stream.once('wantTrailers', onStreamWantTrailers);
+  }
+
+  /** @internal the stream's last DATA frame is out: the status follows */
+  sendTrailers(): void {
+    if (!this.stream.destroyed) this.stream.sendTrailers(this.trailers ?? OK_TRAILERS);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * The ADS gRPC server: StreamAggregatedResources (SotW) and DeltaAggregatedResources (Delta). Both are one
- * `AdsStream` differing only by codec and protocol traits. Responses are pre-encoded bytes from the cache;
- * the gRPC serializer is the identity.
+ * `AdsStream` differing only by codec and protocol traits, served by grpc-server.ts (gRPC on node:http2).
+ * Responses are pre-encoded bytes from the cache: streams due the same content write the same buffer around
+ * their own nonce (wire.ts frameChunks).
  *
  * Ownership: the server owns the set of live streams; each AdsStream owns its StreamState. Cache changes arrive
  * synchronously from XdsCache.apply and wake only the streams whose subscription they touch.
@@ -464,9 +465,9 @@ export class XdsServer {
    * Binds and starts serving; resolves with the bound port (useful with port 0). With `tls` the certificate
    * files are read now (a missing or mismatched key fails here, naming the file).
    *
-   * The listening socket is Herald's own, with the kernel's largest accept backlog (net.core.somaxconn): grpc-js
-   * would listen with Node's default of 511, and a reconnect storm of thousands of proxies overflows that queue
-   * (each overflow a client retry after a SYN timeout). Accepted connections are handed to grpc-js.
+   * The listening socket takes the kernel's largest accept backlog (net.core.somaxconn), not Node's default of
+   * 511: a reconnect storm of thousands of proxies overflows that queue (each overflow a client retry after a SYN
+   * timeout).
    */
   listen(address: string, port: number): Promise<number> {
     let tls: { context: TlsContext; requireClientCertificate: boolean } | undefined;
