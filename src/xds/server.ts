@@ -196,7 +196,9 @@ class AdsStream implements CallHandler {
   onData(bytes: Buffer): void {
     if (this.closed) return;
     const limits = this.server.limits;
-    const names = this.codec.countNames(bytes);
+    // Every name costs at least two bytes on the wire (its tag and length): a request shorter than twice the
+    // limit cannot pass it, and is not walked for the count (an ACK never is).
+    const names = bytes.length > 2 * limits.maxNamesPerRequest ? this.codec.countNames(bytes) : 0;
     if (names > limits.maxNamesPerRequest) {
       return this.fail(Status.RESOURCE_EXHAUSTED, `request names ${names} resources, more than the limit of ${limits.maxNamesPerRequest} (xds.limits.maxNamesPerRequest)`, 'too-many-names');
     }
@@ -363,7 +365,7 @@ class AdsStream implements CallHandler {
     if (sent !== 0) this.server.hot.ack(type).observe((at - sent) / 1000);
     this.sentAt[kind] = 0;
     this.conv?.answered(type, version, at, nack);
-    this.server.notifyAck({ nodeId: this.node?.id ?? '', kind, version, at, ...(nack !== undefined ? { nack } : {}) });
+    if (this.server.hasAckListeners) this.server.notifyAck({ nodeId: this.node?.id ?? '', kind, version, at, ...(nack !== undefined ? { nack } : {}) });
   }
 
   info(): ProxyInfo {
@@ -611,6 +613,11 @@ export class XdsServer {
     this.log.limited(`refused:${reason}`, 'warn', 'xds stream refused', { reason, peer: call.peer, details });
     call.end(Status.UNAVAILABLE, details);
     return false;
+  }
+
+  /** @internal */
+  get hasAckListeners(): boolean {
+    return this.ackListeners.size > 0;
   }
 
   /** @internal */

@@ -417,7 +417,7 @@ export class StreamState {
     if (this.traits.namesAreFullSet) {
       // An ACK repeats the names of the request before it: nothing changes (same names, so the same wildcard rule).
       const bytes = req.namesBytes;
-      if (!firstRequest && bytes !== undefined && t.lastNamesBytes !== undefined && t.lastNamesBytes.equals(bytes)) return false;
+      if (!firstRequest && bytes !== undefined && t.lastNamesBytes !== undefined && sameBytes(t.lastNamesBytes, bytes)) return false;
       const names = req.resourceNames ?? [];
       if (!firstRequest && bytes === undefined && t.lastNames !== undefined && sameStrings(names, t.lastNames)) return false;
       // Kept for the next comparison: a copy of the bytes (not the whole request), or the list itself. The copy is
@@ -499,6 +499,18 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Whether two byte ranges are equal: compared here when short (a sidecar's ACK repeats one or a few names, and a
+ * call into Buffer.equals costs more than the loop), by Buffer.equals otherwise.
+ */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  if (n > 64) return Buffer.from(a.buffer, a.byteOffset, n).equals(b);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
