@@ -9,9 +9,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { realNodeSkipReason, NODE_IP } from '../src/node';
 import { HERALD_CLI } from '../src/product';
@@ -19,7 +19,84 @@ import { appManifest, LAB_BACKEND_IMAGE } from '../src/runner/app';
 import { realNodeRefusal } from '../src/runner/run';
 import { listScenarios, loadScenario } from '../src/runner/scenario';
 
-const run = promisify(execFile);
+/** The processes (pid and command line) holding a pipe, found by its inode in /proc/<pid>/fd. */
+function pipeHolders(inode: string): string[] {
+  const out: string[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === inode) {
+          out.push(`${pid} ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 200)}`);
+          break;
+        }
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
+/** What a process is doing: its state and kernel wait channel, for a process that does not exit. */
+function processState(pid: number): string {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const wchan = fs.readFileSync(`/proc/${pid}/wchan`, 'utf8');
+    return `state ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]}, wchan ${wchan || '-'}`;
+  } catch {
+    return 'exited';
+  }
+}
+
+/**
+ * Runs the lab CLI and settles when it exits (not when its output pipes close: a straggling descendant holding them
+ * must not look like a hung run). A run that printed its result but is still alive 20 s later, or any run past
+ * `timeoutMs`, is described (state, wait channel, who holds its stdout) and killed; the first keeps its result,
+ * with the description in `lingered`.
+ */
+function runLab(args: readonly string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; lingered?: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [HERALD_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let inode = '';
+    try {
+      inode = fs.readlinkSync(`/proc/${child.pid}/fd/1`);
+    } catch {
+      // exited already
+    }
+    child.stdout!.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      if (!lingerTimer && /^\{.*"scenario"/m.test(stdout)) lingerTimer = setTimeout(() => finish('printed its result but did not exit within 20 s'), 20_000);
+    });
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    let lingerTimer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const describe = (why: string) => `${why}: ${processState(child.pid!)}; stdout held by: ${(inode ? pipeHolders(inode) : []).join('; ') || 'nobody'}`;
+    const finish = (why: string) => {
+      if (settled) return;
+      const d = describe(why);
+      child.kill('SIGKILL');
+      settled = true;
+      clearTimeout(overall);
+      if (/"scenario"/.test(stdout)) resolve({ stdout, stderr, lingered: d });
+      else reject(Object.assign(new Error(`herald lab ${args.join(' ')}: ${d}`), { stderr }));
+    };
+    const overall = setTimeout(() => finish(`no exit within ${timeoutMs} ms`), timeoutMs);
+    child.once('exit', (code, signal) => {
+      if (settled) return;
+      // What is still in the pipes arrives within moments of the exit, unless someone else holds them.
+      setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(overall);
+        clearTimeout(lingerTimer);
+        if (code === 0) resolve({ stdout, stderr });
+        else reject(Object.assign(new Error(`herald lab ${args.join(' ')} exited with ${signal ?? code}`), { stderr }));
+      }, 500);
+    });
+  });
+}
 
 
 test('lab --node real: refuses, before starting anything, exactly the scenarios that need the lab kubelet', () => {
@@ -56,13 +133,13 @@ test('lab --node real: the Deployment runs the backend image, non-root, read-onl
 
 test('lab rollout --short --node real: real containers, zero failed requests, no undead hosts, every event converged, nothing left behind', { skip: realNodeSkipReason(), timeout: 280_000 }, async (t) => {
   const began = Date.now();
-  const { stdout, stderr } = await run(process.execPath, [HERALD_CLI, 'lab', 'rollout', '--short', '--node', 'real', '--json', '--out', path.join('lab-results', 'short')], {
-    maxBuffer: 16 << 20,
-    timeout: 240_000,
-  }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
-    throw new Error(`herald lab rollout --node real failed: ${err.message}\n${(err.stderr ?? '').split('\n').slice(-60).join('\n')}`);
-  });
-  const result = JSON.parse(stdout.trim().split('\n').at(-1)!);
+  const { stdout, stderr, lingered } = await runLab(['lab', 'rollout', '--short', '--node', 'real', '--json', '--out', path.join('lab-results', 'short')], 240_000).catch(
+    (err: { stderr?: string; message: string }) => {
+      throw new Error(`herald lab rollout --node real failed: ${err.message}\n${(err.stderr ?? '').split('\n').slice(-60).join('\n')}`);
+    },
+  );
+  if (lingered) t.diagnostic(`the lab process ${lingered}`);
+  const result = JSON.parse(stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1)!);
   for (const line of stderr.split('\n').filter((l) => /Ready in|ready in|image /.test(l))) t.diagnostic(line);
   t.diagnostic(
     `${result.requests} requests, by status ${JSON.stringify(result.by_status)}, convergence p50/p99/max ${result.convergence_ms.p50}/${result.convergence_ms.p99}/${result.convergence_ms.max} ms ` +
