@@ -37,12 +37,18 @@ function pipeHolders(inode: string): string[] {
   return out;
 }
 
-/** What a process is doing: its state and kernel wait channel, for a process that does not exit. */
+/**
+ * What a process is doing, for one that does not exit: its state, kernel wait channel, CPU so far and RSS (a
+ * process busy in a loop, one in a GC storm near its heap limit and one blocked in the kernel look different).
+ */
 function processState(pid: number): string {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const wchan = fs.readFileSync(`/proc/${pid}/wchan`, 'utf8');
-    return `state ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]}, wchan ${wchan || '-'}`;
+    const rss = /^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?';
+    const cpuS = (Number(f[11]) + Number(f[12])) / 100;
+    return `state ${f[0]}, wchan ${wchan || '-'}, CPU ${cpuS.toFixed(1)} s, RSS ${Math.round(Number(rss) / 1024)} MB, threads ${f[17]}`;
   } catch {
     return 'exited';
   }
