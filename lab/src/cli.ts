@@ -9,6 +9,7 @@ import { listScenarios, loadScenario } from './runner/scenario';
 import { LAB_MODES, LAB_NODES, LAB_REGISTRIES, LAB_TOPOLOGY, type LabMode, type LabNode, type LabRegistry } from './runner/environment';
 import { realNodeRefusal, runScenario, type LabResult } from './runner/run';
 import { restartBench } from './runner/restart-bench';
+import { watchExit } from './exit-watchdog';
 
 export const LAB_USAGE = `usage: herald lab <scenario|all> [--mode ${LAB_MODES.join('|')}|all] [--replicas N] [--max-stream-age S] [--registry ${LAB_REGISTRIES.join('|')}] [--node ${LAB_NODES.join('|')}] [--short] [--json] [--out DIR]
   --replicas N          Herald processes, every client Envoy bootstrapped with all (default ${LAB_TOPOLOGY.replicas}, as deployed; 1 shows what one instance costs)
@@ -122,19 +123,6 @@ export async function lab(argv: string[]): Promise<void> {
   }
   process.stdout.write(table(results) + '\n');
   if (values.json) process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results) + '\n');
-  leaveWhenDone(log);
+  watchExit(log, `[lab ${new Date().toISOString().slice(11, 23)}] `);
 }
 
-/**
- * The run is over and its results are out: a handle a teardown missed (a socket, a child's pipe) must not keep
- * the process up. An unref'd timer fires only if something else still holds the event loop; it names what does,
- * and exits with the run's own exit code.
- */
-function leaveWhenDone(log: (m: string) => void): void {
-  const timer = setTimeout(() => {
-    const handles = ((process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles?.() ?? []).map((h) => h.constructor?.name ?? typeof h);
-    log(`still open 10 s after the run ended: ${handles.join(', ') || 'nothing listed'}; exiting`);
-    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
-  }, 10_000);
-  timer.unref();
-}
