@@ -174,11 +174,12 @@ function configSchema(baseDir: string) {
       },
       { notMapping: 'must be a mapping with address and port' },
     ).prefault({}),
-    /** New xDS streams per second (token bucket), burst, and total; streams past them get UNAVAILABLE. */
+    /** New xDS streams per second (token bucket), burst, and total (past them: UNAVAILABLE); streams per connection (past it: RST_STREAM). */
     admission: strict({
       newStreamsPerSecond: intIn(0, 1_000_000).default(A.newStreamsPerSecond),
       burst: intIn(1, 1_000_000).default(A.burst),
       maxStreams: intIn(0, 10_000_000).default(A.maxStreams),
+      maxStreamsPerConnection: intIn(1, 1_000_000).default(A.maxStreamsPerConnection),
     }).prefault({}),
     /** A listener with only /healthz, /readyz and /metrics (for the kubelet and Prometheus); absent: none. */
     probes: strict({ address: nonEmptyString().default('0.0.0.0'), port: intIn(0, 65535).default(18003) }).optional(),

@@ -19,7 +19,8 @@
  * - Keepalive: every connection is pinged after `keepaliveTimeMs` without one, and closed when a ping is not
  *   answered within `keepaliveTimeoutMs` (a proxy gone without a FIN frees its streams).
  * - HTTP/2 itself is bounded by Node's session settings (header list size, invalid frames, rejected streams,
- *   outstanding pings, nghttp2's flood protection); stream counts are bounded by the caller (admission).
+ *   outstanding pings, nghttp2's flood protection) and `maxStreamsPerConnection` (SETTINGS_MAX_CONCURRENT_STREAMS);
+ *   stream counts in all are bounded by the caller (admission).
  *
  * Ownership: the server owns its HTTP/2 server and the sessions; each GrpcCall owns its HTTP/2 stream.
  */
@@ -294,6 +295,8 @@ export interface GrpcServerOptions {
   readonly maxMessageBytes: number;
   readonly keepaliveTimeMs: number;
   readonly keepaliveTimeoutMs: number;
+  /** Streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); HTTP/2 refuses those past it. */
+  readonly maxStreamsPerConnection: number;
   /** TLS: what tls.createSecureContext takes, and whether client certificates are required. Absent: plaintext. */
   readonly tls?: { readonly context: tls.SecureContextOptions; readonly requireClientCertificate: boolean };
   /** Errors of the listener or of a connection (logged by the caller; the server keeps serving). */
@@ -318,7 +321,7 @@ export class GrpcServer {
       // proxy's own large responses do; what a stream may buffer is bounded by the caller instead (per stream, and
       // the number of streams by admission).
       maxSessionMemory: 1 << 20,
-      settings: { enablePush: false },
+      settings: { enablePush: false, maxConcurrentStreams: o.maxStreamsPerConnection },
     };
     this.server = o.tls
       ? http2.createSecureServer({ ...options, ...o.tls.context, requestCert: o.tls.requireClientCertificate, rejectUnauthorized: o.tls.requireClientCertificate })

@@ -16,6 +16,10 @@
  * - admission 200 new streams/s (burst 400), 10,000 streams in all: an idle stream costs ~35 KB, a first push
  *   about 0.5–1 ms of CPU on this machine kind; 200/s keeps a storm's event-loop lag bounded (bench/hostile.ts)
  *   while 5,000 reconnecting proxies converge in ~25 s (Istio admits 25/s on 2 cores).
+ * - maxStreamsPerConnection 100 (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, RFC 9113's recommended floor): an Envoy
+ *   opens one ADS stream per connection, a gRPC xDS client one ADS stream (plus LRS) per channel; without it one
+ *   connection could take the whole of maxStreams. A stream past it is refused by HTTP/2 (RST_STREAM
+ *   REFUSED_STREAM) before Herald sees it.
  */
 
 export interface StreamLimits {
@@ -36,6 +40,8 @@ export interface AdmissionLimits {
   readonly burst: number;
   /** Streams open at once; 0 means no limit. */
   readonly maxStreams: number;
+  /** Streams open at once on one HTTP/2 connection (its SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxStreamsPerConnection: number;
 }
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
@@ -45,7 +51,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxBlockedMs: 30_000,
 };
 
-export const DEFAULT_ADMISSION: AdmissionLimits = { newStreamsPerSecond: 200, burst: 400, maxStreams: 10_000 };
+export const DEFAULT_ADMISSION: AdmissionLimits = { newStreamsPerSecond: 200, burst: 400, maxStreams: 10_000, maxStreamsPerConnection: 100 };
 
 /**
  * A token bucket: `take()` succeeds while tokens remain; tokens refill at `rate` per second up to `burst`.

@@ -481,6 +481,7 @@ export class XdsServer {
       maxMessageBytes: this.limits.maxRequestBytes,
       keepaliveTimeMs: 30_000,
       keepaliveTimeoutMs: 10_000,
+      maxStreamsPerConnection: this.admission.maxStreamsPerConnection,
       ...(tls ? { tls } : {}),
       onError: (what, err) => this.log.limited(what, 'warn', what, { error: err.message }),
     });

@@ -127,7 +127,7 @@ test('config: every default comes from the schema; a partial guard keeps its kin
       views: { maxViews: 128, zones: [], idleGraceSeconds: 60, memoryBudgetMb: 2048 },
       xds: { address: '127.0.0.1', port: 18000, maxStreamAgeSeconds: 300, limits: { maxRequestBytes: 4 << 20, maxNamesPerRequest: 50_000, maxBufferedBytes: 16 << 20, maxBlockedMs: 30_000 } },
       admin: { address: '127.0.0.1', port: 18001, allowedHosts: [] },
-      admission: { newStreamsPerSecond: 200, burst: 400, maxStreams: 10_000 },
+      admission: { newStreamsPerSecond: 200, burst: 400, maxStreams: 10_000, maxStreamsPerConnection: 100 },
       sidecar: { egress: { address: '127.0.0.1', port: 15001 } },
       batching: { delayMs: 100, maxDelayMs: 1000 },
       ackTimeoutMs: 30_000,

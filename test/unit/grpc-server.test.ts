@@ -6,13 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcServer, Status, encodeGrpcMessage, type CallHandler, type GrpcCall } from '../../src/xds/grpc-server';
 
 const PATH = '/test.Echo/Stream';
 
-async function serve(handler: (call: GrpcCall) => void, maxMessageBytes = 1024): Promise<{ server: GrpcServer; port: number }> {
-  const server = new GrpcServer({ maxMessageBytes, keepaliveTimeMs: 30_000, keepaliveTimeoutMs: 10_000, onError: () => undefined });
+async function serve(handler: (call: GrpcCall) => void, maxMessageBytes = 1024, maxStreamsPerConnection = 100): Promise<{ server: GrpcServer; port: number }> {
+  const server = new GrpcServer({ maxMessageBytes, keepaliveTimeMs: 30_000, keepaliveTimeoutMs: 10_000, maxStreamsPerConnection, onError: () => undefined });
   server.handle(PATH, handler);
   const port = await server.listen('127.0.0.1', 0, 16);
   return { server, port };
@@ -228,4 +229,66 @@ test('a status queued behind data the client never reads: the stream is reset (C
   });
   assert.equal(rst, http2.constants.NGHTTP2_CANCEL);
   assert.ok(gone, 'the handler heard the stream go');
+});
+
+/** An HTTP/2 frame: 9-byte header (length, type, flags, stream id) and payload. */
+function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(streamId, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/** HPACK literal header fields without indexing, new names (RFC 7541 6.2.2); names and values under 127 bytes. */
+function hpack(headers: Record<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [k, v] of Object.entries(headers)) parts.push(Buffer.from([0, k.length]), Buffer.from(k), Buffer.from([v.length]), Buffer.from(v));
+  return Buffer.concat(parts);
+}
+
+test('a client that ignores SETTINGS_MAX_CONCURRENT_STREAMS has the streams past it refused, and no handler hears of them', async (t) => {
+  let calls = 0;
+  const { server, port } = await serve((call) => {
+    calls++;
+    on(call, {});
+  }, 1024, 4);
+  t.after(() => server.close());
+  // A raw HTTP/2 client (node:http2's own would queue the streams past the server's limit, as an honest client does).
+  const resets = await new Promise<Map<number, number>>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const resets = new Map<number, number>();
+    let buf = Buffer.alloc(0);
+    const headers = hpack({ ':method': 'POST', ':scheme': 'http', ':path': PATH, ':authority': 'x', 'content-type': 'application/grpc', te: 'trailers' });
+    socket.on('connect', () => {
+      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]));
+      // 4 within the limit, then 150 more: HEADERS without END_STREAM, so each would stay open.
+      for (let i = 0; i < 154; i++) socket.write(frame(1, 0x4, 1 + 2 * i, headers));
+    });
+    socket.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 9) {
+        const len = buf.readUIntBE(0, 3);
+        if (buf.length < 9 + len) break;
+        const type = buf[3]!;
+        const flags = buf[4]!;
+        const id = buf.readUInt32BE(5) & 0x7fffffff;
+        const payload = buf.subarray(9, 9 + len);
+        if (type === 4 && !(flags & 1)) socket.write(frame(4, 1, 0, Buffer.alloc(0)));
+        if (type === 3) resets.set(id, payload.readUInt32BE(0));
+        buf = buf.subarray(9 + len);
+        if (resets.size === 150) {
+          socket.destroy();
+          resolve(resets);
+        }
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(resets));
+  });
+  for (const id of [1, 3, 5, 7]) assert.equal(resets.has(id), false, `stream ${id}, within the limit, was not refused`);
+  assert.equal(resets.size, 150, 'every stream past the limit was refused');
+  assert.ok([...resets.values()].every((code) => code === http2.constants.NGHTTP2_REFUSED_STREAM), `RST_STREAM REFUSED_STREAM: ${JSON.stringify([...resets].slice(0, 3))}`);
+  assert.equal(calls, 4, 'only the streams within the limit reached the server');
 });
