@@ -29,6 +29,8 @@ export interface PeerRow {
   readonly max: number;
   /** Median over rounds of the round's first-receipt-to-last-ACK figures are in p50/p99; this is recv p50. */
   readonly recvP50: number;
+  /** Median of the update's synchronous part in the server (a Node server writes every stream in it); NaN for gcp. */
+  readonly syncMs: number;
   readonly cpuPerChangeMs: number;
   readonly rssMb: number;
   readonly idleRssMb: number;
@@ -65,7 +67,7 @@ async function runOne(kind: ServerKind, protocol: Protocol, p: number, e: number
     const c = client.connected;
     if (c.failed > 0 || c.ready < p) throw new Error(`${c.ready}/${p} streams got their first configuration (${c.failed} failed)`);
     await sleep(300);
-    const figs: Array<{ p50: number; p99: number; max: number; recv: number; cpuMs: number; clientUs: number; bytes: number }> = [];
+    const figs: Array<{ p50: number; p99: number; max: number; recv: number; syncMs: number; cpuMs: number; clientUs: number; bytes: number }> = [];
     const warmup = 2;
     for (let k = 0; k < warmup + rounds; k++) {
       const id = k + 1;
@@ -77,7 +79,7 @@ async function runOne(kind: ServerKind, protocol: Protocol, p: number, e: number
       await sleep(20);
       const s1 = await server.stats();
       if (k >= warmup) {
-        figs.push({ p50: r.ackMs.p50, p99: r.ackMs.p99, max: r.ackMs.max, recv: r.recvMs.p50, cpuMs: (s1.cpuUs - s0.cpuUs) / 1000, clientUs: r.cpuUs / r.n, bytes: r.bytes / r.n });
+        figs.push({ p50: r.ackMs.p50, p99: r.ackMs.p99, max: r.ackMs.max, recv: r.recvMs.p50, syncMs: server.lastSyncMs, cpuMs: (s1.cpuUs - s0.cpuUs) / 1000, clientUs: r.cpuUs / r.n, bytes: r.bytes / r.n });
       }
     }
     const busy = await server.stats();
@@ -89,6 +91,7 @@ async function runOne(kind: ServerKind, protocol: Protocol, p: number, e: number
       p99: med((x) => x.p99),
       max: Math.max(...figs.map((x) => x.max)),
       recvP50: med((x) => x.recv),
+      syncMs: med((x) => x.syncMs),
       cpuPerChangeMs: med((x) => x.cpuMs),
       rssMb: busy.rssKb / 1024,
       idleRssMb: idle.rssKb / 1024,
@@ -97,7 +100,7 @@ async function runOne(kind: ServerKind, protocol: Protocol, p: number, e: number
     };
   } catch (err) {
     const nan = NaN;
-    return { ...base, connectMs: nan, p50: nan, p99: nan, max: nan, recvP50: nan, cpuPerChangeMs: nan, rssMb: nan, idleRssMb: nan, clientUsPerProxy: nan, bytesPerResponse: nan, error: (err as Error).message };
+    return { ...base, connectMs: nan, p50: nan, p99: nan, max: nan, recvP50: nan, syncMs: nan, cpuPerChangeMs: nan, rssMb: nan, idleRssMb: nan, clientUsPerProxy: nan, bytesPerResponse: nan, error: (err as Error).message };
   } finally {
     await client?.close().catch(() => undefined);
     await server.close().catch(() => undefined);
@@ -107,7 +110,7 @@ async function runOne(kind: ServerKind, protocol: Protocol, p: number, e: number
 function printRows(rows: readonly PeerRow[]): void {
   printTable(
     'Peers: publish → ACK at every proxy (one cluster, CDS wildcard + EDS), same Go client',
-    ['protocol', 'P × E', 'server', 'p50 ms', 'p99 ms', 'max ms', 'CPU/change ms', 'RSS MB', 'idle RSS MB', 'bytes/resp', 'client µs/proxy', 'connect ms'],
+    ['protocol', 'P × E', 'server', 'p50 ms', 'p99 ms', 'max ms', 'sync ms', 'CPU/change ms', 'RSS MB', 'idle RSS MB', 'bytes/resp', 'client µs/proxy', 'connect ms'],
     rows.map((r) => [
       r.protocol,
       `${r.p} × ${r.e}`,
@@ -115,6 +118,7 @@ function printRows(rows: readonly PeerRow[]): void {
       ms(r.p50),
       ms(r.p99),
       ms(r.max),
+      Number.isNaN(r.syncMs) ? '-' : fixed(r.syncMs, 2),
       fixed(r.cpuPerChangeMs),
       fixed(r.rssMb, 0),
       fixed(r.idleRssMb, 0),

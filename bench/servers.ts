@@ -148,12 +148,16 @@ export interface ServerHandle {
   readonly port: number;
   /** Updates `cluster` to `endpoints` endpoints; resolves with the server's t0 (CLOCK_MONOTONIC ns). */
   update(id: number, cluster: string, endpoints: number): Promise<bigint>;
+  /** How long the last update's synchronous part took (a Node server writes every stream in it), ms; NaN if not known. */
+  readonly lastSyncMs: number;
   stats(): Promise<ServerStats>;
   close(): Promise<void>;
 }
 
 class GoServer implements ServerHandle {
   readonly kind = 'gcp' as const;
+  /** go-control-plane's cache answers streams from goroutines: there is no synchronous part to time. */
+  readonly lastSyncMs = NaN;
   constructor(
     private readonly proc: LineProcess,
     readonly port: number,
@@ -177,6 +181,7 @@ class GoServer implements ServerHandle {
 class NodeServer implements ServerHandle {
   private readonly inbox: Inbox;
   private port_ = 0;
+  lastSyncMs = NaN;
   constructor(
     readonly kind: 'herald' | 'floor' | 'grpc-floor',
     private readonly child: ChildProcess,
@@ -195,7 +200,9 @@ class NodeServer implements ServerHandle {
   async update(id: number, cluster: string, endpoints: number): Promise<bigint> {
     const reply = this.inbox.next((m) => m.type === 'updated' && m.id === id, 60_000, `updated #${id}`);
     this.child.send({ cmd: 'update', id, cluster, endpoints });
-    return BigInt((await reply).t0);
+    const m = await reply;
+    this.lastSyncMs = Number(m.syncUs) / 1000;
+    return BigInt(m.t0);
   }
   async stats(): Promise<ServerStats> {
     const reply = this.inbox.next((m) => m.type === 'stats', 10_000, 'stats');
@@ -369,7 +376,7 @@ function updateProfiler(): { update(id: number): void; stop(): Promise<void> } {
     update: (id) => {
       if (started || id < 3) return;
       started = true;
-      session.post('Profiler.enable', () => session.post('Profiler.start'));
+      session.post('Profiler.enable', () => session.post('Profiler.setSamplingInterval', { interval: Number(process.env.HERALD_BENCH_PROFILE_US ?? 1000) }, () => session.post('Profiler.start')));
     },
     stop: () =>
       new Promise((resolve) => {
@@ -397,8 +404,9 @@ async function serveHerald(clusters: number, endpoints: number): Promise<void> {
         const next: Mesh = { services };
         const t0 = process.hrtime.bigint();
         server.publisher.update(next);
+        const syncUs = Number(process.hrtime.bigint() - t0) / 1000;
         mesh = next;
-        process.send!({ type: 'updated', id: m.id, t0: String(t0) });
+        process.send!({ type: 'updated', id: m.id, t0: String(t0), syncUs });
       } else if (m.cmd === 'stats') process.send!({ type: 'stats', ...ownStats() });
       else if (m.cmd === 'quit') void profiler.stop().then(() => server.close()).finally(() => process.exit(0));
     } catch (err) {
@@ -500,7 +508,7 @@ function floorCommands(state: FloorState<any>, quit: () => void): void {
     try {
       if (m.cmd === 'update') {
         const t0 = state.update(m.cluster, m.endpoints);
-        process.send!({ type: 'updated', id: m.id, t0: String(t0) });
+        process.send!({ type: 'updated', id: m.id, t0: String(t0), syncUs: Number(process.hrtime.bigint() - t0) / 1000 });
       } else if (m.cmd === 'stats') process.send!({ type: 'stats', ...ownStats() });
       else if (m.cmd === 'quit') {
         quit();

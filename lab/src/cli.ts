@@ -9,7 +9,7 @@ import { listScenarios, loadScenario } from './runner/scenario';
 import { LAB_MODES, LAB_NODES, LAB_REGISTRIES, LAB_TOPOLOGY, type LabMode, type LabNode, type LabRegistry } from './runner/environment';
 import { realNodeRefusal, runScenario, type LabResult } from './runner/run';
 import { restartBench } from './runner/restart-bench';
-import { watchExit } from './exit-watchdog';
+import { leave } from './leave';
 
 export const LAB_USAGE = `usage: herald lab <scenario|all> [--mode ${LAB_MODES.join('|')}|all] [--replicas N] [--max-stream-age S] [--registry ${LAB_REGISTRIES.join('|')}] [--node ${LAB_NODES.join('|')}] [--short] [--json] [--out DIR]
   --replicas N          Herald processes, every client Envoy bootstrapped with all (default ${LAB_TOPOLOGY.replicas}, as deployed; 1 shows what one instance costs)
@@ -90,6 +90,7 @@ export async function lab(argv: string[]): Promise<void> {
     const r = await restartBench({ pods: int('pods', 1, 65_000), services: int('services', 1, 10_000), restarts: int('restarts', 1, 50), log });
     process.stdout.write(`${r.pods} pods in ${r.services} services: created ${r.create_per_s}/s, made ready ${r.status_per_s}/s; Herald start → /readyz 200: ${r.start_ms.join(', ')} ms (first cold); restart p50 ${r.restart_ms.p50} ms, max ${r.restart_ms.max} ms; ${r.endpoints_served} endpoints served\n`);
     if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+    leave(log);
     return;
   }
   const names = positionals[0] === 'all' ? listScenarios() : [positionals[0]!];
@@ -123,6 +124,6 @@ export async function lab(argv: string[]): Promise<void> {
   }
   process.stdout.write(table(results) + '\n');
   if (values.json) process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results) + '\n');
-  watchExit(log, `[lab ${new Date().toISOString().slice(11, 23)}] `);
+  leave(log);
 }
 

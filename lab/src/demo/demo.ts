@@ -17,6 +17,7 @@ import { startEnvoy, type EnvoyProcess } from '../envoy/process';
 import { startBackend, type Backend } from './backend';
 import { isLevel } from '../../../src/log/log';
 import { createTelemetry } from '../../../src/telemetry';
+import { leave } from '../leave';
 
 const say = (s: string) => process.stdout.write(s + '\n');
 
@@ -132,4 +133,5 @@ export async function demo(argv: string[]): Promise<void> {
     for (const b of backends) await b.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+  leave((m) => process.stderr.write(`demo: ${m}\n`));
 }
