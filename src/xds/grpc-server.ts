@@ -57,8 +57,15 @@ export function statusName(code: number): string {
 /** How long a stream whose status was queued may stay open before it is reset. */
 const LINGER_MS = 1000;
 
-/** Writes at or under this many bytes are copied behind their prefix into one buffer; larger ones go as writev. */
-const COPY_MAX = 4096;
+/**
+ * Messages at or under this many bytes are best laid out whole behind their prefix and written as one buffer
+ * (writeMessage); larger ones as their chunks, corked into one writev (write): copying a large shared response per
+ * stream costs more than the writev.
+ */
+export const SMALL_MESSAGE = 4096;
+
+/** The message prefix's size: one flag byte (compressed or not) and the length, big-endian. */
+export const MESSAGE_PREFIX = 5;
 
 const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 const RESPONSE_HEADERS = Object.freeze({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc', 'grpc-accept-encoding': 'identity' });
@@ -220,22 +227,23 @@ export class GrpcCall {
   }
 
   /**
-   * Writes one message of `length` bytes made of `chunks` in order; `cb` runs once the transport took them.
-   * Returns false when the stream's buffer is past its high-water mark (wait for `drain`).
+   * Writes one message laid out in `out` after MESSAGE_PREFIX bytes left for its prefix (filled here); `cb` runs
+   * once the transport took it. Returns false when the stream's buffer is past its high-water mark (wait for `drain`).
    */
+  writeMessage(out: Buffer, cb: () => void): boolean {
+    if (this.done) return false;
+    this.respond();
+    out[0] = 0;
+    out.writeUInt32BE(out.length - MESSAGE_PREFIX, 1);
+    return this.stream.write(out, cb);
+  }
+
+  /** As writeMessage, for a message of `length` bytes made of `chunks` in order (corked into one writev). */
   write(chunks: readonly Buffer[], length: number, cb: () => void): boolean {
     if (this.done) return false;
     this.respond();
     const s = this.stream;
-    if (length <= COPY_MAX) {
-      const out = Buffer.allocUnsafe(5 + length);
-      out[0] = 0;
-      out.writeUInt32BE(length, 1);
-      let pos = 5;
-      for (const c of chunks) pos += c.copy(out, pos);
-      return s.write(out, cb);
-    }
-    const prefix = Buffer.allocUnsafe(5);
+    const prefix = Buffer.allocUnsafe(MESSAGE_PREFIX);
     prefix[0] = 0;
     prefix.writeUInt32BE(length, 1);
     s.cork();

@@ -2,7 +2,7 @@
  * The ADS gRPC server: StreamAggregatedResources (SotW) and DeltaAggregatedResources (Delta). Both are one
  * `AdsStream` differing only by codec and protocol traits, served by grpc-server.ts (gRPC on node:http2).
  * Responses are pre-encoded bytes from the cache: streams due the same content write the same buffer around
- * their own nonce (wire.ts frameChunks).
+ * their own nonce (wire.ts frameChunks); a small response is laid out whole per stream instead (frameBuffer).
  *
  * Ownership: the server owns the set of live streams; each AdsStream owns its StreamState. Cache changes arrive
  * synchronously from XdsCache.apply and wake only the streams whose subscription they touch.
@@ -20,15 +20,15 @@ import type { Telemetry } from '../telemetry';
 import type { CacheChange, XdsCache } from './cache';
 import { deltaCodec, sotwCodec, type Codec, type NodeInfo } from './codec';
 import { KIND_ORDER, RESOURCE_TYPES, type ResourceKind } from './resource-types';
-import { DELTA, SOTW, StreamState, type ProtocolTraits, type TypeSnapshot } from './stream-state';
+import { DELTA, KIND_BIT, SOTW, StreamState, type ProtocolTraits, type TypeSnapshot } from './stream-state';
 import type { ViewResolver } from './view-resolver';
 import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS, TokenBucket, type AdmissionLimits, type StreamLimits } from './limits';
 import { FileCertificates, type TlsContext, type XdsTlsOptions } from './tls';
 import { certIdentity, identityProblem, nodeClaim } from './identity';
 import type { Convergence, StreamConvergence } from '../pipeline/convergence';
 import { SharedResponses, type ViewSlots } from './shared-responses';
-import { frameChunks, type ResponseFrame } from './wire';
-import { GrpcServer, Status, statusName, type CallHandler, type GrpcCall, type StatusCode } from './grpc-server';
+import { frameBuffer, frameChunks, type ResponseFrame } from './wire';
+import { GrpcServer, MESSAGE_PREFIX, SMALL_MESSAGE, Status, statusName, type CallHandler, type GrpcCall, type StatusCode } from './grpc-server';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -151,6 +151,8 @@ class AdsStream implements CallHandler {
   /** True between a write() that returned false and the 'drain' that follows: nothing is written meanwhile. */
   blocked = false;
   identity: string | undefined;
+  /** The number of the last cache batch that found this stream due (XdsServer.onCacheChange). */
+  dueIn = 0;
   /** This stream's part of convergence tracking (from register to close). */
   conv: StreamConvergence | undefined;
   /** The max-age timer (XdsServer.limitAge), if any. */
@@ -252,6 +254,8 @@ class AdsStream implements CallHandler {
     // Served once the cache holds the view: the pipeline builds views only after every source has synced.
     const ready = this.server.cache.hasView(this.view!);
     for (const kind of KIND_ORDER) {
+      // Read at each kind: sending one marks the kinds it depends on (CDS → EDS) dirty.
+      if ((this.state.dirtyKinds & KIND_BIT[kind]) === 0) continue;
       const out = this.state.nextResponse(kind, ready);
       if (!out) {
         if (ready && !this.state.awaitingAck(kind)) this.conv?.unneeded(RESOURCE_TYPES[kind].short);
@@ -276,14 +280,15 @@ class AdsStream implements CallHandler {
     this.pendingWrites++;
     this.bufferedBytes += len;
     this.server.addBuffered(len);
-    const ok = this.call.write(frameChunks(frame), len, () => {
+    const taken = () => {
       // No callback comes for a write dropped with its stream: close() settles those.
       if (this.closed) return;
       this.pendingWrites--;
       this.bufferedBytes -= len;
       this.server.addBuffered(-len);
       this.lastProgress = performance.now();
-    });
+    };
+    const ok = len <= SMALL_MESSAGE ? this.call.writeMessage(frameBuffer(frame, MESSAGE_PREFIX), taken) : this.call.write(frameChunks(frame), len, taken);
     const budget = this.server.limits.maxBufferedBytes;
     // One response is always let through, however large (a big mesh's SotW CDS to a healthy proxy); the budget
     // bounds what piles up behind it.
@@ -401,6 +406,7 @@ export class XdsServer {
   private readonly grpcServers: GrpcServer[] = [];
   private readonly streams = new Set<AdsStream>();
   private readonly byView = new Map<string, Set<AdsStream>>();
+  private batchSeq = 0;
   private readonly ackListeners = new Set<AckListener>();
   private readonly convergence: Convergence | undefined;
   /** @internal one version and encoding per (protocol, view, kind, content), read by the streams */
@@ -674,16 +680,21 @@ export class XdsServer {
    * stream is written; streams are then written round-robin across views, so no view waits for all the others.
    */
   private onCacheChange(changes: readonly CacheChange[]): void {
-    const dueByView = new Map<string, Set<AdsStream>>();
+    const dueByView = new Map<string, AdsStream[]>();
+    // A stream concerned by several changes of the batch is due once: it is marked with this batch's number.
+    const batch = ++this.batchSeq;
     for (const c of changes) {
       const streams = this.byView.get(c.view);
       if (!streams) continue;
       let due = dueByView.get(c.view);
+      const type = RESOURCE_TYPES[c.kind].short;
       for (const s of streams) {
         if (s.state && s.state.noteChange(c.kind, c.names)) {
-          s.conv?.changed(RESOURCE_TYPES[c.kind].short);
-          if (!due) dueByView.set(c.view, (due = new Set()));
-          due.add(s);
+          s.conv?.changed(type);
+          if (s.dueIn === batch) continue;
+          s.dueIn = batch;
+          if (!due) dueByView.set(c.view, (due = []));
+          due.push(s);
         }
       }
     }

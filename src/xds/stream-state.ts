@@ -122,8 +122,8 @@ function randomNoncePrefix(): string {
   return `${prefix}-`;
 }
 
-/** Bit of a kind in StreamState's dirty mask. */
-const KIND_BIT: Readonly<Record<ResourceKind, number>> = Object.fromEntries(KIND_ORDER.map((k, i) => [k, 1 << i])) as Record<ResourceKind, number>;
+/** Bit of a kind in StreamState's dirty mask (`dirtyKinds`). */
+export const KIND_BIT: Readonly<Record<ResourceKind, number>> = Object.fromEntries(KIND_ORDER.map((k, i) => [k, 1 << i])) as Record<ResourceKind, number>;
 
 export interface TypeSnapshot {
   readonly subscribed: readonly string[];
@@ -144,6 +144,14 @@ export class StreamState {
   /** Kinds that may have something to send (KIND_BIT): touched by a request, a cache change, or a sent dependency. */
   private dirty = 0;
   private nonceSeq = 0;
+
+  /**
+   * The kinds that may have something to send (KIND_BIT). A kind outside it has nothing to send and no change
+   * waiting for it, so a caller can pass over it without asking `nextResponse`.
+   */
+  get dirtyKinds(): number {
+    return this.dirty;
+  }
 
   /**
    * @param resources the view's current resources of a kind (read at each call; never mutated here)

@@ -131,10 +131,10 @@ export function responseFrame(parts: ResponseParts, nonce: string): ResponseFram
   return { parts, nonce, length: parts.head.length + (nLen > 0 ? prefixSize(5, nLen) + nLen : 0) + parts.tail.length };
 }
 
-/** Writes `frame` at the start of `out` (at least `frame.length` bytes); returns the length written. */
-export function writeFrame(frame: ResponseFrame, out: Buffer): number {
+/** Writes `frame` into `out` from `at` (room for at least `frame.length` bytes); returns where it ended. */
+export function writeFrame(frame: ResponseFrame, out: Buffer, at = 0): number {
   const { parts, nonce } = frame;
-  let pos = parts.head.copy(out, 0);
+  let pos = at + parts.head.copy(out, at);
   if (nonce.length > 0) {
     out[pos++] = (5 << 3) | WIRE_LEN;
     pos = writeVarint(out, pos, Buffer.byteLength(nonce));
@@ -159,6 +159,13 @@ export function frameChunks(frame: ResponseFrame): [Buffer, Buffer] {
   }
   parts.tail.copy(rest, pos);
   return [parts.head, rest];
+}
+
+/** `frame` laid out whole in a new Buffer after `reserve` bytes left for the caller (a transport's prefix). */
+export function frameBuffer(frame: ResponseFrame, reserve: number): Buffer {
+  const out = Buffer.allocUnsafe(reserve + frame.length);
+  writeFrame(frame, out, reserve);
+  return out;
 }
 
 /** The whole response as its own Buffer: `parts` framed around the nonce. */
