@@ -32,7 +32,9 @@ export class AdsClient {
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
     channelOptions: grpc.ChannelOptions = {},
   ) {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, credentials, channelOptions);
+    // One connection per client, as each Envoy has its own (grpc-js would otherwise share one connection among
+    // every client of the process, and Herald allows 100 streams per connection).
+    this.client = new grpc.Client(`127.0.0.1:${port}`, credentials, { 'grpc.use_local_subchannel_pool': 1, ...channelOptions });
     const method = protocol === 'sotw' ? 'StreamAggregatedResources' : 'DeltaAggregatedResources';
     const id = (b: Buffer) => b;
     this.call = this.client.makeBidiStreamRequest(`/envoy.service.discovery.v3.AggregatedDiscoveryService/${method}`, id, id);
