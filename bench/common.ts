@@ -156,6 +156,13 @@ export interface BenchArgs {
 }
 
 /** `--n 100,500,1000 --changes 6 --protocols sotw,delta --idle 1000 --only fanout,pipeline,memory --quick` */
+/** A positive number flag (`--flag N` or `--flag=N`); `def` when absent or not a positive (integer, unless `integer` is false) number. */
+export function numArg(argv: readonly string[], flag: string, def: number, integer = true): number {
+  const i = argv.indexOf(flag);
+  const v = Number(i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1));
+  return (integer ? Number.isInteger(v) : Number.isFinite(v)) && v > 0 ? v : def;
+}
+
 export function parseArgs(argv: readonly string[]): BenchArgs {
   const get = (flag: string): string | undefined => {
     const i = argv.indexOf(flag);

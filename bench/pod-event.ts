@@ -23,7 +23,7 @@ import { stringify } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../lab/src/kube/control-plane';
 import { kubeBinariesPresent } from '../lab/src/kube/paths';
 import { freePorts } from '../lab/src/kube/ports';
-import { fixed, ms, note, parseArgs, printTable, ratio, reportResult, sleep, stats, type BenchArgs, type BenchResult } from './common';
+import { fixed, ms, note, numArg, parseArgs, printTable, ratio, reportResult, sleep, stats, type BenchArgs, type BenchResult } from './common';
 import { GoClient, goTool, REPO, startServerProcess } from './servers';
 
 const NS = 'default';
@@ -192,11 +192,6 @@ async function handOver(bin: string, p: number, e: number, rounds: number): Prom
   }
 }
 
-function numArg(argv: readonly string[], flag: string, def: number): number {
-  const i = argv.indexOf(flag);
-  const v = i >= 0 ? Number(argv[i + 1]) : NaN;
-  return Number.isInteger(v) && v > 0 ? v : def;
-}
 
 export async function runPodEvent(args: BenchArgs, argv: readonly string[]): Promise<BenchResult> {
   const bin = kubeBinariesPresent() ? goTool('loadclient') : new Error('no Kubernetes binaries in .cache/kube (make kube)');

@@ -3,14 +3,14 @@
  * next), then prints one summary table and one JSON line (`BENCH_JSON {...}`). Benchmarks print figures and
  * ratios against baselines measured in the same run; nothing here fails on a slow machine.
  *
- *   node dist/bench/run.js [--quick] [--only pipeline,fanout,memory,idle,hostile,views,peers,pod-event,storm,soak] [--n 100,500,1000]
+ *   node dist/bench/run.js [--quick] [--only pipeline,fanout,memory,idle,hostile,views,peers,pod-event,storm,soak,admin] [--n 100,500,1000]
  *                          [--changes 6] [--protocols sotw,delta] [--idle 1000]
  *                          [--peers-p 200,1000,2000,5000] [--peers-e 20,1000] [--rounds 5]
  *                          [--storm-p 5000] [--storm-clusters 200] [--storm-servers herald,gcp] [--storm-rounds 1]
- *                          [--soak-seconds 60] [--soak-minutes 30]
+ *                          [--soak-seconds 60] [--soak-minutes 30] [--admin-p 2000] [--admin-clusters 1000]
  *
  * pod-event starts etcd and kube-apiserver from .cache/kube (make kube; skipped without them). peers, pod-event, storm and soak build the Go load client and the go-control-plane peer (tools/loadclient,
- * tools/peer-gcp) into .cache/ on first use; a cached build is reused.
+ * tools/peer-gcp) into .cache/ on first use; a cached build is reused; admin uses the Go load client too.
  */
 import { fork } from 'node:child_process';
 import * as os from 'node:os';
@@ -28,6 +28,7 @@ const BENCHES: Record<string, string> = {
   'pod-event': 'pod-event.js',
   storm: 'storm.js',
   soak: 'soak.js',
+  admin: 'admin.js',
 };
 
 function runChild(name: string, argv: readonly string[]): Promise<{ result?: BenchResult; seconds: number; code: number | null }> {

@@ -10,16 +10,11 @@
  *   node dist/bench/soak.js [--quick] [--soak-seconds 60] [--soak-minutes 30] [--soak-rate 30]
  *                           [--soak-services 1000] [--soak-proxies 2000] [--soak-eds 20] [--protocols sotw]
  */
-import { fixed, ms, note, parseArgs, printTable, reportResult, sleep, stats, type BenchArgs, type BenchResult } from './common';
+import { fixed, ms, note, numArg, parseArgs, printTable, reportResult, sleep, stats, type BenchArgs, type BenchResult } from './common';
 import { GoClient, goTool, startServerProcess, type Protocol, type UpdateResult } from './servers';
 
 const ENDPOINTS = 10;
 
-function numArg(argv: readonly string[], flag: string, def: number): number {
-  const i = argv.indexOf(flag);
-  const v = Number(i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1));
-  return Number.isFinite(v) && v > 0 ? v : def;
-}
 
 /** A small deterministic PRNG (mulberry32), so every run makes the same changes. */
 function prng(seed: number): () => number {
@@ -75,9 +70,9 @@ export async function runSoak(args: BenchArgs, argv: readonly string[]): Promise
     note(`soak skipped: ${clientBin.message}`);
     return { bench: 'soak', summary: [['soak', 'skipped', clientBin.message, '-']], data: { skipped: clientBin.message } };
   }
-  const minutes = numArg(argv, '--soak-minutes', 0);
-  const seconds = minutes > 0 ? minutes * 60 : numArg(argv, '--soak-seconds', args.quick ? 20 : 60);
-  const rate = numArg(argv, '--soak-rate', 30);
+  const minutes = numArg(argv, '--soak-minutes', 0, false);
+  const seconds = minutes > 0 ? minutes * 60 : numArg(argv, '--soak-seconds', args.quick ? 20 : 60, false);
+  const rate = numArg(argv, '--soak-rate', 30, false);
   const services = numArg(argv, '--soak-services', 1000);
   const proxies = numArg(argv, '--soak-proxies', 2000);
   const k = Math.min(services, numArg(argv, '--soak-eds', 20));

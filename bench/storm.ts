@@ -11,7 +11,7 @@
  * `--storm-rounds N` runs each server N times, interleaved (herald, gcp, herald, gcp, …), and prints every round:
  * on a shared machine one round's time varies by ±50%, so compare medians of interleaved rounds.
  */
-import { fixed, ms, note, parseArgs, printTable, ratio, reportResult, sleep, type BenchArgs, type BenchResult } from './common';
+import { fixed, ms, note, numArg, parseArgs, printTable, ratio, reportResult, sleep, type BenchArgs, type BenchResult } from './common';
 import { GoClient, goTool, startServerProcess, type Protocol, type ServerKind } from './servers';
 
 const ENDPOINTS = 10;
@@ -34,11 +34,6 @@ export interface StormRow {
   readonly error?: string;
 }
 
-function numArg(argv: readonly string[], flag: string, def: number): number {
-  const i = argv.indexOf(flag);
-  const v = Number(i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1));
-  return Number.isInteger(v) && v > 0 ? v : def;
-}
 
 async function stormOne(kind: ServerKind, protocol: Protocol, p: number, clusters: number, bins: { client: string; peer: string }): Promise<StormRow> {
   const server = await startServerProcess(kind, clusters, ENDPOINTS, bins.peer);

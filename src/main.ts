@@ -216,6 +216,7 @@ async function startParts(
   const adminState: AdminState = {
     ready: () => publisher.serving,
     proxies: () => xds.proxies(),
+    summaries: () => xds.summaries(),
     mesh: () => publisher.current,
     holds: () => intake.holds(),
     config: (proxy, filter) => proxyConfig(xds, cache, proxy, filter),

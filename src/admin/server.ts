@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics';
 import type { Logger } from '../log/log';
 import type { Telemetry } from '../telemetry';
-import type { ProxyInfo } from '../xds/server';
+import type { ProxyInfo, ProxySummary } from '../xds/server';
 import type { Mesh } from '../model/types';
 import type { ConfigFilter, ProxyConfig } from './proxy-config';
 import { proxyStatus } from './status';
@@ -27,6 +27,8 @@ import type { SourceHealth } from '../pipeline/intake';
 export interface AdminState {
   ready(): boolean;
   proxies(): ProxyInfo[];
+  /** The proxies' sync summaries (for /status). */
+  summaries(): ProxySummary[];
   mesh(): Mesh;
   /** Services the guard is holding, per source. */
   holds(): Record<string, Array<{ service: string; since: number }>>;
@@ -153,7 +155,7 @@ export class AdminServer {
           });
         }
         case '/status':
-          return json(200, { ready: this.state.ready(), proxies: this.state.proxies().map(proxyStatus) });
+          return json(200, { ready: this.state.ready(), proxies: this.state.summaries().map(proxyStatus) });
         case '/config': {
           const proxy = url.searchParams.get('proxy') ?? '';
           if (!proxy) return json(400, { error: 'give ?proxy=<stream id or node id>' });

@@ -8,8 +8,8 @@
  * Types a proxy never asked for are absent.
  */
 import { KIND_ORDER, RESOURCE_TYPES } from '../xds/resource-types';
-import type { ProxyInfo } from '../xds/server';
-import type { TypeSnapshot } from '../xds/stream-state';
+import type { ProxySummary } from '../xds/server';
+import type { TypeSummary } from '../xds/stream-state';
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NACK' | 'NOT SENT';
 
@@ -36,7 +36,7 @@ export interface ProxyStatus {
   readonly types: Partial<Record<string, TypeStatus>>;
 }
 
-export function typeStatus(t: TypeSnapshot): TypeStatus {
+export function typeStatus(t: TypeSummary): TypeStatus {
   const base = { behind: t.behind, version: t.lastSentVersion };
   if (t.lastSentVersion === '') return { ...base, state: 'NOT SENT' };
   if (t.lastNack && t.lastNack.version === t.lastSentVersion && t.waitingForAckMs === undefined) return { ...base, state: 'NACK', message: t.lastNack.message };
@@ -45,7 +45,7 @@ export function typeStatus(t: TypeSnapshot): TypeStatus {
   return { ...base, state: 'SYNCED' };
 }
 
-export function proxyStatus(p: ProxyInfo): ProxyStatus {
+export function proxyStatus(p: ProxySummary): ProxyStatus {
   const types: Record<string, TypeStatus> = {};
   for (const kind of KIND_ORDER) {
     const snap = p.types[RESOURCE_TYPES[kind].typeUrl];

@@ -20,7 +20,7 @@ import type { Telemetry } from '../telemetry';
 import type { CacheChange, XdsCache } from './cache';
 import { deltaCodec, sotwCodec, type Codec, type NodeInfo } from './codec';
 import { KIND_ORDER, RESOURCE_TYPES, type ResourceKind } from './resource-types';
-import { DELTA, KIND_BIT, SOTW, StreamState, type ProtocolTraits, type TypeSnapshot } from './stream-state';
+import { DELTA, KIND_BIT, SOTW, StreamState, type ProtocolTraits, type TypeSnapshot, type TypeSummary } from './stream-state';
 import type { ViewResolver } from './view-resolver';
 import { DEFAULT_ADMISSION, DEFAULT_STREAM_LIMITS, TokenBucket, type AdmissionLimits, type StreamLimits } from './limits';
 import { FileCertificates, type TlsContext, type XdsTlsOptions } from './tls';
@@ -80,7 +80,8 @@ export interface XdsServerOptions {
 }
 
 /** What /proxies shows for one stream. */
-export interface ProxyInfo {
+/** A stream's identity and every kind's sync summary: what /status shows of each proxy. */
+export interface ProxySummary {
   readonly streamId: number;
   readonly nodeId: string;
   readonly cluster: string;
@@ -94,6 +95,12 @@ export interface ProxyInfo {
   readonly identity?: string;
   /** Bytes written and not yet taken by the transport. */
   readonly bufferedBytes: number;
+  /** Keyed by type URL. */
+  readonly types: Partial<Record<string, TypeSummary>>;
+}
+
+/** A summary with every kind's subscription too (/proxies): O(names subscribed). */
+export interface ProxyInfo extends ProxySummary {
   readonly types: Partial<Record<string, TypeSnapshot>>;
 }
 
@@ -374,6 +381,14 @@ class AdsStream implements CallHandler {
   }
 
   info(): ProxyInfo {
+    return { ...this.identityFields(), types: byTypeUrl(this.state?.snapshot()) };
+  }
+
+  summary(): ProxySummary {
+    return { ...this.identityFields(), types: byTypeUrl(this.state?.summary()) };
+  }
+
+  private identityFields(): Omit<ProxySummary, 'types'> {
     return {
       streamId: this.id,
       nodeId: this.node?.id ?? '',
@@ -386,9 +401,15 @@ class AdsStream implements CallHandler {
       connectedAt: new Date(this.connectedAt).toISOString(),
       ...(this.identity !== undefined ? { identity: this.identity } : {}),
       bufferedBytes: this.bufferedBytes,
-      types: Object.fromEntries(Object.entries(this.state?.snapshot() ?? {}).map(([k, v]) => [RESOURCE_TYPES[k as keyof typeof RESOURCE_TYPES].typeUrl, v])),
     };
   }
+}
+
+/** Per-kind entries keyed by their type URL instead. */
+function byTypeUrl<T>(perKind: Partial<Record<ResourceKind, T>> | undefined): Partial<Record<string, T>> {
+  const out: Partial<Record<string, T>> = {};
+  for (const kind of KIND_ORDER) if (perKind?.[kind]) out[RESOURCE_TYPES[kind].typeUrl] = perKind[kind];
+  return out;
 }
 
 /** The accept backlog: the kernel's limit (Linux caps listen(2) there anyway), 4096 where it cannot be read. */
@@ -516,6 +537,11 @@ export class XdsServer {
 
   proxies(): ProxyInfo[] {
     return [...this.streams].map((s) => s.info());
+  }
+
+  /** Every stream's summary, without the subscriptions (what /status serves; cheap enough to poll). */
+  summaries(): ProxySummary[] {
+    return [...this.streams].map((s) => s.summary());
   }
 
   /**

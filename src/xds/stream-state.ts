@@ -125,10 +125,8 @@ function randomNoncePrefix(): string {
 /** Bit of a kind in StreamState's dirty mask (`dirtyKinds`). */
 export const KIND_BIT: Readonly<Record<ResourceKind, number>> = Object.fromEntries(KIND_ORDER.map((k, i) => [k, 1 << i])) as Record<ResourceKind, number>;
 
-export interface TypeSnapshot {
-  readonly subscribed: readonly string[];
-  readonly wildcard: boolean;
-  readonly held: number;
+/** One kind's sync state, cheap to take for every stream (what /status shows): O(1), plus the names marked since the last response. */
+export interface TypeSummary {
   readonly lastSentVersion: string;
   readonly lastAckedVersion: string;
   readonly waitingForAckMs?: number;
@@ -137,6 +135,13 @@ export interface TypeSnapshot {
   readonly nacks: number;
   /** Subscribed resources the cache holds in a version this client has not been sent yet (ACK pacing, backpressure). */
   readonly behind: number;
+}
+
+/** A kind's whole state for /proxies: the summary, and the subscription itself (O(names)). */
+export interface TypeSnapshot extends TypeSummary {
+  readonly subscribed: readonly string[];
+  readonly wildcard: boolean;
+  readonly held: number;
 }
 
 export class StreamState {
@@ -354,6 +359,16 @@ export class StreamState {
     });
   }
 
+  /** Every kind's summary (what /status needs); `snapshot` adds the subscriptions. */
+  summary(): Partial<Record<ResourceKind, TypeSummary>> {
+    const out: Partial<Record<ResourceKind, TypeSummary>> = {};
+    for (const kind of KIND_ORDER) {
+      const t = this.types.get(kind);
+      if (t) out[kind] = this.summaryOf(kind, t);
+    }
+    return out;
+  }
+
   snapshot(): Partial<Record<ResourceKind, TypeSnapshot>> {
     const out: Partial<Record<ResourceKind, TypeSnapshot>> = {};
     for (const kind of KIND_ORDER) {
@@ -363,16 +378,22 @@ export class StreamState {
         subscribed: [...(t.wildcard ? [WILDCARD] : []), ...[...t.names].sort()],
         wildcard: t.wildcard,
         held: [...t.held.values()].filter((v) => v !== ABSENT).length,
-        lastSentVersion: t.sentVersion,
-        lastAckedVersion: t.ackedVersion,
-        ...(t.pending ? { waitingForAckMs: this.now() - t.pending.sentAt } : {}),
-        ...(t.lastNack ? { lastNack: { ...t.lastNack, at: new Date(t.lastNack.at).toISOString() } } : {}),
-        acks: t.acks,
-        nacks: t.nacks,
-        behind: this.behind(kind, t),
+        ...this.summaryOf(kind, t),
       };
     }
     return out;
+  }
+
+  private summaryOf(kind: ResourceKind, t: TypeState): TypeSummary {
+    return {
+      lastSentVersion: t.sentVersion,
+      lastAckedVersion: t.ackedVersion,
+      ...(t.pending ? { waitingForAckMs: this.now() - t.pending.sentAt } : {}),
+      ...(t.lastNack ? { lastNack: { ...t.lastNack, at: new Date(t.lastNack.at).toISOString() } } : {}),
+      acks: t.acks,
+      nacks: t.nacks,
+      behind: this.behind(kind, t),
+    };
   }
 
   /** What the client was last sent of `kind`: resource name → version (a copy). */
@@ -382,17 +403,20 @@ export class StreamState {
     return out;
   }
 
+  /**
+   * Subscribed resources whose cached version the client was not sent. Outside a full comparison only the names
+   * marked since the last response can differ (a response brings every other subscribed name up to date, and
+   * every change after it marks its names), so this is O(marked names), not O(subscription): /status asks it of
+   * every stream every second the dashboard is open.
+   */
   private behind(kind: ResourceKind, t: TypeState): number {
     if (!t.requested) return 0;
     const all = this.resources(kind);
+    const names: Iterable<string> = t.full ? (t.wildcard ? all.keys() : t.names) : (t.dirtyNames ?? EMPTY_NAMES);
     let n = 0;
-    if (t.wildcard) {
-      for (const [name, res] of all) if (t.held.get(name) !== res.version) n++;
-    } else {
-      for (const name of t.names) {
-        const res = all.get(name);
-        if (res && t.held.get(name) !== res.version) n++;
-      }
+    for (const name of names) {
+      const res = all.get(name);
+      if (res && (t.wildcard || t.names.has(name)) && t.held.get(name) !== res.version) n++;
     }
     return n;
   }

@@ -28,6 +28,7 @@ import { KIND_ORDER, RESOURCE_TYPES } from '../../src/xds/resource-types';
 import type { SourceService, SourceSnapshot } from '../../src/sources/source';
 import { repoRoot } from '../support/repo';
 import { testTelemetry } from '../support/telemetry';
+import { prng } from '../support/prng';
 
 const GOLDEN = path.join(repoRoot(), 'test', 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -43,17 +44,6 @@ function typeFirst(v: unknown): unknown {
   return out;
 }
 
-/** A seeded PRNG (mulberry32): the same seed, the same shuffles. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled<T>(items: readonly T[], rnd: () => number): T[] {
   const out = [...items];

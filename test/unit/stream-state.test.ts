@@ -10,6 +10,7 @@ import { RESOURCE_TYPES, type ResourceKind } from '../../src/xds/resource-types'
 import { SharedResponses } from '../../src/xds/shared-responses';
 import { deltaCodec, sotwCodec } from '../../src/xds/codec';
 import type { CachedResource } from '../../src/xds/cache';
+import { prng } from '../support/prng';
 
 /** A view's resources that count the names looked up (to show a response reads only what changed). */
 class CountingMap implements ReadonlyMap<string, CachedResource> {
@@ -556,4 +557,60 @@ for (const [name, c] of Object.entries(cases)) {
   for (const traits of c.protocols) {
     test(`${name} [${traits.name}]`, () => c.run(new Harness(traits)));
   }
+}
+
+/**
+ * `behind` (what /status reports) reads only the names marked since the last response, not the subscription: under
+ * a random interleaving of cache changes, subscriptions, responses, ACKs and NACKs it must equal the count a full
+ * comparison makes (every subscribed resource whose cached version is not the one the client holds).
+ */
+for (const traits of BOTH) {
+  test(`behind equals a full comparison after any sequence of changes, requests and answers [${traits.name}]`, () => {
+    const h = new Harness(traits);
+    const rand = prng(traits === SOTW ? 7 : 11);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const NAMES = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const inFlight = new Map<ResourceKind, Outgoing>();
+    const fullCount = (kind: ResourceKind): number => {
+      const snap = h.state.snapshot()[kind];
+      if (!snap) return 0;
+      const all = h.cache.resources(VIEW, kind);
+      const held = h.state.heldVersions(kind);
+      const names = snap.wildcard ? [...all.keys()] : snap.subscribed;
+      return names.filter((n) => all.has(n) && held.get(n) !== all.get(n)!.version).length;
+    };
+    h.put({ a: [1], b: [2] });
+    h.subscribe('cluster', []);
+    h.subscribe('endpoint', ['a']);
+    let checked = 0;
+    for (let step = 0; step < 400; step++) {
+      const op = rand();
+      if (op < 0.3) {
+        const clusters: Record<string, number[]> = {};
+        for (const n of NAMES) if (rand() < 0.6) clusters[n] = [1 + Math.floor(rand() * 3)];
+        h.put(clusters);
+      } else if (op < 0.45) {
+        h.subscribe('endpoint', NAMES.filter(() => rand() < 0.5));
+      } else if (op < 0.75) {
+        const kind = pick<ResourceKind>(['cluster', 'endpoint']);
+        if (!inFlight.has(kind)) {
+          const out = h.next(kind);
+          if (out) inFlight.set(kind, out);
+        }
+      } else {
+        const kind = pick<ResourceKind>(['cluster', 'endpoint']);
+        const out = inFlight.get(kind);
+        if (out) {
+          inFlight.delete(kind);
+          if (rand() < 0.85) h.ack(out);
+          else h.nack(out, 'rejected');
+        }
+      }
+      for (const kind of ['cluster', 'endpoint'] as const) {
+        assert.equal(h.state.summary()[kind]?.behind ?? 0, fullCount(kind), `step ${step}, ${kind}`);
+        if (fullCount(kind) > 0) checked++;
+      }
+    }
+    assert.ok(checked > 50, `the sequence put streams behind often enough to test (${checked} checks with something behind)`);
+  });
 }
