@@ -11,7 +11,7 @@
  *
  *   node dist/bench/admin.js [--quick] [--admin-p 2000] [--admin-clusters 1000]
  */
-import { fixed, meshOf, note, numArg, parseArgs, printTable, ratio, reportResult, service, stats, type BenchArgs, type BenchResult } from './common';
+import { fixed, meshOf, note, numArg, printTable, ratio, runBench, service, stats, type BenchArgs, type BenchResult } from './common';
 import { startServer } from './harness';
 import { GoClient, goTool } from './servers';
 import { proxyStatus } from '../src/admin/status';
@@ -83,13 +83,4 @@ export async function runAdmin(args: BenchArgs, argv: readonly string[]): Promis
   };
 }
 
-if (require.main === module) {
-  const argv = process.argv.slice(2);
-  runAdmin(parseArgs(argv), argv)
-    .then(reportResult)
-    .then(() => process.exit(0))
-    .catch((err) => {
-      process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
-    });
-}
+if (require.main === module) runBench(runAdmin);

@@ -194,6 +194,22 @@ export interface BenchResult {
   readonly data: unknown;
 }
 
+/**
+ * A benchmark file's entry when run alone or by run.ts: runs `run` on the command line's arguments, hands its
+ * result on (reportResult) and exits; a failure prints its stack and exits 1.
+ */
+export function runBench(run: (args: BenchArgs, argv: readonly string[]) => Promise<BenchResult>): void {
+  const argv = process.argv.slice(2);
+  run(parseArgs(argv), argv)
+    .then(reportResult)
+    .then(() => process.exit(0))
+    .catch((err) => {
+      process.stderr.write(`${(err as Error).stack}
+`);
+      process.exit(1);
+    });
+}
+
 /** Hands the result to the parent process if there is one; always returns it. */
 export async function reportResult(result: BenchResult): Promise<BenchResult> {
   const send = process.send?.bind(process);

@@ -24,28 +24,7 @@ import { RESOURCE_TYPES } from '../src/xds/resource-types';
 import { translateEndpoints } from '../src/translate/endpoints';
 import { parseViewKey } from '../src/translate/view';
 import type * as protobuf from 'protobufjs';
-import {
-  cpuSince,
-  fixed,
-  gc,
-  kb,
-  meshOf,
-  ms,
-  note,
-  parseArgs,
-  printTable,
-  ratio,
-  reportResult,
-  reweighted,
-  service,
-  sleep,
-  stats,
-  type BenchArgs,
-  type BenchResult,
-  type Mesh,
-  type Service,
-  type Stats,
-} from './common';
+import { cpuSince, fixed, gc, kb, meshOf, ms, note, printTable, ratio, reweighted, runBench, service, sleep, stats, type BenchArgs, type BenchResult, type Mesh, type Service, type Stats } from './common';
 import { LoadClient, startRawServer, startServer, type BenchServer } from './harness';
 import { XdsCache } from '../src/xds/cache';
 import { encodeDiscoveryResponse, type ResponseFrame } from '../src/xds/wire';
@@ -639,12 +618,4 @@ export async function runFanout(args: BenchArgs): Promise<BenchResult> {
   return { bench: 'fanout', summary: summaryRows(rows), data: rows };
 }
 
-if (require.main === module) {
-  runFanout(parseArgs(process.argv.slice(2)))
-    .then(reportResult)
-    .then(() => process.exit(0))
-    .catch((err) => {
-      process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
-    });
-}
+if (require.main === module) runBench(runFanout);

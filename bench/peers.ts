@@ -14,7 +14,7 @@
  *   node dist/bench/peers.js [--quick] [--peers-p 200,1000] [--peers-e 20,1000] [--rounds 5] [--protocols sotw,delta]
  *     [--peers-servers herald,gcp,floor]   (also grpc-floor: the same floor on grpc-js)
  */
-import { fixed, ms, note, parseArgs, printTable, ratio, reportResult, sleep, stats, type BenchArgs, type BenchResult } from './common';
+import { fixed, ms, note, printTable, ratio, runBench, sleep, stats, type BenchArgs, type BenchResult } from './common';
 import { GoClient, goTool, startServerProcess, type Protocol, type ServerKind } from './servers';
 
 export interface PeerRow {
@@ -191,13 +191,4 @@ export async function runPeers(args: BenchArgs, argv: readonly string[]): Promis
   return { bench: 'peers', summary, data: rows };
 }
 
-if (require.main === module) {
-  const argv = process.argv.slice(2);
-  runPeers(parseArgs(argv), argv)
-    .then(reportResult)
-    .then(() => process.exit(0))
-    .catch((err) => {
-      process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
-    });
-}
+if (require.main === module) runBench(runPeers);

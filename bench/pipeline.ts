@@ -16,29 +16,7 @@ import { Intake } from '../src/pipeline/intake';
 import { translateEndpointUpdate } from '../src/translate/index';
 import { parseViewKey, viewKey } from '../src/translate/view';
 import type { SourceService, SourceSnapshot } from '../src/sources/source';
-import {
-  endpoint,
-  fixed,
-  gc,
-  meshOf,
-  ms,
-  note,
-  parseArgs,
-  printTable,
-  ratio,
-  reportResult,
-  reweighted,
-  service,
-  sleep,
-  sortEndpoints,
-  stats,
-  withService,
-  type BenchArgs,
-  type BenchResult,
-  type Mesh,
-  type Stats,
-  quietTelemetry,
-} from './common';
+import { endpoint, fixed, gc, meshOf, ms, note, printTable, quietTelemetry, ratio, reweighted, runBench, service, sleep, sortEndpoints, stats, withService, type BenchArgs, type BenchResult, type Mesh, type Stats } from './common';
 
 const VIEWS = [
   viewKey({ flavor: 'envoy', zone: 'zone-a', egress: '127.0.0.1:15001' }),
@@ -315,12 +293,4 @@ export async function runPipeline(args: BenchArgs): Promise<BenchResult> {
   };
 }
 
-if (require.main === module) {
-  runPipeline(parseArgs(process.argv.slice(2)))
-    .then(reportResult)
-    .then(() => process.exit(0))
-    .catch((err) => {
-      process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
-    });
-}
+if (require.main === module) runBench(runPipeline);

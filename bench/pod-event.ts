@@ -23,7 +23,7 @@ import { stringify } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../lab/src/kube/control-plane';
 import { kubeBinariesPresent } from '../lab/src/kube/paths';
 import { freePorts } from '../lab/src/kube/ports';
-import { fixed, ms, note, numArg, parseArgs, printTable, ratio, reportResult, sleep, stats, type BenchArgs, type BenchResult } from './common';
+import { fixed, ms, note, numArg, printTable, ratio, runBench, sleep, stats, type BenchArgs, type BenchResult } from './common';
 import { GoClient, goTool, REPO, startServerProcess } from './servers';
 
 const NS = 'default';
@@ -228,13 +228,4 @@ export async function runPodEvent(args: BenchArgs, argv: readonly string[]): Pro
   return { bench: 'pod-event', summary, data: rows };
 }
 
-if (require.main === module) {
-  const argv = process.argv.slice(2);
-  runPodEvent(parseArgs(argv), argv)
-    .then(reportResult)
-    .then(() => process.exit(0))
-    .catch((err) => {
-      process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
-    });
-}
+if (require.main === module) runBench(runPodEvent);

@@ -10,23 +10,14 @@
  *   node dist/bench/soak.js [--quick] [--soak-seconds 60] [--soak-minutes 30] [--soak-rate 30]
  *                           [--soak-services 1000] [--soak-proxies 2000] [--soak-eds 20] [--protocols sotw]
  */
-import { fixed, ms, note, numArg, parseArgs, printTable, reportResult, sleep, stats, type BenchArgs, type BenchResult } from './common';
+import { fixed, ms, note, numArg, printTable, runBench, sleep, stats, type BenchArgs, type BenchResult } from './common';
+// Seeded, so every run makes the same changes.
+import { prng } from '../test/support/prng';
 import { GoClient, goTool, startServerProcess, type Protocol, type UpdateResult } from './servers';
 
 const ENDPOINTS = 10;
 
 
-/** A small deterministic PRNG (mulberry32), so every run makes the same changes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SoakWindow {
   readonly atS: number;
@@ -190,13 +181,4 @@ export async function runSoak(args: BenchArgs, argv: readonly string[]): Promise
   }
 }
 
-if (require.main === module) {
-  const argv = process.argv.slice(2);
-  runSoak(parseArgs(argv), argv)
-    .then(reportResult)
-    .then(() => process.exit(0))
-    .catch((err) => {
-      process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
-    });
-}
+if (require.main === module) runBench(runSoak);

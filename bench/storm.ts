@@ -11,7 +11,7 @@
  * `--storm-rounds N` runs each server N times, interleaved (herald, gcp, herald, gcp, …), and prints every round:
  * on a shared machine one round's time varies by ±50%, so compare medians of interleaved rounds.
  */
-import { fixed, ms, note, numArg, parseArgs, printTable, ratio, reportResult, sleep, type BenchArgs, type BenchResult } from './common';
+import { fixed, ms, note, numArg, printTable, ratio, runBench, sleep, type BenchArgs, type BenchResult } from './common';
 import { GoClient, goTool, startServerProcess, type Protocol, type ServerKind } from './servers';
 
 const ENDPOINTS = 10;
@@ -118,13 +118,4 @@ export async function runStorm(args: BenchArgs, argv: readonly string[]): Promis
   return { bench: 'storm', summary, data: rows };
 }
 
-if (require.main === module) {
-  const argv = process.argv.slice(2);
-  runStorm(parseArgs(argv), argv)
-    .then(reportResult)
-    .then(() => process.exit(0))
-    .catch((err) => {
-      process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
-    });
-}
+if (require.main === module) runBench(runStorm);
