@@ -79,7 +79,6 @@ export interface XdsServerOptions {
   readonly telemetry: Telemetry;
 }
 
-/** What /proxies shows for one stream. */
 /** A stream's identity and every kind's sync summary: what /status shows of each proxy. */
 export interface ProxySummary {
   readonly streamId: number;
@@ -99,7 +98,7 @@ export interface ProxySummary {
   readonly types: Partial<Record<string, TypeSummary>>;
 }
 
-/** A summary with every kind's subscription too (/proxies): O(names subscribed). */
+/** What /proxies shows for one stream: the summary with every kind's subscription too, O(names subscribed). */
 export interface ProxyInfo extends ProxySummary {
   readonly types: Partial<Record<string, TypeSnapshot>>;
 }
