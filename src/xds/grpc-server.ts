@@ -88,6 +88,8 @@ export interface CallHandler {
   end(): void;
   /** The stream is gone, for any reason (once). */
   gone(): void;
+  /** Writes are taken again after a write returned false. */
+  drained(): void;
 }
 
 /** The GrpcCall of an HTTP/2 stream: the stream's listeners are shared functions that find their call here. */
@@ -101,6 +103,9 @@ function onStreamEnd(this: CallStream): void {
 }
 function onStreamClose(this: CallStream): void {
   this[CALL].handler?.gone();
+}
+function onStreamDrain(this: CallStream): void {
+  this[CALL].handler?.drained();
 }
 function onStreamWantTrailers(this: CallStream): void {
   this[CALL].sendTrailers();
@@ -133,13 +138,10 @@ export class GrpcCall {
     stream.on('data', onStreamData);
     stream.once('end', onStreamEnd);
     stream.once('close', onStreamClose);
+    // Emitted only after a write returned false: costs nothing while writes are taken.
+    stream.on('drain', onStreamDrain);
     // A stream error (a reset by the peer, a session torn down) always ends in 'close'.
     stream.on('error', ignore);
-  }
-
-  /** Runs `cb` once writes are taken again after write() returned false. */
-  onceDrain(cb: () => void): void {
-    this.stream.once('drain', cb);
   }
 
   /** The verified client certificate (TLS with client certificates), else undefined. */
@@ -228,7 +230,8 @@ export class GrpcCall {
 
   /**
    * Writes one message laid out in `out` after MESSAGE_PREFIX bytes left for its prefix (filled here); `cb` runs
-   * once the transport took it. Returns false when the stream's buffer is past its high-water mark (wait for `drain`).
+   * once the transport took it. Returns false when the stream's buffer is past its high-water mark: the handler
+   * hears `drained` once it is taken again.
    */
   writeMessage(out: Buffer, cb: () => void): boolean {
     if (this.done) return false;

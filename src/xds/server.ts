@@ -195,6 +195,14 @@ class AdsStream implements CallHandler {
     this.close();
   }
 
+  /** The transport takes writes again: what coalesced meanwhile is sent. */
+  drained(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    this.server.countBlocked(-1);
+    this.pump();
+  }
+
   /** A request declared longer than the limit: refused before any of it is kept (grpc-server.ts). */
   oversize(length: number): void {
     const max = this.server.limits.maxRequestBytes;
@@ -305,12 +313,6 @@ class AdsStream implements CallHandler {
     if (!ok && !this.blocked) {
       this.blocked = true;
       this.server.countBlocked(+1);
-      this.call.onceDrain(() => {
-        if (!this.blocked) return;
-        this.blocked = false;
-        this.server.countBlocked(-1);
-        this.pump();
-      });
     }
     return true;
   }

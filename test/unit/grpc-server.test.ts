@@ -21,7 +21,7 @@ async function serve(handler: (call: GrpcCall) => void, maxMessageBytes = 1024, 
 
 /** Sets the call's handler: the given callbacks, the rest doing nothing. */
 function on(call: GrpcCall, h: Partial<CallHandler>): void {
-  call.handler = { message: () => undefined, oversize: () => undefined, end: () => undefined, gone: () => undefined, ...h };
+  call.handler = { message: () => undefined, oversize: () => undefined, end: () => undefined, gone: () => undefined, drained: () => undefined, ...h };
 }
 
 function framed(body: Buffer, flag = 0): Buffer {
