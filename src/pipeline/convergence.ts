@@ -213,11 +213,22 @@ export class Convergence {
   }
 }
 
+/** A type's slot in a StreamConvergence's per-type arrays (the xDS types are few: given out on first sight). */
+const TYPE_SLOTS = new Map<string, number>();
+function slotOf(type: string): number {
+  let slot = TYPE_SLOTS.get(type);
+  if (slot === undefined) TYPE_SLOTS.set(type, (slot = TYPE_SLOTS.size));
+  return slot;
+}
+
 /** One stream's part: what changes wait for it, what it was sent, per type. Owned by the stream. */
 export class StreamConvergence {
-  // The three maps are made on first use: an idle stream (most of them) holds none.
-  private waiting: Map<string, ChangeRecord[]> | undefined;
-  private inFlight: Map<string, { version: string; changes: ChangeRecord[] }> | undefined;
+  // Per type slot, made on first use: an idle stream (most of them) holds none. Arrays, not maps: every response
+  // of a fan-out passes here once per stream.
+  private waiting: Array<ChangeRecord[] | undefined> | undefined;
+  /** The response of each type awaiting its answer: its version, and the changes it carries. */
+  private inFlightVersion: Array<string | undefined> | undefined;
+  private inFlightChanges: Array<ChangeRecord[] | undefined> | undefined;
   /** Types outstanding per change for this stream (to count proxies, and proxies that ACKed everything). */
   private perChange: Map<ChangeRecord, number> | undefined;
 
@@ -227,9 +238,10 @@ export class StreamConvergence {
   changed(type: string): void {
     const rec = this.c.active;
     if (!rec) return;
-    const waiting = (this.waiting ??= new Map());
-    let list = waiting.get(type);
-    if (!list) waiting.set(type, (list = []));
+    const waiting = (this.waiting ??= []);
+    const slot = slotOf(type);
+    let list = waiting[slot];
+    if (!list) waiting[slot] = list = [];
     if (list[list.length - 1] === rec) return;
     list.push(rec);
     rec.outstanding++;
@@ -241,36 +253,42 @@ export class StreamConvergence {
 
   /** A response of `type` went out as `version`: it carries every change waiting for that type. */
   sent(type: string, version: string): void {
-    const list = this.waiting?.get(type);
+    const slot = slotOf(type);
+    const list = this.waiting?.[slot];
     if (!list) return;
-    this.waiting!.delete(type);
-    const inFlight = (this.inFlight ??= new Map());
+    this.waiting![slot] = undefined;
+    const versions = (this.inFlightVersion ??= []);
+    const carried = (this.inFlightChanges ??= []);
     const perChange = (this.perChange ??= new Map());
-    const prev = inFlight.get(type);
-    if (prev) for (const rec of prev.changes) this.release(rec);
+    const prev = carried[slot];
+    if (prev) for (const rec of prev) this.release(rec);
     for (const rec of list) {
       const n = perChange.get(rec);
       if (n === undefined) rec.proxies++;
       perChange.set(rec, (n ?? 0) + 1);
     }
-    inFlight.set(type, { version, changes: list });
+    versions[slot] = version;
+    carried[slot] = list;
   }
 
   /** Nothing of `type` needed sending after all: the waiting changes did not concern this client. */
   unneeded(type: string): void {
-    const list = this.waiting?.get(type);
+    const slot = slotOf(type);
+    const list = this.waiting?.[slot];
     if (!list) return;
-    this.waiting!.delete(type);
+    this.waiting![slot] = undefined;
     for (const rec of list) this.c.settle(rec);
   }
 
   /** The client answered the response `version` of `type` at `at` (epoch ms): ACK, or NACK with `nack`. */
   answered(type: string, version: string, at: number, nack?: string): void {
-    const f = this.inFlight?.get(type);
-    if (!f || f.version !== version) return;
-    this.inFlight!.delete(type);
+    const slot = slotOf(type);
+    const changes = this.inFlightChanges?.[slot];
+    if (!changes || this.inFlightVersion![slot] !== version) return;
+    this.inFlightChanges![slot] = undefined;
+    this.inFlightVersion![slot] = undefined;
     const perChange = (this.perChange ??= new Map());
-    for (const rec of f.changes) {
+    for (const rec of changes) {
       if (nack === undefined) this.c.observeAck(rec, type, at);
       else this.c.m.changeNacks.inc({ kind: rec.kind, type });
       const left = (perChange.get(rec) ?? 1) - 1;
@@ -285,10 +303,11 @@ export class StreamConvergence {
 
   /** The stream ended: everything it held is settled unanswered. */
   close(): void {
-    for (const list of this.waiting?.values() ?? []) for (const rec of list) this.c.settle(rec);
-    for (const f of this.inFlight?.values() ?? []) for (const rec of f.changes) this.release(rec);
+    for (const list of this.waiting ?? []) for (const rec of list ?? []) this.c.settle(rec);
+    for (const changes of this.inFlightChanges ?? []) for (const rec of changes ?? []) this.release(rec);
     this.waiting = undefined;
-    this.inFlight = undefined;
+    this.inFlightVersion = undefined;
+    this.inFlightChanges = undefined;
     this.perChange = undefined;
   }
 

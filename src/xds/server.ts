@@ -145,8 +145,6 @@ class AdsStream implements CallHandler {
   view: string | undefined;
   state: StreamState | undefined;
   private closed = false;
-  /** When the response awaiting its ACK was written, per kind (a kind has at most one awaiting); 0: none. */
-  private readonly sentAt: Record<ResourceKind, number> = { listener: 0, route: 0, cluster: 0, endpoint: 0 };
   /** The view's shared versions and encodings (shared-responses.ts), set with the view. */
   private slots: ViewSlots | undefined;
   /** Bytes handed to call.write whose write callback has not fired yet. */
@@ -247,11 +245,11 @@ class AdsStream implements CallHandler {
       this.server.log.limited(`ignored:${this.id}:${type}`, 'warn', 'xds request ignored', { stream: this.id, node: this.node?.id, reason: outcome.ignored.slice(0, 300) });
     } else if (outcome.nack) {
       this.server.hot.request(this.traits.name, 'nack', type).inc();
-      this.observeAck(outcome.kind, outcome.nack.version, outcome.nack.message);
+      this.observeAck(outcome.kind, outcome.nack.version, outcome.sentAt, outcome.nack.message);
       this.server.log.write('warn', 'xds NACK', { stream: this.id, node: this.node?.id, type, version: outcome.nack.version, error: outcome.nack.message });
     } else if (outcome.ack) {
       this.server.hot.request(this.traits.name, 'ack', type).inc();
-      this.observeAck(outcome.kind, outcome.ack);
+      this.observeAck(outcome.kind, outcome.ack, outcome.sentAt);
     } else {
       this.server.hot.request(this.traits.name, 'subscribe', type).inc();
     }
@@ -271,18 +269,18 @@ class AdsStream implements CallHandler {
       // Read at each kind: sending one marks the kinds it depends on (CDS → EDS) dirty.
       if ((this.state.dirtyKinds & KIND_BIT[kind]) === 0) continue;
       const out = this.state.nextResponse(kind, ready);
+      const type = RESOURCE_TYPES[kind].short;
       if (!out) {
-        if (ready && !this.state.awaitingAck(kind)) this.conv?.unneeded(RESOURCE_TYPES[kind].short);
+        if (ready && !this.state.awaitingAck(kind)) this.conv?.unneeded(type);
         continue;
       }
-      this.conv?.sent(RESOURCE_TYPES[kind].short, out.version);
+      this.conv?.sent(type, out.version);
       const frame = this.codec.frame(out, this.slots?.[kind]);
-      this.sentAt[kind] = Date.now();
       if (!this.write(frame)) return;
-      const series = this.server.hot.response(this.traits.name, RESOURCE_TYPES[kind].short);
+      const series = this.server.hot.response(this.traits.name, type);
       series.count.inc();
       series.bytes.inc(frame.length);
-      if (this.server.log.enabled('debug')) this.server.log.write('debug', 'xds response', { stream: this.id, type: RESOURCE_TYPES[kind].short, version: out.version, resources: out.resources.length, removed: out.removed.length });
+      if (this.server.log.enabled('debug')) this.server.log.write('debug', 'xds response', { stream: this.id, type, version: out.version, resources: out.resources.length, removed: out.removed.length });
       if (this.blocked) return;
     }
   }
@@ -370,13 +368,11 @@ class AdsStream implements CallHandler {
     return false;
   }
 
-  private observeAck(kind: ResourceKind, version: string, nack?: string): void {
+  /** An ACK or NACK of the response of `kind` built at `sentAt` (the state machine reports only the one awaiting it). */
+  private observeAck(kind: ResourceKind, version: string, sentAt: number | undefined, nack?: string): void {
     const at = Date.now();
-    // The state machine reports an ACK or NACK only for the response awaiting one: the one sent last of its kind.
-    const sent = this.sentAt[kind];
     const type = RESOURCE_TYPES[kind].short;
-    if (sent !== 0) this.server.hot.ack(type).observe((at - sent) / 1000);
-    this.sentAt[kind] = 0;
+    if (sentAt !== undefined) this.server.hot.ack(type).observe((at - sentAt) / 1000);
     this.conv?.answered(type, version, at, nack);
     if (this.server.hasAckListeners) this.server.notifyAck({ nodeId: this.node?.id ?? '', kind, version, at, ...(nack !== undefined ? { nack } : {}) });
   }

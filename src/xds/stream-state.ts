@@ -55,7 +55,13 @@ export interface XdsRequest {
 }
 
 export type RequestOutcome =
-  | { readonly kind: ResourceKind; readonly ack?: string; readonly nack?: { readonly version: string; readonly message: string } }
+  | {
+      readonly kind: ResourceKind;
+      readonly ack?: string;
+      readonly nack?: { readonly version: string; readonly message: string };
+      /** With an ACK or NACK: when the response it answers was built (`now`, ms). */
+      readonly sentAt?: number;
+    }
   | { readonly ignored: string; readonly kind?: ResourceKind };
 
 export interface Outgoing {
@@ -198,11 +204,11 @@ export class StreamState {
       t.lastNack = { version: answered.version, message: req.errorDetail.message, at: this.now() };
       // The client keeps its previous config; `held` still records what was sent, so the rejected versions are not
       // re-sent in a loop. A new version of a resource is sent as soon as one exists.
-      return { kind, nack: { version: answered.version, message: req.errorDetail.message } };
+      return { kind, nack: { version: answered.version, message: req.errorDetail.message }, sentAt: answered.sentAt };
     }
     t.acks++;
     t.ackedVersion = answered.version;
-    return { kind, ack: answered.version };
+    return { kind, ack: answered.version, sentAt: answered.sentAt };
   }
 
   /**

@@ -68,8 +68,10 @@ class Harness {
   readonly cache = new XdsCache('test');
   readonly state: StreamState;
   ready = true;
+  /** The state's clock (ms). */
+  clock = 1_000;
   constructor(readonly traits: ProtocolTraits) {
-    this.state = new StreamState(traits, (k) => this.cache.resources(VIEW, k), () => this.cache.nextVersion());
+    this.state = new StreamState(traits, (k) => this.cache.resources(VIEW, k), () => this.cache.nextVersion(), () => this.clock);
     // As the server does: a cache change marks the names it touched for streams that care.
     this.cache.subscribe((changes) => {
       for (const c of changes) this.state.noteChange(c.kind, c.names);
@@ -154,7 +156,7 @@ const cases: Record<string, Case> = {
       h.put({ a: [1], b: [2] });
       assert.equal(h.next('cluster'), undefined, 'one response in flight per type');
       const outcome = h.ack(first);
-      assert.deepEqual(outcome, { kind: 'cluster', ack: first.version });
+      assert.deepEqual(outcome, { kind: 'cluster', ack: first.version, sentAt: 1_000 });
       const second = h.next('cluster')!;
       assert.ok(second);
       assert.ok(h.names(second).includes('b'));
@@ -185,7 +187,7 @@ const cases: Record<string, Case> = {
       h.subscribe('cluster', []);
       const out = h.next('cluster')!;
       const outcome = h.nack(out, 'bad cluster');
-      assert.deepEqual(outcome, { kind: 'cluster', nack: { version: out.version, message: 'bad cluster' } });
+      assert.deepEqual(outcome, { kind: 'cluster', nack: { version: out.version, message: 'bad cluster' }, sentAt: 1_000 });
       assert.equal(h.next('cluster'), undefined);
       const snap = h.state.snapshot().cluster!;
       assert.equal(snap.lastNack?.message, 'bad cluster');
@@ -535,7 +537,7 @@ const cases: Record<string, Case> = {
       assert.deepEqual(h.names(out), ['a']);
       const ack = req(['a'], out.nonce);
       Object.defineProperty(ack, 'resourceNames', { get: () => assert.fail('names read for an ACK repeating them') });
-      assert.deepEqual(h.state.handleRequest(ack), { kind: 'endpoint', ack: out.version });
+      assert.deepEqual(h.state.handleRequest(ack), { kind: 'endpoint', ack: out.version, sentAt: 1_000 });
       assert.equal(h.next('endpoint'), undefined);
       h.state.handleRequest(req(['a', 'b'], out.nonce));
       assert.deepEqual(h.names(h.next('endpoint')), ['b']);
