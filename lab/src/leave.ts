@@ -4,13 +4,27 @@
  * which runs uv_run until every cancelled request has returned; after the real-node lab that sometimes never
  * happens (2 of 8 runs): the process spins at 100% CPU with no JavaScript left to run (perf: __vdso_clock_gettime ←
  * uv_run ← node::Environment::CleanupHandles ← FreeEnvironment; cf. nodejs/node#47748). process.exit() skips that
- * teardown. Handles still open (a teardown that missed a socket or a child's pipe) are named first, so a leak is
- * still seen.
+ * teardown. Handles other than stdio get up to `graceMs` to close (a child just stopped still has its pipes open
+ * for a moment); those still open then are named, so a teardown that missed one is still seen.
  */
-export function leave(log: (m: string) => void): void {
-  const stdio: unknown[] = [process.stdin, process.stdout, process.stderr];
-  const active = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles?.() ?? [];
-  const open = active.filter((h) => !stdio.includes(h)).map((h) => h.constructor?.name ?? typeof h);
-  if (open.length > 0) log(`still open when the run ended: ${open.join(', ')}`);
-  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+/** A handle as a log names it: its class, and for a socket its kind (Pipe, TCP) and the far end if it has one. */
+function describe(h: object): string {
+  const name = h.constructor?.name ?? typeof h;
+  const s = h as { _handle?: object | null; remoteAddress?: string; remotePort?: number; spawnfile?: string };
+  if (name !== 'Socket') return name;
+  const kind = s._handle?.constructor?.name ?? 'closed';
+  return s.remoteAddress ? `Socket(${kind} ${s.remoteAddress}:${s.remotePort})` : `Socket(${kind})`;
+}
+
+export function leave(log: (m: string) => void, graceMs = 1000): void {
+  const stdio = (h: object) => [0, 1, 2].includes((h as { fd?: number }).fd ?? -1);
+  const open = () => ((process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles?.() ?? []).filter((h) => !stdio(h));
+  const until = Date.now() + graceMs;
+  const check = () => {
+    const left = open();
+    if (left.length > 0 && Date.now() < until) return void setTimeout(check, 50);
+    if (left.length > 0) log(`still open ${graceMs} ms after the run ended: ${left.map(describe).join(', ')}`);
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  };
+  check();
 }

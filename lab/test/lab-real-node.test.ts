@@ -147,7 +147,7 @@ test('lab rollout --short --node real: real containers, zero failed requests, no
   if (lingered) t.diagnostic(`the lab process ${lingered}`);
   const result = JSON.parse(stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1)!);
   // Ready times, images, and any handle the lab CLI named as still open when it left (lab/src/leave.ts).
-  for (const line of stderr.split('\n').filter((l) => /Ready in|ready in|image |still open when the run ended/.test(l))) t.diagnostic(line);
+  for (const line of stderr.split('\n').filter((l) => /Ready in|ready in|image |still open .* after the run ended/.test(l))) t.diagnostic(line);
   t.diagnostic(
     `${result.requests} requests, by status ${JSON.stringify(result.by_status)}, convergence p50/p99/max ${result.convergence_ms.p50}/${result.convergence_ms.p99}/${result.convergence_ms.max} ms ` +
       `over ${result.convergence_ms.events} events, panics ${result.panic_events}, run ${result.duration_s} s, whole test ${((Date.now() - began) / 1000).toFixed(1)} s`,

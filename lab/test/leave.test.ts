@@ -18,7 +18,13 @@ function run(body: string): { status: number | null; stderr: string } {
 test('a run that left a server listening ends anyway, with its exit code, naming what was open', () => {
   const r = run("require('node:net').createServer().listen(0, '127.0.0.1', done)");
   assert.equal(r.status, 3, r.stderr);
-  assert.match(r.stderr, /^still open when the run ended: Server\n$/);
+  assert.match(r.stderr, /^still open 1000 ms after the run ended: Server\n$/);
+});
+
+test('a handle that closes within the grace is not named', () => {
+  const r = run("const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { done(); setTimeout(() => s.close(), 200); })");
+  assert.equal(r.status, 3, r.stderr);
+  assert.equal(r.stderr, '');
 });
 
 test('a run with nothing left open ends with its exit code and says nothing', () => {
