@@ -215,7 +215,7 @@ async function startParts(
   });
   const adminState: AdminState = {
     ready: () => publisher.serving,
-    proxies: () => xds.proxies(),
+    proxies: (query) => xds.proxyPage(query),
     summaries: () => xds.summaries(),
     mesh: () => publisher.current,
     holds: () => intake.holds(),

@@ -536,6 +536,22 @@ export class XdsServer {
     return [...this.streams].map((s) => s.info());
   }
 
+  /**
+   * One page of /proxies: the streams of `proxy` (a stream id or node id) if given, else all, in stream id order
+   * after `after`, at most `limit`; `next` is the cursor for the rest. A page costs O(streams) to find and O(its
+   * streams' subscriptions) to build.
+   */
+  proxyPage(o: { readonly proxy?: string; readonly after: number; readonly limit: number }): { proxies: ProxyInfo[]; next?: number } {
+    const proxies: ProxyInfo[] = [];
+    // Streams are kept in the order they registered, which is their id order.
+    for (const s of this.streams) {
+      if (s.id <= o.after || (o.proxy !== undefined && String(s.id) !== o.proxy && s.node?.id !== o.proxy)) continue;
+      if (proxies.length === o.limit) return { proxies, next: proxies[proxies.length - 1]!.streamId };
+      proxies.push(s.info());
+    }
+    return { proxies };
+  }
+
   /** Every stream's summary, without the subscriptions (what /status serves; cheap enough to poll). */
   summaries(): ProxySummary[] {
     return [...this.streams].map((s) => s.summary());

@@ -108,7 +108,7 @@ export class HeraldReplicas {
       this.replicas.map(async (r) => {
         if (!r.proc || r.proc.exit) return out.set(r.name, []);
         try {
-          const res = await fetch(`http://127.0.0.1:${r.adminPort}/proxies`, { signal: AbortSignal.timeout(2000) });
+          const res = await fetch(`http://127.0.0.1:${r.adminPort}/proxies?limit=1000`, { signal: AbortSignal.timeout(2000) });
           const body = (await res.json()) as { proxies: Array<{ nodeId: string; connectedAt: string }> };
           out.set(r.name, body.proxies.map((p) => ({ nodeId: p.nodeId, connectedAt: Date.parse(p.connectedAt) })));
         } catch {
