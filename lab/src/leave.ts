@@ -7,13 +7,16 @@
  * teardown. Handles other than stdio get up to `graceMs` to close (a child just stopped still has its pipes open
  * for a moment); those still open then are named, so a teardown that missed one is still seen.
  */
-/** A handle as a log names it: its class, and for a socket its kind (Pipe, TCP) and the far end if it has one. */
+/** A handle as a log names it: its class, and for a socket its kind (Pipe, TCP) and the far end, or where it is still connecting to. */
 function describe(h: object): string {
   const name = h.constructor?.name ?? typeof h;
-  const s = h as { _handle?: object | null; remoteAddress?: string; remotePort?: number; spawnfile?: string };
+  const s = h as { _handle?: object | null; remoteAddress?: string; remotePort?: number; connecting?: boolean; _host?: string | null };
   if (name !== 'Socket') return name;
   const kind = s._handle?.constructor?.name ?? 'closed';
-  return s.remoteAddress ? `Socket(${kind} ${s.remoteAddress}:${s.remotePort})` : `Socket(${kind})`;
+  if (s.remoteAddress) return `Socket(${kind} ${s.remoteAddress}:${s.remotePort})`;
+  if (s.connecting) return `Socket(${kind} connecting to ${s._host ?? 'an address'})`;
+  const x = h as { readyState?: string; localPort?: number; server?: unknown; destroyed?: boolean; _peername?: { address?: string; port?: number } };
+  return `Socket(${kind} ${x.server ? 'accepted' : 'outgoing'}, ${x.readyState}${x.destroyed ? ', destroyed' : ''}, local port ${x.localPort ?? '-'}${x._peername?.address ? `, was ${x._peername.address}:${x._peername.port}` : ''})`;
 }
 
 export function leave(log: (m: string) => void, graceMs = 1000): void {
