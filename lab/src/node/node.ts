@@ -231,6 +231,8 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
 
   const procs: ManagedProcess[] = [];
   const servers: net.Server[] = [];
+  /** Both sides of every connection the host exports carry: stop() destroys what the node's end left half-closed. */
+  const spliced = new Set<net.Socket>();
   let dnsTimer: NodeJS.Timeout | undefined;
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -247,6 +249,7 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
     );
     if (!gone) await cleanupRun(runDir, log); // the guard is stuck: do it here
     for (const x of procs) await x.kill();
+    for (const s of spliced) s.destroy();
     const report = fs.existsSync(`${runDir}.guard.log`) ? fs.readFileSync(`${runDir}.guard.log`, 'utf8').trim() : '';
     if (report) log(report);
     if (!/problems:/.test(report)) fs.rmSync(`${runDir}.guard.log`, { force: true });
@@ -312,7 +315,14 @@ export async function startRealNode(cp: ControlPlane, opts: RealNodeOptions): Pr
       ...(opts.exports ?? []).map((port) => ({ host: '127.0.0.1', port, socket: path.join(runDir, `export-${port}.sock`) })),
     ];
     for (const e of exportsOut) {
-      const out = net.createServer((conn) => splice(conn, net.connect(e.port, '127.0.0.1')));
+      const out = net.createServer((conn) => {
+        const to = net.connect(e.port, '127.0.0.1');
+        for (const s of [conn, to]) {
+          spliced.add(s);
+          s.once('close', () => spliced.delete(s));
+        }
+        splice(conn, to);
+      });
       servers.push(out);
       await new Promise<void>((resolve, reject) => out.once('error', reject).listen(e.socket, resolve));
     }
